@@ -1,0 +1,150 @@
+# eddy - plain GNU make. Sources are found by folder; outputs go to $(BUILD).
+#   make            build eddyd, eddy, fake-rudderstack
+#   make test       every suite; last line "N passed, N failed"
+#   make asan       the same tests built with -fsanitize=address,undefined
+#   make run        fake RudderStack + eddyd on loopback (see README)
+#   make bench | fuzz | soak | format | lint | install | clean | deps
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+SAN     ?=
+
+PKGS     := lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SAN) $(PKG_CFLAGS)
+LDFLAGS += -pthread $(SAN)
+LDLIBS  += $(PKG_LIBS) -lm
+
+STORAGE_SRC := $(wildcard storage/*.c)
+DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+TOOLS_SRC   := $(filter-out tools/eddy.c,$(wildcard tools/*.c))
+UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+BENCH_SRC   := $(wildcard tests/bench/*.c)
+SHIM_SRC    := $(wildcard tests/shim/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+STORAGE_LIB := $(BUILD)/libeddystore.a
+DAEMON_LIB  := $(BUILD)/libeddyd.a
+TOOLS_LIB   := $(BUILD)/libeddytools.a
+BINS := $(if $(wildcard daemon/main.c),$(BUILD)/eddyd) \
+        $(if $(wildcard tools/eddy.c),$(BUILD)/eddy) \
+        $(if $(wildcard tests/fake_rudderstack.c),$(BUILD)/fake-rudderstack)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+SHIMS      := $(patsubst tests/shim/%.c,$(BUILD)/shim/%.so,$(SHIM_SRC))
+
+.PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps
+.DEFAULT_GOAL := all
+
+all: check-deps
+	@$(MAKE) --no-print-directory build-all
+
+.PHONY: build-all
+build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS)
+
+# Installs what is missing (Debian 12, as root); silent when all is there.
+DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
+            libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libcmocka-dev bats \
+            clang clang-format clang-tidy cppcheck libclang-rt-14-dev curl wrk python3 \
+            iproute2 e2fsprogs procps psmisc
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "make deps: installing $$missing"; \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+check-deps:
+	@pkg-config --exists $(PKGS) cmocka && command -v bats >/dev/null || $(MAKE) --no-print-directory deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(STORAGE_LIB): $(call obj,$(STORAGE_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(DAEMON_LIB): $(call obj,$(DAEMON_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(TOOLS_LIB): $(call obj,$(TOOLS_SRC))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/eddyd: $(call obj,daemon/main.c) $(DAEMON_LIB) $(STORAGE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/eddy: $(call obj,tools/eddy.c) $(TOOLS_LIB) $(STORAGE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/fake-rudderstack: $(call obj,tests/fake_rudderstack.c)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(DAEMON_LIB) $(TOOLS_LIB) $(STORAGE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(DAEMON_LIB) $(STORAGE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/shim/%.so: tests/shim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- tests ---------------------------------------------------------------
+
+test: all
+	@BUILD=$(abspath $(BUILD)) tests/run.sh
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang SAN="-fsanitize=thread" all
+	@BUILD=$(abspath build/tsan) SUITES="e2e" tests/run.sh
+
+soak: all
+	@BUILD=$(abspath $(BUILD)) EDDY_SOAK=1 tests/run.sh
+
+bench: all
+	@BUILD=$(abspath $(BUILD)) tests/bench/run.sh
+
+fuzz: check-deps
+	@BUILD=$(abspath build/fuzz) tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+run: all
+	@BUILD=$(abspath $(BUILD)) tests/demo.sh
+
+# ---- hygiene --------------------------------------------------------------
+
+C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
+
+format:
+	clang-format -i $(C_FILES)
+
+lint: check-deps
+	@clang-format --dry-run --Werror $(C_FILES)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+	    --inline-suppr --std=c11 -D_GNU_SOURCE --suppress=missingIncludeSystem \
+	    -I storage -I daemon -I tools daemon storage tools tests/fake_rudderstack.c
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/sbin \
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/doc/eddy
+	install -m 0755 $(BUILD)/eddy $(DESTDIR)$(PREFIX)/bin/eddy
+	install -m 0755 $(BUILD)/eddyd $(DESTDIR)$(PREFIX)/sbin/eddyd
+	[ ! -f etc/man/eddy.1 ] || install -m 0644 etc/man/eddy.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	[ ! -f etc/man/eddyd.8 ] || install -m 0644 etc/man/eddyd.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 etc/eddy.conf etc/eddyd.service $(DESTDIR)$(PREFIX)/share/doc/eddy/
+
+clean:
+	rm -rf build

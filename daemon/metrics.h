@@ -1,0 +1,58 @@
+/*
+ * metrics.h - eddyd's counters and histograms, rendered as Prometheus text on
+ * the admin listener. Updated lock-free (C11 atomics) from any thread.
+ */
+#ifndef EDDY_METRICS_H
+#define EDDY_METRICS_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define METRICS_BUCKETS_MAX 16
+#define METRICS_CODES 600 /* HTTP status codes 0..599; 0 = no HTTP answer */
+
+struct histogram {
+    const double *bounds; /* upper bounds, ascending; +Inf implied */
+    size_t nbounds;
+    _Atomic uint64_t counts[METRICS_BUCKETS_MAX + 1];
+    _Atomic uint64_t count;
+    _Atomic uint64_t sum_micro; /* sum of observations x 1e6 */
+};
+
+enum delivery_state { DELIVERY_OK = 0, DELIVERY_BACKOFF = 1, DELIVERY_HELD = 2 };
+
+struct metrics {
+    _Atomic uint64_t ingest_requests[METRICS_CODES]; /* by answer code */
+    _Atomic uint64_t ingest_events;
+    _Atomic uint64_t ingest_bytes;
+    struct histogram commit_seconds;
+    struct histogram commit_batches;
+    _Atomic uint64_t delivery_requests[METRICS_CODES]; /* by answer code, 0 = network */
+    _Atomic uint64_t delivered_events;
+    _Atomic uint64_t dropped_events; /* require_external_user_id */
+    _Atomic uint64_t dead_lettered;  /* batches moved to dead by delivery */
+    _Atomic uint64_t splits;         /* bisections and size splits */
+    struct histogram delivery_seconds;
+    _Atomic int delivery_state; /* enum delivery_state */
+    _Atomic uint64_t reader_slots_cleared;
+};
+
+/* Sets up histogram bounds; counters start at zero. */
+void metrics_init(struct metrics *m);
+void metrics_observe(struct histogram *h, double v);
+static inline void metrics_inc(_Atomic uint64_t *c, uint64_t by)
+{
+    atomic_fetch_add_explicit(c, by, memory_order_relaxed);
+}
+static inline void metrics_count_code(_Atomic uint64_t *codes, int code)
+{
+    metrics_inc(&codes[(code >= 0 && code < METRICS_CODES) ? code : 0], 1);
+}
+
+/* Appends the Prometheus exposition of m plus the storage gauges of st
+ * (struct queue_stats *) to a malloc'd string. Returns NULL on OOM. */
+struct queue_stats;
+char *metrics_render(const struct metrics *m, const struct queue_stats *st, int64_t now_ms);
+
+#endif

@@ -1,0 +1,225 @@
+/*
+ * queue.h - eddy's durable queue on LMDB: the storage API.
+ *
+ * One LMDB environment per data dir with four databases:
+ *   pending   u64 big-endian sequence -> record (record.h), put with MDB_APPEND
+ *   attempts  same sequence           -> delivery failures of that record
+ *   dead      u64 big-endian dead id  -> dead-letter header + record
+ *   meta      name                    -> next_seq, next_dead, format version,
+ *                                        counters, opaque blobs (queue_meta_*)
+ * Sequences and dead ids come from counters in meta that never go back, so an
+ * id is never reused, even after the queue drains and the store is reopened.
+ *
+ * Durability: default LMDB flags (fdatasync + O_DSYNC meta write per commit).
+ * Every write function commits one transaction and returns 0 only after the
+ * commit returned 0. No read transaction outlives a call: everything handed
+ * back is copied out. Large scans and moves run in chunks of short
+ * transactions so ingest in another thread or process is never stalled long.
+ *
+ * eddyd and the eddy CLI open the same environment at the same time; LMDB's
+ * lock file serialises writers across processes. Thread-safe: one queue_t may
+ * be shared by the threads of a process.
+ */
+#ifndef EDDY_QUEUE_H
+#define EDDY_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "record.h"
+
+typedef struct queue queue_t;
+
+enum queue_status {
+    QUEUE_OK = 0,
+    QUEUE_ERROR = -1,     /* anything else; see queue_last_error */
+    QUEUE_FULL = -2,      /* LMDB map full or disk full (ENOSPC): answer 503, retry later */
+    QUEUE_IO = -3,        /* EIO or a failed sync: not retryable, the daemon must exit */
+    QUEUE_NOT_FOUND = -4, /* no such id */
+    QUEUE_CORRUPT = -5,   /* a stored record failed its checksum or structure check */
+    QUEUE_VERSION = -6,   /* the data dir was written by a newer eddy */
+    QUEUE_NOT_STORE = -7, /* the dir exists but is not an eddy store (open without create) */
+    QUEUE_STOPPED = -8,   /* a callback asked to stop (queue_dead_apply) */
+};
+
+struct queue_options {
+    const char *dir;      /* data dir; created 0700 when missing and create is set */
+    uint64_t map_size;    /* LMDB map size in bytes; 0 = keep the stored size (CLI) */
+    bool sync_full;       /* true: default flags (durable). false: MDB_NOSYNC (unsafe, tests) */
+    bool create;          /* create the dir and databases when missing */
+};
+
+/* Opens (and with o->create, creates) the store. Sets maxdbs, opens all
+ * databases once, runs mdb_reader_check, refuses a newer format version.
+ * Returns QUEUE_OK or a negative status with an operator-readable message in
+ * err. */
+int queue_open(queue_t **q, const struct queue_options *o, char *err, size_t errlen);
+void queue_close(queue_t *q);
+
+/* Message for the last failure in this thread (names the LMDB or system error). */
+const char *queue_last_error(void);
+
+/* ---- ingest ------------------------------------------------------------ */
+
+/* One batch to append. The body is stored byte for byte. */
+struct queue_batch {
+    const unsigned char *body;
+    size_t body_len;
+    const char *write_key; /* may be NULL */
+    size_t write_key_len;
+    const char *types; /* distinct event types, '\n'-separated (batch_summary) */
+    size_t types_len;
+    uint32_t event_count;
+    int64_t received_ms;
+    uint64_t seq; /* out: the sequence assigned */
+};
+
+/* Appends n batches in ONE write transaction (group commit: one fsync). On
+ * QUEUE_OK every b[i].seq is set and all are durable; on error none is stored
+ * (QUEUE_FULL for map/disk full, QUEUE_IO for an I/O or sync failure). */
+int queue_append_group(queue_t *q, struct queue_batch *b, size_t n);
+
+/* ---- delivery ---------------------------------------------------------- */
+
+#define QUEUE_ANSWER_MAX 512 /* bytes of an HTTP answer kept per attempt */
+#define QUEUE_HISTORY_MAX 32 /* attempts kept per record: the first 8 and the last 24 */
+
+/* One delivery attempt that failed. */
+struct queue_attempt {
+    int64_t at_ms;
+    int32_t status; /* HTTP status, or 0 when no HTTP answer came (network) */
+    uint16_t answer_len;
+    char answer[QUEUE_ANSWER_MAX]; /* first bytes of the answer body, or the
+                                      network error text */
+};
+
+/* The delivery history of one record. */
+struct queue_attempts {
+    uint32_t counted; /* HTTP answers that count toward max_attempts */
+    uint32_t network; /* failures with no HTTP answer (never counted) */
+    uint32_t dropped; /* attempts beyond QUEUE_HISTORY_MAX not kept in history */
+    int64_t first_failed_ms, last_failed_ms, next_try_ms;
+    int32_t last_status;
+    uint32_t nhistory;
+    struct queue_attempt history[QUEUE_HISTORY_MAX];
+};
+
+/* A record copied out of pending or dead. Owns its memory: queue_entry_free. */
+struct queue_entry {
+    uint64_t id;         /* pending sequence or dead id */
+    int status;          /* RECORD_OK, or the record_status of a corrupt record */
+    struct record rec;   /* views into owned memory (valid when status == RECORD_OK) */
+    struct queue_attempts attempts; /* zero when the record never failed */
+    /* dead letters only: */
+    char reason[256];
+    uint32_t replays;
+    int64_t dead_ms;     /* when it was dead-lettered */
+    void *mem;           /* owned copy of the stored value */
+};
+void queue_entry_free(struct queue_entry *e);
+
+/* Copies up to max pending records with sequence > after whose next-try time
+ * is <= now_ms (records that never failed are always ready), in sequence
+ * order, into out[]. *n is the count. Corrupt records are returned with
+ * status != RECORD_OK so the caller can dead-letter them. */
+int queue_ready(queue_t *q, uint64_t after, int64_t now_ms, struct queue_entry *out, size_t max,
+                size_t *n);
+
+/* Deletes delivered records (pending + attempts) in one transaction. Ids
+ * already gone are ignored (at-least-once: a replay of an ack is harmless). */
+int queue_ack(queue_t *q, const uint64_t *seqs, size_t n);
+
+/* Records a failed attempt of pending record seq: appends a to its history,
+ * counts it when a->status != 0, and sets its next-try time. */
+int queue_fail(queue_t *q, uint64_t seq, const struct queue_attempt *a, int64_t next_try_ms);
+
+/* Moves pending record seq to dead with reason (and its attempt history) in
+ * one transaction. *dead_id (may be NULL) gets the new dead id. */
+int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id);
+
+/* Atomically replaces pending record seq by two new records holding the first
+ * `first` events and the rest (batch_join; events keep their bytes; flag
+ * RECORD_F_SPLIT; origin_seq = seq). The halves get new sequences (*a, *b).
+ * QUEUE_ERROR if the record holds fewer than 2 events or first is out of
+ * range. first == 0 means half of the events. */
+int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b);
+
+/* ---- inspection, dead letters ------------------------------------------ */
+
+enum queue_db { QUEUE_PENDING = 0, QUEUE_DEAD = 1 };
+
+/* Narrows a scan. Zero/NULL fields do not filter. */
+struct queue_filter {
+    const char *type_glob; /* fnmatch(3) on each event type: any match */
+    int64_t since_ms;      /* dead: dead-lettered at or after; pending: received */
+    int64_t until_ms;      /* dead: dead-lettered before; pending: received */
+    int32_t status;        /* last HTTP status */
+    const char *reason;    /* substring of the dead-letter reason */
+    const char *event_id;  /* an event with this "id" is in the body */
+};
+
+/* True when entry e passes filter f (NULL passes everything). */
+bool queue_filter_match(const struct queue_filter *f, const struct queue_entry *e);
+
+/* Calls fn for each record of db with id > after that passes f, in id order,
+ * at most limit times (0 = no limit). Reads in chunks of short read
+ * transactions; fn runs outside any transaction and gets an entry it must not
+ * keep (it is freed after fn returns). fn returning non-zero stops the scan
+ * and queue_scan returns that value. Corrupt records are passed with status
+ * != RECORD_OK and never filtered out. */
+typedef int (*queue_scan_fn)(void *ctx, const struct queue_entry *e);
+int queue_scan(queue_t *q, enum queue_db db, const struct queue_filter *f, uint64_t after,
+               size_t limit, queue_scan_fn fn, void *ctx);
+
+/* Copies record id of db into *e. QUEUE_NOT_FOUND when absent. */
+int queue_get(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e);
+
+enum queue_dead_op {
+    QUEUE_REPLAY, /* dead -> pending under a new sequence, replay count + 1 */
+    QUEUE_PURGE,  /* delete for good */
+};
+
+/* Applies op to the dead letters listed in ids[0..n) (when ids != NULL) or
+ * to every dead letter passing f (when ids == NULL; f NULL = all), in
+ * transactions of at most `chunk` records (0 = 1000). After each committed
+ * chunk progress(ctx, done_so_far) is called; returning non-zero stops before
+ * the next chunk (QUEUE_STOPPED). Every record is always in exactly one place.
+ * *done (may be NULL) counts records moved. A listed id that is absent makes
+ * the call return QUEUE_NOT_FOUND after the others were applied. */
+typedef int (*queue_progress_fn)(void *ctx, uint64_t done);
+int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, size_t n,
+                     const struct queue_filter *f, size_t chunk, queue_progress_fn progress,
+                     void *ctx, uint64_t *done);
+
+/* ---- state ------------------------------------------------------------- */
+
+struct queue_stats {
+    uint64_t pending_batches, pending_events, pending_bytes;
+    int64_t pending_oldest_ms; /* received time of the oldest pending record, 0 if none */
+    uint64_t dead_batches, dead_events;
+    uint64_t used_bytes, max_bytes; /* LMDB pages in use, map size */
+    uint64_t next_seq;
+};
+int queue_stats(queue_t *q, struct queue_stats *s);
+
+/* Small named blobs in meta (e.g. "delivery": eddyd's delivery state as a JSON
+ * object, read by `eddy status`). Names starting with "q." are reserved. */
+int queue_meta_put(queue_t *q, const char *name, const void *val, size_t len);
+/* Copies up to cap bytes into buf; *len gets the stored length. QUEUE_NOT_FOUND
+ * when absent. */
+int queue_meta_get(queue_t *q, const char *name, void *buf, size_t cap, size_t *len);
+
+/* Writes the status object of DESIGN.md (`eddy status --json`, `/status`)
+ * into a malloc'd NUL-terminated string, embedding the "delivery" meta blob
+ * (or {"state":"ok","last_status":0,"last_error":""} when absent). */
+int queue_status_json(queue_t *q, int64_t now_ms, char **json);
+
+/* Consistent compacting hot copy into dest_dir (created 0700 if missing,
+ * must be empty): mdb_env_copy2 with MDB_CP_COMPACT. */
+int queue_backup(queue_t *q, const char *dest_dir);
+
+/* Runs mdb_reader_check; *cleared (may be NULL) gets the stale slots freed. */
+int queue_reader_check(queue_t *q, int *cleared);
+
+#endif

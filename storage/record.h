@@ -1,0 +1,81 @@
+/*
+ * record.h - the on-disk record: one stored Currents batch.
+ *
+ * A record is a fixed 48-byte header, then the write key, the distinct event
+ * types ('\n'-separated), then the request body exactly as received
+ * (decompressed). Integers are little-endian. Two zlib CRC32s guard it: one
+ * over the body (the contract's checksum) and one over the header, key and
+ * types, so any flipped byte is detected.
+ *
+ *   off size field
+ *     0    4 magic "EDR1"
+ *     4    1 format version (RECORD_VERSION)
+ *     5    1 flags (RECORD_F_*)
+ *     6    2 write key length
+ *     8    4 types length
+ *    12    4 event count
+ *    16    8 received time, Unix milliseconds
+ *    24    8 origin sequence (the pending id this record came from, 0 if new)
+ *    32    8 body length
+ *    40    4 CRC32 of the body
+ *    44    4 CRC32 of bytes 0..43, the key and the types
+ */
+#ifndef EDDY_RECORD_H
+#define EDDY_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RECORD_VERSION 1
+#define RECORD_HEADER_SIZE 48
+#define RECORD_KEY_MAX 1024   /* longer write keys are refused by ingest */
+#define RECORD_TYPES_MAX 4096 /* longer type lists are cut, RECORD_F_TYPES_CUT set */
+
+enum record_flags {
+    RECORD_F_TYPES_CUT = 1, /* types list incomplete: filters must scan the body */
+    RECORD_F_SPLIT = 2,     /* a half made by bisection or size splitting */
+    RECORD_F_REPLAYED = 4,  /* came back from the dead-letter queue */
+};
+
+enum record_status {
+    RECORD_OK = 0,
+    RECORD_TRUNCATED = -1, /* shorter than its header says */
+    RECORD_BAD_MAGIC = -2,
+    RECORD_BAD_VERSION = -3, /* written by a newer eddy */
+    RECORD_BAD_CRC = -4,
+};
+
+/* A decoded record. Pointers are views into the buffer given to
+ * record_decode (or, for record_encode, the caller's data). */
+struct record {
+    uint8_t version;
+    uint8_t flags;
+    uint32_t event_count;
+    int64_t received_ms;
+    uint64_t origin_seq;
+    const char *write_key;
+    size_t write_key_len;
+    const char *types;
+    size_t types_len;
+    const unsigned char *body;
+    size_t body_len;
+};
+
+/* Bytes record_encode will write for r (types_len is capped at
+ * RECORD_TYPES_MAX). */
+size_t record_size(const struct record *r);
+
+/* Writes r into out, which holds record_size(r) bytes; computes both CRCs.
+ * Cuts the types list at RECORD_TYPES_MAX on a '\n' and sets
+ * RECORD_F_TYPES_CUT. Returns the bytes written. */
+size_t record_encode(const struct record *r, unsigned char *out);
+
+/* Decodes buf into *r (views into buf) and checks magic, version, lengths and
+ * both CRCs. Returns RECORD_OK or a negative record_status; never reads past
+ * len. */
+int record_decode(const void *buf, size_t len, struct record *r);
+
+/* Human text for a record_status. */
+const char *record_strerror(int status);
+
+#endif
