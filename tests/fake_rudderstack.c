@@ -275,10 +275,14 @@ static unsigned char *gunzip(const unsigned char *in, size_t len, size_t limit, 
         return NULL;
     size_t cap = len * 4 + 1024, n = 0;
     unsigned char *out = malloc(cap);
+    if (!out) {
+        inflateEnd(&zs);
+        return NULL;
+    }
     zs.next_in = (unsigned char *)in;
     zs.avail_in = (uInt)len;
     int rc = Z_OK;
-    while (out && rc != Z_STREAM_END) {
+    while (rc != Z_STREAM_END) {
         if (n == cap) {
             if (cap > limit) {
                 *too_big = true;
