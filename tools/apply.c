@@ -21,6 +21,7 @@
 #include "../storage/record.h"
 
 #define APPLY_CHUNK 1000 /* records per write transaction: short stalls for ingest */
+#define APPLY_CHUNK_MAX 100000
 
 struct count_ctx {
     struct cli_lister *list; /* NULL: count only */
@@ -112,6 +113,7 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
                                                 {"all", no_argument, NULL, 'a'},
                                                 {"dry-run", no_argument, NULL, 'n'},
                                                 {"json", no_argument, NULL, 'j'},
+                                                {"chunk", required_argument, NULL, 'k'},
                                                 {"help", no_argument, NULL, 'h'},
                                                 {NULL, 0, NULL, 0}};
     static const struct option purge_opts[] = {CLI_FILTER_OPTIONS,
@@ -120,12 +122,14 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
                                                {"dry-run", no_argument, NULL, 'n'},
                                                {"json", no_argument, NULL, 'j'},
                                                {"yes", no_argument, NULL, 'y'},
+                                               {"chunk", required_argument, NULL, 'k'},
                                                {"help", no_argument, NULL, 'h'},
                                                {NULL, 0, NULL, 0}};
     const bool replay = op == QUEUE_REPLAY;
     const char *topic = replay ? "dlq replay" : "dlq purge";
     struct cli_filter cf;
     bool all = false, dry = false, yes = false, as_json = false;
+    size_t chunk = APPLY_CHUNK;
     char err[256];
     int opt;
     cli_filter_init(&cf);
@@ -149,6 +153,10 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
             break;
         case 'y':
             yes = true;
+            break;
+        case 'k':
+            if (cli_parse_count(optarg, &chunk) != 0 || chunk > APPLY_CHUNK_MAX)
+                return cli_usage_error(topic, "--chunk '%s': expected 1 to 100000", optarg);
             break;
         case 'h':
             cli_help(topic, stdout);
@@ -264,8 +272,7 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
     }
     uint64_t done = 0;
     cli_progress_start(&progress, replay ? "replay" : "purge", total);
-    int s =
-        queue_dead_apply(c->q, op, ids, nids, filter, APPLY_CHUNK, on_progress, &progress, &done);
+    int s = queue_dead_apply(c->q, op, ids, nids, filter, chunk, on_progress, &progress, &done);
     cli_progress_end(&progress);
     free(ids);
     const char *verb = replay ? "replayed" : "purged";

@@ -131,11 +131,14 @@ int cli_open_store(struct cli *c)
     case QUEUE_OK:
         return CLI_OK;
     case QUEUE_NOT_STORE:
-        cli_error("%s is not an eddy store (no eddy data in it): %s", c->data_dir, err);
+        if (err[0])
+            cli_error("%s", err);
+        else
+            cli_error("%s is not an eddy store", c->data_dir);
         break;
     case QUEUE_VERSION:
-        cli_error("%s was written by a newer eddy; use that version's eddy CLI: %s", c->data_dir,
-                  err);
+        cli_error("%s was written by a newer eddy; use that version's eddy CLI (%s)", c->data_dir,
+                  err[0] ? err : "format version");
         break;
     default:
         cli_error("cannot open the store in %s: %s", c->data_dir, err[0] ? err : "unknown error");
