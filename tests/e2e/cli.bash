@@ -42,6 +42,18 @@ with open(path + ".events", "w") as f:
 PY
 }
 
+# make_latin1_batch FILE: two events, b2-0 fine, b2-1 with "caf\xe9" (Latin-1,
+# not UTF-8) in a string. FILE.events holds each event's bytes per line.
+make_latin1_batch() {
+    python3 - "$1" <<'PY'
+import sys
+ev = [b'{"id":"b2-0","event_type":"users.messages.sms.Delivery","user":{"external_user_id":"u0"}}',
+      b'{"id":"b2-1","event_type":"users.messages.sms.Delivery","user":{"external_user_id":"u1"},"properties":{"text":"caf\xe9"}}']
+open(sys.argv[1], "wb").write(b'{"events":[' + b",".join(ev) + b"]}")
+open(sys.argv[1] + ".events", "wb").write(b"\n".join(ev) + b"\n")
+PY
+}
+
 # now_rfc3339: the current UTC time with milliseconds, as the CLI prints it.
 now_rfc3339() {
     python3 -c 'import datetime; print(datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")'
@@ -76,7 +88,11 @@ pending_is() { [ "$(curl -sf "$ADMIN_URL/status" | json_field pending.batches)" 
 #   (GOLDEN_T is taken between the phases)
 #   phase B: 1 batch of 6 "users.behaviors.purchase" events, 3 poisoned
 #            -> 3 dead (400); 1 batch of 4 events whose event 2 is 24 KiB
-#            with the fake's max_body at 16 KiB -> 1 dead (413)
+#            with the fake's max_body at 16 KiB -> 1 dead (413); 1 batch of
+#            2 events whose event 1 ("users.messages.sms.Delivery") holds a
+#            string that is not valid UTF-8: eddyd stores it (as RudderStack's
+#            gateway would accept it), the fake's jansson refuses it with 400
+#            -> 1 dead (400) whose body is not valid UTF-8
 # Everything else is delivered. Writes DIR/../golden.env (GOLDEN_T) and the
 # posted bodies to DIR/../posted/.
 build_golden() {
@@ -102,8 +118,10 @@ build_golden() {
     make_batch "$posted/b0.json" b0 6 users.behaviors.purchase "0,2,5"
     make_batch "$posted/b1.json" b1 4 "users.messages.email.Send" "" 2
     [ "$(post "$posted/b0.json" | cut -d' ' -f1)" = 200 ]
+    make_latin1_batch "$posted/b2.json"
     [ "$(post "$posted/b1.json" | cut -d' ' -f1)" = 200 ]
-    wait_until 30 dead_is 12
+    [ "$(post "$posted/b2.json" | cut -d' ' -f1)" = 200 ]
+    wait_until 30 dead_is 13
     wait_until 30 pending_is 0
     stop_eddyd
     [ "$EDDYD_STATUS" -eq 0 ]
