@@ -257,6 +257,11 @@ assert o["body"] == raw, (o["body"], raw)' "$BATS_TEST_TMPDIR/raw"
     [ "$status" -eq 2 ]
     [[ "$output" == *"--yes"* ]]
     eddy dlq list --json | cmp - "$BATS_TEST_TMPDIR/before"
+    # on a terminal it asks; anything but y/yes keeps everything
+    run script -qec "$EDDY -d $DATA_DIR dlq purge --type users.behaviors.purchase" /dev/null <<<"n"
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"Delete 3 dead letters (3 events) for good? [y/N]"*"not confirmed; nothing changed"* ]]
+    eddy dlq list --json | cmp - "$BATS_TEST_TMPDIR/before"
     local match
     match=$(eddy dlq list --type users.behaviors.purchase --json | ids)
     [ "$(echo "$match" | wc -l)" -eq 3 ]
@@ -277,8 +282,14 @@ PY
     run eddy dlq purge --older-than 1d --yes
     [ "$status" -eq 0 ]
     [ "$(dead_count)" -eq 10 ]
+    local two
+    two=$(eddy dlq list --json --limit 2 | ids | tr '\n' ' ')
+    run script -qec "$EDDY -d $DATA_DIR dlq purge $two" /dev/null <<<"y"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"purged 2 dead letters"* ]]
+    [ "$(dead_count)" -eq 8 ]
     run eddy dlq purge --all --yes
-    [ "$output" = "purged 10 dead letters" ]
+    [ "$output" = "purged 8 dead letters" ]
     [ "$(dead_count)" -eq 0 ]
 }
 
