@@ -14,7 +14,7 @@
 # Delivery points at a port nobody listens on, so no delivery traffic blurs
 # the comparison (an outage: eddyd only backs off).
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-$PWD/build}
 DEAD=${DEAD:-100000}
 CONNS=${CONNS:-16}

@@ -426,7 +426,7 @@ PY
     [ "$rc" -eq 1 ]
     grep -q "interrupted after" "$BATS_TEST_TMPDIR/err"
     # nothing drawn on a non-terminal
-    ! grep -q $'\r' "$BATS_TEST_TMPDIR/err"
+    [ "$(grep -c $'\r' "$BATS_TEST_TMPDIR/err")" -eq 0 ]
     local moved dead pending
     moved=$(sed -n 's/^replayed \([0-9]*\) dead letters$/\1/p' "$BATS_TEST_TMPDIR/out")
     dead=$(dead_count)
