@@ -42,6 +42,7 @@ SHIMS      := $(patsubst tests/shim/%.c,$(BUILD)/shim/%.so,$(SHIM_SRC))
 
 .PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: check-deps
 	@$(MAKE) --no-print-directory build-all

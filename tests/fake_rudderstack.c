@@ -20,7 +20,8 @@
  *                                           with retry_after, add Retry-After
  *   delay_ms=N         answer every request N ms late
  *   hang=N             accept the next N requests and never answer (-1: all);
- *                      hang=0 answers the hung ones 503 and stops hanging
+ *                      hang=0 stops hanging and closes the hung connections
+ *                      without an answer (the client sees EOF)
  *   close=N            close the next N connections without answering (-1: all)
  *   marker=TEXT        400 for a request whose body contains TEXT ("" clears)
  *   reject_keys=0|1    401 "invalid write key" for every key
@@ -100,15 +101,24 @@ static int64_t now_ms(void)
 
 /* ---- settings ------------------------------------------------------------ */
 
+/* Closes the connection under req without a byte of answer: the client sees
+ * EOF. libevent then frees the request when its late reply fails. */
+static void close_without_answer(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    struct evbuffer *b = evbuffer_new();
+    evhttp_send_reply(req, 500, "Closed", b);
+    evbuffer_free(b);
+}
+
 static void fake_answer_hung(struct fake *f)
 {
     for (size_t i = 0; i < f->nhung; i++) {
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add_printf(b, "service unavailable\n");
-        /* A request whose client went away has no connection any more;
-         * evhttp_send_reply then just frees it. */
-        evhttp_send_reply(f->hung[i], 503, "Service Unavailable", b);
-        evbuffer_free(b);
+        close_without_answer(f->hung[i]);
         if (f->inflight)
             f->inflight--;
     }
@@ -199,8 +209,7 @@ static void reply_text(struct fake *f, struct evhttp_request *req, int code, con
                       "text/plain; charset=utf-8");
     evhttp_send_reply(req, code, NULL, b);
     evbuffer_free(b);
-    if (code >= 0 && code < FAKE_CODES)
-        f->by_status[code]++;
+    (void)f;
 }
 
 static void log_request(struct fake *f, int64_t t, int status, size_t bytes)
@@ -385,6 +394,8 @@ static void delayed_fire(evutil_socket_t fd, short what, void *arg)
     if (d->retry_after[0])
         evhttp_add_header(evhttp_request_get_output_headers(d->req), "Retry-After", d->retry_after);
     reply_text(d->f, d->req, d->code, d->text);
+    if (d->code >= 0 && d->code < FAKE_CODES)
+        d->f->by_status[d->code]++;
     if (d->f->inflight)
         d->f->inflight--;
     free(d->text);
@@ -526,20 +537,6 @@ static void handle_stats(struct fake *f, struct evhttp_request *req)
     evbuffer_free(b);
     free(s);
     json_decref(o);
-}
-
-/* Closes the connection under req without a byte of answer: the client sees
- * EOF. libevent then frees the request when its late reply fails. */
-static void close_without_answer(struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    if (fd >= 0)
-        shutdown(fd, SHUT_RDWR);
-    struct evbuffer *b = evbuffer_new();
-    evhttp_send_reply(req, 500, "Closed", b);
-    evbuffer_free(b);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
