@@ -44,6 +44,7 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRC))
 
 .PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: check-deps
 	@$(MAKE) --no-print-directory build-all
