@@ -45,8 +45,8 @@ int qi_lmdb_error(int rc, const char *what)
     int st = QUEUE_ERROR;
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
         st = QUEUE_FULL;
-    else if (rc == EIO)
-        st = QUEUE_IO;
+    else if (rc == EIO || rc == MDB_PANIC)
+        st = QUEUE_IO; /* not retryable: the caller must stop writing */
     else if (rc == MDB_NOTFOUND)
         st = QUEUE_NOT_FOUND;
     else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
@@ -385,6 +385,26 @@ int queue_meta_get(queue_t *q, const char *name, void *buf, size_t cap, size_t *
 
 /* ---- stats and status -------------------------------------------------- */
 
+/* Pages on LMDB's freelist (database 0): each value is a page-number list
+ * whose first word is its length, as mdb_stat -f reads it. */
+static uint64_t count_free_pages(MDB_txn *txn)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, 0, &c) != 0)
+        return 0;
+    uint64_t pages = 0;
+    MDB_val k, d;
+    while (mdb_cursor_get(c, &k, &d, MDB_NEXT) == 0) {
+        size_t n;
+        if (d.mv_size >= sizeof(n)) {
+            memcpy(&n, d.mv_data, sizeof(n));
+            pages += n;
+        }
+    }
+    mdb_cursor_close(c);
+    return pages;
+}
+
 int queue_stats(queue_t *q, struct queue_stats *s)
 {
     memset(s, 0, sizeof(*s));
@@ -429,13 +449,17 @@ int queue_stats(queue_t *q, struct queue_stats *s)
         }
         mdb_cursor_close(c);
     }
+    uint64_t free_pages = count_free_pages(txn);
     mdb_txn_abort(txn);
 
     MDB_envinfo info;
     MDB_stat es;
     mdb_env_info(q->env, &info);
     mdb_env_stat(q->env, &es);
-    s->used_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
+    /* The file's high-water mark minus the pages LMDB will reuse: after a
+     * backlog drains the file stays large, but the space is free again. */
+    uint64_t pages = (uint64_t)info.me_last_pgno + 1;
+    s->used_bytes = (pages > free_pages ? pages - free_pages : 0) * es.ms_psize;
     s->max_bytes = info.me_mapsize;
     return QUEUE_OK;
 }
