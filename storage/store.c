@@ -487,28 +487,43 @@ int queue_status_json(queue_t *q, int64_t now_ms, char **json)
     int st = queue_stats(q, &s);
     if (st)
         return st;
-    char dbuf[4096];
-    size_t dlen = 0;
-    const char *delivery = "{\"state\":\"ok\",\"last_status\":0,\"last_error\":\"\"}";
-    st = queue_meta_get(q, "delivery", dbuf, sizeof(dbuf) - 1, &dlen);
-    if (st == QUEUE_OK && dlen < sizeof(dbuf) && is_json_object(dbuf, dlen)) {
-        dbuf[dlen] = '\0';
-        delivery = dbuf;
-    } else if (st != QUEUE_OK && st != QUEUE_NOT_FOUND) {
+    /* eddyd's delivery state, embedded as stored when it is a JSON object
+     * (it may change between the two reads: then the shorter copy is
+     * simply refused by the check and the default is shown). */
+    static const char fallback[] = "{\"state\":\"ok\",\"last_status\":0,\"last_error\":\"\"}";
+    char *blob = NULL;
+    size_t blen = 0;
+    st = queue_meta_get(q, "delivery", NULL, 0, &blen);
+    if (st == QUEUE_OK) {
+        blob = malloc(blen + 1);
+        if (!blob)
+            return qi_error(QUEUE_ERROR, "status json: out of memory");
+        size_t again = 0;
+        st = queue_meta_get(q, "delivery", blob, blen, &again);
+        if (st != QUEUE_OK || again != blen || !is_json_object(blob, blen)) {
+            free(blob);
+            blob = NULL;
+        } else {
+            blob[blen] = '\0';
+        }
+    } else if (st != QUEUE_NOT_FOUND) {
         return st;
     }
     int64_t age = 0;
     if (s.pending_batches && s.pending_oldest_ms && now_ms > s.pending_oldest_ms)
         age = (now_ms - s.pending_oldest_ms) / 1000;
     char *out = NULL;
-    if (asprintf(&out,
-                 "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
-                 "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
-                 "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu}}",
-                 (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
-                 (unsigned long long)s.pending_bytes, (long long)age,
-                 (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events, delivery,
-                 (unsigned long long)s.used_bytes, (unsigned long long)s.max_bytes) < 0)
+    int n = asprintf(&out,
+                     "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
+                     "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
+                     "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu}}",
+                     (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
+                     (unsigned long long)s.pending_bytes, (long long)age,
+                     (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events,
+                     blob ? blob : fallback, (unsigned long long)s.used_bytes,
+                     (unsigned long long)s.max_bytes);
+    free(blob);
+    if (n < 0)
         return qi_error(QUEUE_ERROR, "status json: out of memory");
     *json = out;
     return QUEUE_OK;

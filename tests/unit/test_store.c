@@ -238,6 +238,29 @@ static void test_status_json(void **state)
     assert_int_equal(json_integer_value(json_object_get(dl, "last_status")), 503);
     json_decref(o);
     free(js);
+    /* A large blob is embedded whole; one that is not a JSON object is not. */
+    char big[9000];
+    int k = snprintf(big, sizeof(big), "{\"state\":\"held\",\"last_error\":\"");
+    memset(big + k, 'e', 8000);
+    k += 8000;
+    k += snprintf(big + k, sizeof(big) - (size_t)k, "\"}");
+    assert_int_equal(queue_meta_put(q, "delivery", big, (size_t)k), QUEUE_OK);
+    assert_int_equal(queue_status_json(q, 61000000, &js), QUEUE_OK);
+    o = json_loads(js, 0, &e);
+    assert_non_null(o);
+    dl = json_object_get(o, "delivery");
+    assert_string_equal(json_string_value(json_object_get(dl, "state")), "held");
+    assert_int_equal(strlen(json_string_value(json_object_get(dl, "last_error"))), 8000);
+    json_decref(o);
+    free(js);
+    assert_int_equal(queue_meta_put(q, "delivery", "{broken", 7), QUEUE_OK);
+    assert_int_equal(queue_status_json(q, 61000000, &js), QUEUE_OK);
+    o = json_loads(js, 0, &e);
+    assert_non_null(o);
+    dl = json_object_get(o, "delivery");
+    assert_string_equal(json_string_value(json_object_get(dl, "state")), "ok");
+    json_decref(o);
+    free(js);
     queue_close(q);
     free(body);
 }
