@@ -146,7 +146,6 @@ print(sum(1 for c in m["cases"] if c["status"] == 200 and c.get("events") != 0))
 }
 
 @test "below high water again once space is freed: ready and storing by itself" {
-    skip "needs queue_stats used_bytes net of LMDB free pages (storage, not yet on main)"
     write_config storage.max_size=2M storage.high_water=0.3 ingest.max_body=512K
     start_eddyd
     ok=0
