@@ -220,19 +220,20 @@ static size_t acks_waiting(struct delivery *d)
     return n;
 }
 
-static bool is_busy(struct delivery *d, uint64_t seq)
+/* True when seq is in flight or delivered but not yet deleted. The caller
+ * holds ack_mu. */
+static bool is_busy_locked(const struct delivery *d, uint64_t seq)
 {
     for (unsigned i = 0; i < d->nslots; i++)
         if (d->slots[i].busy && d->slots[i].e.id == seq)
             return true;
-    bool busy = false;
-    pthread_mutex_lock(&d->ack_mu);
-    for (size_t i = 0; i < d->nacks && !busy; i++)
-        busy = d->acks[i] == seq;
-    for (size_t i = 0; i < d->ncommitting && !busy; i++)
-        busy = d->committing[i] == seq;
-    pthread_mutex_unlock(&d->ack_mu);
-    return busy;
+    for (size_t i = 0; i < d->nacks; i++)
+        if (d->acks[i] == seq)
+            return true;
+    for (size_t i = 0; i < d->ncommitting; i++)
+        if (d->committing[i] == seq)
+            return true;
+    return false;
 }
 
 /* Hands a delivered seq to the acker. The arrays hold DELIVERY_ACK_MAX + the
@@ -523,7 +524,18 @@ static void dispatch(struct delivery *d, int64_t now)
         size_t max = want + (pass == 0 ? busy + acking : 0), n = 0;
         if (max > d->scan_cap)
             max = d->scan_cap;
-        if (queue_ready(d->q, after, now, d->scan, max, &n) != QUEUE_OK) {
+        /* ack_mu is held from before the read until the busy entries are
+         * dropped: the acker cannot forget a seq it deleted after this read
+         * began, so a delivered batch is never seen as new again. */
+        pthread_mutex_lock(&d->ack_mu);
+        int rc = queue_ready(d->q, after, now, d->scan, max, &n);
+        for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
+            if (is_busy_locked(d, d->scan[i].id)) {
+                queue_entry_free(&d->scan[i]);
+                memset(&d->scan[i], 0, sizeof(d->scan[i])); /* id 0: skipped below */
+            }
+        pthread_mutex_unlock(&d->ack_mu);
+        if (rc != QUEUE_OK) {
             log_warn("delivery: cannot read pending batches: %s", queue_last_error());
             return;
         }
@@ -535,7 +547,9 @@ static void dispatch(struct delivery *d, int64_t now)
             struct queue_entry *e = &d->scan[i];
             /* Past the slots we can fill: leave it for the next round (the
              * cursor stays before it). */
-            if (want == 0 || is_busy(d, e->id)) {
+            if (e->id == 0)
+                continue;
+            if (want == 0) {
                 queue_entry_free(e);
                 continue;
             }
