@@ -22,7 +22,7 @@ start_fake() {
 stop_fake() {
     [ -n "${FAKE_PID:-}" ] || return 0
     kill -9 "$FAKE_PID" 2>/dev/null
-    wait "$FAKE_PID" 2>/dev/null
+    wait "$FAKE_PID" 2>/dev/null || true
     unset FAKE_PID
     return 0
 }
