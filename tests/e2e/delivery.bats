@@ -130,9 +130,16 @@ PY
     [ "$(status_field delivery.last_status)" -eq 401 ]
     [ "$(metric eddy_delivery_state)" -eq 2 ]
     grep -q 'HELD' "$BATS_TEST_TMPDIR/eddyd.log"
-    sleep 1.5
-    # probed slowly: one request at a time, about one per backoff_max (1 s)
-    [ "$(fake_stat by_status.401)" -le 4 ]
+    sleep 2.5
+    # probed slowly: after the first answers, one request per backoff_max (1 s)
+    python3 - "$BATS_TEST_TMPDIR/sink-log.ndjson" <<'PY'
+import json, sys
+t = sorted(r["t"] for r in map(json.loads, open(sys.argv[1])) if r["status"] == 401)
+later = [x for x in t if x > t[0] + 300]
+assert 1 <= len(later) <= 4, t
+gaps = [b - a for a, b in zip([t[0]] + later, later)]
+assert min(gaps) >= 800, gaps
+PY
     [ "$(status_field pending.batches)" -eq 3 ]
     [ "$(status_field dead.batches)" -eq 0 ]
     fake_ctl 'reject_keys=0'

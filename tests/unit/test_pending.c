@@ -5,9 +5,37 @@
  */
 #include "storage_helpers.h"
 
+#include <errno.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <time.h>
+
+/* Sync faults without a shim: liblmdb.so calls fdatasync/fsync through the
+ * PLT, and these definitions in the executable take precedence. While
+ * sync_errno is set every sync fails with it. */
+static volatile int sync_errno;
+static volatile int sync_calls;
+
+int fdatasync(int fd)
+{
+    sync_calls++;
+    if (sync_errno) {
+        errno = sync_errno;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+int fsync(int fd)
+{
+    sync_calls++;
+    if (sync_errno) {
+        errno = sync_errno;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
 
 static int setup(void **state)
 {
@@ -130,6 +158,50 @@ static void test_group_all_or_nothing_map_full(void **state)
     q = th_open(*state, 0, true);
     assert_int_equal(queue_stats(q, &s), QUEUE_OK);
     assert_int_equal(s.pending_batches, 3);
+    queue_close(q);
+    free(body);
+}
+
+/* A failed sync fails the whole group: EIO is QUEUE_IO (not retryable),
+ * ENOSPC is QUEUE_FULL; nothing of the group becomes visible. */
+static void test_sync_failure_fails_group(void **state)
+{
+    queue_t *q = th_open(*state, 16 << 20, true);
+    size_t len;
+    char *body = th_body("io", 3, 100, &len);
+    uint64_t first = th_append(q, body, len, 1);
+    struct queue_batch b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = (struct queue_batch){
+            .body = (unsigned char *)body, .body_len = len, .event_count = 3, .received_ms = 2};
+    int calls = sync_calls;
+    sync_errno = EIO;
+    assert_int_equal(queue_append_group(q, b, 4), QUEUE_IO);
+    sync_errno = 0;
+    assert_true(sync_calls > calls); /* the fault really went through LMDB's sync */
+    assert_non_null(strstr(queue_last_error(), "Input/output error"));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(b[i].seq, 0);
+    struct queue_stats s;
+    assert_int_equal(queue_stats(q, &s), QUEUE_OK);
+    assert_int_equal(s.pending_batches, 1);
+    assert_int_equal(s.pending_events, 3);
+    assert_int_equal(s.next_seq, first + 1);
+    sync_errno = ENOSPC;
+    assert_int_equal(queue_append_group(q, b, 4), QUEUE_FULL);
+    uint64_t ids[] = {first};
+    assert_int_equal(queue_ack(q, ids, 1), QUEUE_FULL);
+    sync_errno = 0;
+    assert_int_equal(queue_stats(q, &s), QUEUE_OK);
+    assert_int_equal(s.pending_batches, 1);
+    /* Space is back: the same group goes in under the next ids. */
+    assert_int_equal(queue_append_group(q, b, 4), QUEUE_OK);
+    assert_int_equal(b[0].seq, first + 1);
+    assert_int_equal(b[3].seq, first + 4);
+    queue_close(q);
+    q = th_open(*state, 0, true);
+    assert_int_equal(queue_stats(q, &s), QUEUE_OK);
+    assert_int_equal(s.pending_batches, 5);
     queue_close(q);
     free(body);
 }
@@ -513,6 +585,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_group_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_all_or_nothing_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_failure_fails_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready_honours_next_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_history_capped, setup, teardown),
