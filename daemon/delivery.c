@@ -95,10 +95,6 @@ struct delivery {
     unsigned rng;
     struct queue_entry *scan; /* scratch for queue_ready */
     size_t scan_cap;
-    /* New batches read ahead (after the cursor) while every slot is busy, so
-     * a slot that frees up starts its next POST without a store read. */
-    struct queue_entry *ahead;
-    size_t nahead;
 };
 
 static int64_t wall_ms(void)
@@ -230,9 +226,6 @@ static bool is_busy_locked(const struct delivery *d, uint64_t seq)
 {
     for (unsigned i = 0; i < d->nslots; i++)
         if (d->slots[i].busy && d->slots[i].e.id == seq)
-            return true;
-    for (size_t i = 0; i < d->nahead; i++)
-        if (d->ahead[i].id == seq)
             return true;
     for (size_t i = 0; i < d->nacks; i++)
         if (d->acks[i] == seq)
@@ -528,21 +521,7 @@ static void dispatch(struct delivery *d, int64_t now)
         /* pass 0: from the head (retries whose time came, batches returned to
          * pending); pass 1: after the cursor (new batches). */
         uint64_t after = pass == 0 ? 0 : d->cursor;
-        if (pass == 1) {
-            /* read-ahead batches first: they come right after the cursor */
-            size_t used = 0;
-            while (used < d->nahead && want > 0) {
-                struct queue_entry *e = &d->ahead[used++];
-                seen++;
-                if (start_entry(d, e))
-                    want--;
-            }
-            memmove(d->ahead, d->ahead + used, (d->nahead - used) * sizeof(*d->ahead));
-            d->nahead -= used;
-            if (want == 0)
-                break;
-        }
-        size_t max = want + (pass == 0 ? busy + acking + d->nahead : 0), n = 0;
+        size_t max = want + (pass == 0 ? busy + acking : 0), n = 0;
         if (max > d->scan_cap)
             max = d->scan_cap;
         /* ack_mu is held from before the read until the busy entries are
@@ -683,22 +662,6 @@ static void reap(struct delivery *d)
     }
 }
 
-/* Before sleeping with every slot busy: read the next batches now, while
- * RudderStack works, rather than after an answer arrives. */
-static void read_ahead(struct delivery *d, int64_t now)
-{
-    if (d->state != DELIVERY_OK || now < d->gate_ms || d->nahead >= d->nslots ||
-        inflight(d) < d->nslots)
-        return;
-    size_t n = 0;
-    if (queue_ready(d->q, d->cursor, now, d->ahead + d->nahead, d->nslots - d->nahead, &n) !=
-        QUEUE_OK)
-        return; /* dispatch reports read errors */
-    if (n > 0)
-        d->cursor = d->ahead[d->nahead + n - 1].id;
-    d->nahead += n;
-}
-
 static long poll_timeout(const struct delivery *d, int64_t now)
 {
     int64_t t = 1000;
@@ -725,10 +688,8 @@ static void *delivery_main(void *arg)
             state_write(d, now);
         /* Don't sleep when a slot is free and the queue had more work. */
         if (!(inflight(d) < (d->state == DELIVERY_OK ? d->nslots : 1u) && !d->idle &&
-              now >= d->gate_ms)) {
-            read_ahead(d, now);
+              now >= d->gate_ms))
             curl_multi_poll(d->multi, NULL, 0, (int)poll_timeout(d, now), NULL);
-        }
     }
     /* Stopping: abort what is in flight; those batches stay pending. */
     for (unsigned i = 0; i < d->nslots; i++)
@@ -736,9 +697,6 @@ static void *delivery_main(void *arg)
             curl_multi_remove_handle(d->multi, d->slots[i].easy);
             slot_release(&d->slots[i]);
         }
-    for (size_t i = 0; i < d->nahead; i++)
-        queue_entry_free(&d->ahead[i]);
-    d->nahead = 0;
     if (d->state_dirty)
         state_write(d, wall_ms());
     return NULL;
@@ -760,7 +718,6 @@ static void delivery_free(struct delivery *d)
         curl_multi_cleanup(d->multi);
     free(d->slots);
     free(d->scan);
-    free(d->ahead);
     free(d->acks);
     free(d->committing);
     pthread_mutex_destroy(&d->ack_mu);
@@ -796,10 +753,9 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->nslots = cfg->concurrency ? cfg->concurrency : 1;
     d->rng = (unsigned)(wall_ms() ^ (int64_t)getpid());
     d->rescan_head = true;
-    d->scan_cap = d->nslots * 3 + DELIVERY_ACK_MAX + 8;
+    d->scan_cap = d->nslots * 2 + DELIVERY_ACK_MAX + 8;
     d->slots = calloc(d->nslots, sizeof(*d->slots));
     d->scan = calloc(d->scan_cap, sizeof(*d->scan));
-    d->ahead = calloc(d->nslots, sizeof(*d->ahead));
     /* room for DELIVERY_ACK_MAX waiting, plus one dispatch's worth of empty
      * batches and every slot completing at once */
     d->ack_cap = DELIVERY_ACK_MAX + d->scan_cap + d->nslots;
@@ -808,7 +764,7 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     pthread_mutex_init(&d->ack_mu, NULL);
     pthread_cond_init(&d->ack_cv, NULL);
     d->multi = curl_multi_init();
-    if (!d->slots || !d->scan || !d->ahead || !d->acks || !d->committing || !d->multi) {
+    if (!d->slots || !d->scan || !d->acks || !d->committing || !d->multi) {
         snprintf(err, errlen, "delivery: out of memory");
         delivery_free(d);
         return -1;
