@@ -241,6 +241,16 @@ print(sum(1 for c in m["cases"] if c["status"] == 200 and c.get("events") != 0))
     qdump
     # The six small ones got the first ids, the big one came after them.
     [ "$(awk '$2 == 100 && $4 > 4000000 {print $1}' "$BATS_TEST_TMPDIR/dump.txt")" = 7 ]
+    # A client that hangs up while its body is validated: eddyd stores the
+    # batch (it was accepted), answers into the void and carries on.
+    rm -f "$SLOW_YAJL_RELEASE" "$SLOW_YAJL_MARKER"
+    run curl -s --max-time 2 --data-binary @"$FIXTURES/edge/batch-4.5mib.json" \
+        "$INGEST_URL/v1/webhook?writeKey=test-key"
+    [ "$status" -eq 28 ] && [ -e "$SLOW_YAJL_MARKER" ]
+    touch "$SLOW_YAJL_RELEASE"
+    run post "$FIXTURES/corpus/batch-00007.json"
+    [[ "$output" == "200 "*'"id":9}' ]]
+    kill -0 "$EDDYD_PID"
 }
 
 @test "SIGTERM under load: eddyd exits 0 and every request answered 200 is stored" {
