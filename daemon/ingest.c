@@ -575,11 +575,19 @@ void ingest_set_committer(struct ingest *in, struct committer *c)
     in->committer = c;
 }
 
-void ingest_free(struct ingest *in)
+void ingest_stop_workers(struct ingest *in)
 {
     if (!in)
         return;
     workq_stop(in->workers);
+    in->workers = NULL;
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (!in)
+        return;
+    ingest_stop_workers(in);
     if (in->http)
         evhttp_free(in->http);
     if (in->done_ev)

@@ -248,6 +248,8 @@ print(sum(1 for c in m["cases"] if c["status"] == 200 and c.get("events") != 0))
         "$INGEST_URL/v1/webhook?writeKey=test-key"
     [ "$status" -eq 28 ] && [ -e "$SLOW_YAJL_MARKER" ]
     touch "$SLOW_YAJL_RELEASE"
+    for _ in $(seq 1 200); do [ "$(pending_count)" -eq 8 ] && break; sleep 0.05; done
+    [ "$(pending_count)" -eq 8 ]
     run post "$FIXTURES/corpus/batch-00007.json"
     [[ "$output" == "200 "*'"id":9}' ]]
     kill -0 "$EDDYD_PID"
