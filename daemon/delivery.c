@@ -470,7 +470,11 @@ static bool start_entry(struct delivery *d, struct queue_entry *e)
         queue_entry_free(e);
         return false;
     }
-    if (e->rec.body_len > d->cfg.max_batch_bytes && e->rec.event_count >= 2) {
+    /* Split oversize batches only while RudderStack answers: a probe during
+     * an outage goes whole, so an outage does not churn the store (a 413
+     * still splits it once RudderStack is back). */
+    if (d->state == DELIVERY_OK && e->rec.body_len > d->cfg.max_batch_bytes &&
+        e->rec.event_count >= 2) {
         split(d, e->id, "larger than max_batch_bytes");
         queue_entry_free(e);
         return false;
