@@ -199,6 +199,8 @@ assert o["body"] == raw, (o["body"], raw)' "$BATS_TEST_TMPDIR/raw"
     run eddy pending list --json
     [ "${#lines[@]}" -eq 9 ]
     [[ "${lines[0]}" == *'"replays":1'* ]]
+    [ "$(eddy pending list --type users.behaviors.purchase --json | wc -l)" -eq 3 ]
+    [ "$(eddy pending list --limit 2 --json | wc -l)" -eq 2 ]
     run eddy find a0-4
     [ "$status" -eq 0 ]
     [[ "$output" == "pending  batch "* ]]
