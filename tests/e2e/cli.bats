@@ -410,6 +410,17 @@ PY
     # the damaged record is listed as such, the others still read
     run eddy dlq list
     [[ "$output" == *"DAMAGED"* ]]
+    # replay moves every sound dead letter and leaves the damaged one
+    run eddy dlq replay --all
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"replayed 12 dead letters"*"damaged records were left"* ]]
+    [ "$(eddy dlq list --json | ids)" = "$id" ]
+    # purge gets rid of it; the store verifies again
+    run eddy dlq purge "$id" --yes
+    [ "$status" -eq 0 ]
+    run eddy verify
+    [ "$status" -eq 0 ]
+    [[ "$output" == "verify: ok, 12 records (12 pending, 0 dead letters)"* ]]
 }
 
 @test "SIGINT in the middle of a 50,000-record replay: every record in exactly one place" {
