@@ -40,8 +40,7 @@
 #include "log.h"
 #include "policy.h"
 
-#define DELIVERY_ACK_GROUP 128       /* acks flushed at this many... */
-#define DELIVERY_ACK_DELAY_MS 10     /* ...or this long after the first */
+#define DELIVERY_ACK_MAX 256         /* acks waiting for the acker before dispatch pauses */
 #define DELIVERY_HEAD_SCAN_MS 1000   /* head-of-queue rescan period */
 #define DELIVERY_IDLE_POLL_MS 50     /* how often an idle worker looks for new batches */
 #define DELIVERY_STATE_WRITE_MS 1000 /* status/error-only changes written at most this often */
@@ -70,10 +69,16 @@ struct delivery {
     CURLM *multi;
     struct slot *slots;
     unsigned nslots;
-    /* acked by RudderStack, not yet deleted: still "busy" */
-    uint64_t acks[DELIVERY_ACK_GROUP];
-    size_t nacks;
-    int64_t first_ack_ms;
+    /* Acked by RudderStack, not yet deleted: still "busy". The acker thread
+     * deletes them so the fsync of the delete never stalls transfers; it
+     * takes everything queued (`acks`) into `committing` per transaction,
+     * so acks group by themselves under load. Guarded by ack_mu. */
+    pthread_t acker;
+    pthread_mutex_t ack_mu;
+    pthread_cond_t ack_cv;
+    uint64_t *acks, *committing;
+    size_t nacks, ncommitting, ack_cap;
+    bool acker_stop, acker_started;
     /* where to look for work */
     uint64_t cursor;
     int64_t last_head_scan_ms;
@@ -181,18 +186,43 @@ static void state_set(struct delivery *d, enum delivery_state st, int status, co
 
 /* ---- acks ----------------------------------------------------------------- */
 
-static void acks_flush(struct delivery *d)
+static void *acker_main(void *arg)
 {
-    if (d->nacks == 0)
-        return;
-    int rc = queue_ack(d->q, d->acks, d->nacks);
-    if (rc != QUEUE_OK)
-        log_error("delivery: cannot delete %zu delivered batches (they will be sent again): %s",
-                  d->nacks, queue_last_error());
-    d->nacks = 0;
+    struct delivery *d = arg;
+    pthread_mutex_lock(&d->ack_mu);
+    for (;;) {
+        while (d->nacks == 0 && !d->acker_stop)
+            pthread_cond_wait(&d->ack_cv, &d->ack_mu);
+        if (d->nacks == 0 && d->acker_stop)
+            break;
+        uint64_t *t = d->committing;
+        d->committing = d->acks;
+        d->ncommitting = d->nacks;
+        d->acks = t;
+        d->nacks = 0;
+        pthread_mutex_unlock(&d->ack_mu);
+        if (queue_ack(d->q, d->committing, d->ncommitting) != QUEUE_OK)
+            log_error("delivery: cannot delete %zu delivered batches (they will be sent again): "
+                      "%s",
+                      d->ncommitting, queue_last_error());
+        pthread_mutex_lock(&d->ack_mu);
+        d->ncommitting = 0;
+    }
+    pthread_mutex_unlock(&d->ack_mu);
+    return NULL;
 }
 
-static bool is_busy(const struct delivery *d, uint64_t seq)
+static size_t acks_waiting(struct delivery *d)
+{
+    pthread_mutex_lock(&d->ack_mu);
+    size_t n = d->nacks + d->ncommitting;
+    pthread_mutex_unlock(&d->ack_mu);
+    return n;
+}
+
+/* True when seq is in flight or delivered but not yet deleted. The caller
+ * holds ack_mu. */
+static bool is_busy_locked(const struct delivery *d, uint64_t seq)
 {
     for (unsigned i = 0; i < d->nslots; i++)
         if (d->slots[i].busy && d->slots[i].e.id == seq)
@@ -200,16 +230,28 @@ static bool is_busy(const struct delivery *d, uint64_t seq)
     for (size_t i = 0; i < d->nacks; i++)
         if (d->acks[i] == seq)
             return true;
+    for (size_t i = 0; i < d->ncommitting; i++)
+        if (d->committing[i] == seq)
+            return true;
     return false;
 }
 
-static void ack(struct delivery *d, uint64_t seq, int64_t now)
+/* Hands a delivered seq to the acker. The arrays hold DELIVERY_ACK_MAX + the
+ * slots; dispatch pauses while DELIVERY_ACK_MAX are waiting. */
+static void ack(struct delivery *d, uint64_t seq)
 {
-    if (d->nacks == DELIVERY_ACK_GROUP)
-        acks_flush(d);
-    if (d->nacks == 0)
-        d->first_ack_ms = now;
-    d->acks[d->nacks++] = seq;
+    pthread_mutex_lock(&d->ack_mu);
+    if (d->nacks < d->ack_cap) {
+        d->acks[d->nacks++] = seq;
+        pthread_cond_signal(&d->ack_cv);
+        pthread_mutex_unlock(&d->ack_mu);
+        return;
+    }
+    pthread_mutex_unlock(&d->ack_mu);
+    /* Cannot happen with the sizes chosen in delivery_start; stay correct. */
+    if (queue_ack(d->q, &seq, 1) != QUEUE_OK)
+        log_error("delivery: cannot delete delivered batch %llu (it will be sent again): %s",
+                  (unsigned long long)seq, queue_last_error());
 }
 
 /* ---- dead letters and splits ---------------------------------------------- */
@@ -240,17 +282,19 @@ static void bury(struct delivery *d, uint64_t seq, const char *reason)
              (unsigned long long)dead_id, reason);
 }
 
-static void split(struct delivery *d, uint64_t seq, const char *why)
+/* Returns true when seq was replaced by two halves. */
+static bool split(struct delivery *d, uint64_t seq, const char *why)
 {
     uint64_t a = 0, b = 0;
     if (queue_split(d->q, seq, 0, &a, &b) != QUEUE_OK) {
         log_error("delivery: cannot split batch %llu (%s): %s", (unsigned long long)seq, why,
                   queue_last_error());
-        return;
+        return false;
     }
     metrics_inc(&d->m->splits, 1);
     log_info("delivery: batch %llu split into %llu and %llu (%s)", (unsigned long long)seq,
              (unsigned long long)a, (unsigned long long)b, why);
+    return true;
 }
 
 /* ---- require_external_user_id --------------------------------------------- */
@@ -419,7 +463,7 @@ static struct slot *free_slot(struct delivery *d)
 /* Takes one ready entry: buries it if corrupt, splits it if too large, acks
  * it if every event was dropped, else starts its transfer. Consumes *e (it
  * is moved into a slot or freed). Returns true when a transfer started. */
-static bool start_entry(struct delivery *d, struct queue_entry *e, int64_t now)
+static bool start_entry(struct delivery *d, struct queue_entry *e)
 {
     if (e->status != RECORD_OK) {
         char reason[128];
@@ -428,11 +472,15 @@ static bool start_entry(struct delivery *d, struct queue_entry *e, int64_t now)
         queue_entry_free(e);
         return false;
     }
-    if (e->rec.body_len > d->cfg.max_batch_bytes && e->rec.event_count >= 2) {
-        split(d, e->id, "larger than max_batch_bytes");
+    /* Split oversize batches only while RudderStack answers: a probe during
+     * an outage goes whole, so an outage does not churn the store (a 413
+     * still splits it once RudderStack is back). */
+    if (d->state == DELIVERY_OK && e->rec.body_len > d->cfg.max_batch_bytes &&
+        e->rec.event_count >= 2 && split(d, e->id, "larger than max_batch_bytes")) {
         queue_entry_free(e);
-        return false;
+        return false; /* the halves come back through the cursor */
     }
+    /* (a batch that cannot be split is sent whole) */
     struct slot *s = free_slot(d);
     s->e = *e;
     memset(e, 0, sizeof(*e));
@@ -445,7 +493,7 @@ static bool start_entry(struct delivery *d, struct queue_entry *e, int64_t now)
     if (s->sent_events == 0 && s->dropped > 0) {
         /* Every event lacked external_user_id: nothing to forward. */
         metrics_inc(&d->m->dropped_events, s->dropped);
-        ack(d, s->e.id, now);
+        ack(d, s->e.id);
         slot_release(s);
         return false;
     }
@@ -465,6 +513,9 @@ static void dispatch(struct delivery *d, int64_t now)
     if (now < d->gate_ms)
         return;
     unsigned busy = inflight(d);
+    size_t acking = acks_waiting(d);
+    if (acking >= DELIVERY_ACK_MAX)
+        return; /* the disk is behind: let the acker catch up */
     unsigned limit = d->state == DELIVERY_OK ? d->nslots : 1;
     if (busy >= limit)
         return;
@@ -476,10 +527,21 @@ static void dispatch(struct delivery *d, int64_t now)
         /* pass 0: from the head (retries whose time came, batches returned to
          * pending); pass 1: after the cursor (new batches). */
         uint64_t after = pass == 0 ? 0 : d->cursor;
-        size_t max = want + (pass == 0 ? busy + d->nacks : 0), n = 0;
+        size_t max = want + (pass == 0 ? busy + acking : 0), n = 0;
         if (max > d->scan_cap)
             max = d->scan_cap;
-        if (queue_ready(d->q, after, now, d->scan, max, &n) != QUEUE_OK) {
+        /* ack_mu is held from before the read until the busy entries are
+         * dropped: the acker cannot forget a seq it deleted after this read
+         * began, so a delivered batch is never seen as new again. */
+        pthread_mutex_lock(&d->ack_mu);
+        int rc = queue_ready(d->q, after, now, d->scan, max, &n);
+        for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
+            if (is_busy_locked(d, d->scan[i].id)) {
+                queue_entry_free(&d->scan[i]);
+                memset(&d->scan[i], 0, sizeof(d->scan[i])); /* id 0: skipped below */
+            }
+        pthread_mutex_unlock(&d->ack_mu);
+        if (rc != QUEUE_OK) {
             log_warn("delivery: cannot read pending batches: %s", queue_last_error());
             return;
         }
@@ -491,14 +553,16 @@ static void dispatch(struct delivery *d, int64_t now)
             struct queue_entry *e = &d->scan[i];
             /* Past the slots we can fill: leave it for the next round (the
              * cursor stays before it). */
-            if (want == 0 || is_busy(d, e->id)) {
+            if (e->id == 0)
+                continue;
+            if (want == 0) {
                 queue_entry_free(e);
                 continue;
             }
             if (e->id > d->cursor)
                 d->cursor = e->id;
             seen++;
-            if (start_entry(d, e, now))
+            if (start_entry(d, e))
                 want--;
         }
     }
@@ -529,7 +593,7 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
 
     switch (act) {
     case POLICY_ACK:
-        ack(d, seq, now);
+        ack(d, seq);
         metrics_inc(&d->m->delivered_events, s->sent_events);
         if (s->dropped)
             metrics_inc(&d->m->dropped_events, s->dropped);
@@ -541,13 +605,16 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
         /* RudderStack read the body and judged it: it is up and the key works. */
         d->global_failures = 0;
         state_set(d, DELIVERY_OK, st, s->answer, s->answer_len, now);
-        if (s->e.rec.event_count >= 2) {
-            split(d, seq, act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting");
-        } else {
+        if (s->e.rec.event_count < 2 ||
+            !split(d, seq, act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting")) {
+            /* One event (or a body that cannot be split): it goes to the DLQ
+             * with this answer in its history. Should the move fail, the
+             * next-try time keeps it from being resent at once. */
             char reason[256], text[160];
             set_error_text(text, sizeof(text), s->answer, s->answer_len);
             snprintf(reason, sizeof(reason), "HTTP %d from RudderStack: %s", st, text);
-            record_attempt(d, seq, st, s->answer, s->answer_len, now, now);
+            record_attempt(d, seq, st, s->answer, s->answer_len, now,
+                           now + (int64_t)d->cfg.backoff_max_ms);
             bury(d, seq, reason);
         }
         break;
@@ -607,8 +674,6 @@ static void reap(struct delivery *d)
 static long poll_timeout(const struct delivery *d, int64_t now)
 {
     int64_t t = 1000;
-    if (d->nacks)
-        t = DELIVERY_ACK_DELAY_MS;
     if (d->gate_ms > now && d->gate_ms - now < t)
         t = d->gate_ms - now;
     else if (d->gate_ms <= now && inflight(d) < d->nslots && d->idle && t > DELIVERY_IDLE_POLL_MS)
@@ -628,9 +693,6 @@ static void *delivery_main(void *arg)
         curl_multi_perform(d->multi, &running);
         reap(d);
         now = wall_ms();
-        if (d->nacks && (d->nacks >= DELIVERY_ACK_GROUP || inflight(d) == 0 ||
-                         now - d->first_ack_ms >= DELIVERY_ACK_DELAY_MS))
-            acks_flush(d);
         if (d->state_dirty && now - d->state_written_ms >= DELIVERY_STATE_WRITE_MS)
             state_write(d, now);
         /* Don't sleep when a slot is free and the queue had more work. */
@@ -644,7 +706,6 @@ static void *delivery_main(void *arg)
             curl_multi_remove_handle(d->multi, d->slots[i].easy);
             slot_release(&d->slots[i]);
         }
-    acks_flush(d);
     if (d->state_dirty)
         state_write(d, wall_ms());
     return NULL;
@@ -666,7 +727,24 @@ static void delivery_free(struct delivery *d)
         curl_multi_cleanup(d->multi);
     free(d->slots);
     free(d->scan);
+    free(d->acks);
+    free(d->committing);
+    pthread_mutex_destroy(&d->ack_mu);
+    pthread_cond_destroy(&d->ack_cv);
     free(d);
+}
+
+/* Lets the acker commit what is queued, then ends it. */
+static void acker_finish(struct delivery *d)
+{
+    if (!d->acker_started)
+        return;
+    pthread_mutex_lock(&d->ack_mu);
+    d->acker_stop = true;
+    pthread_cond_signal(&d->ack_cv);
+    pthread_mutex_unlock(&d->ack_mu);
+    pthread_join(d->acker, NULL);
+    d->acker_started = false;
 }
 
 int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, struct metrics *m,
@@ -684,11 +762,18 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->nslots = cfg->concurrency ? cfg->concurrency : 1;
     d->rng = (unsigned)(wall_ms() ^ (int64_t)getpid());
     d->rescan_head = true;
-    d->scan_cap = d->nslots * 2 + DELIVERY_ACK_GROUP + 8;
+    d->scan_cap = d->nslots * 2 + DELIVERY_ACK_MAX + 8;
     d->slots = calloc(d->nslots, sizeof(*d->slots));
     d->scan = calloc(d->scan_cap, sizeof(*d->scan));
+    /* room for DELIVERY_ACK_MAX waiting, plus one dispatch's worth of empty
+     * batches and every slot completing at once */
+    d->ack_cap = DELIVERY_ACK_MAX + d->scan_cap + d->nslots;
+    d->acks = calloc(d->ack_cap, sizeof(*d->acks));
+    d->committing = calloc(d->ack_cap, sizeof(*d->committing));
+    pthread_mutex_init(&d->ack_mu, NULL);
+    pthread_cond_init(&d->ack_cv, NULL);
     d->multi = curl_multi_init();
-    if (!d->slots || !d->scan || !d->multi) {
+    if (!d->slots || !d->scan || !d->acks || !d->committing || !d->multi) {
         snprintf(err, errlen, "delivery: out of memory");
         delivery_free(d);
         return -1;
@@ -719,9 +804,14 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
         json_decref(o);
     }
     atomic_store(&m->delivery_state, (int)d->state);
-    int rc = pthread_create(&d->thread, NULL, delivery_main, d);
+    int rc = pthread_create(&d->acker, NULL, acker_main, d);
+    if (rc == 0) {
+        d->acker_started = true;
+        rc = pthread_create(&d->thread, NULL, delivery_main, d);
+    }
     if (rc != 0) {
-        snprintf(err, errlen, "delivery: cannot start the thread: %s", strerror(rc));
+        snprintf(err, errlen, "delivery: cannot start a thread: %s", strerror(rc));
+        acker_finish(d);
         delivery_free(d);
         return -1;
     }
@@ -737,5 +827,6 @@ void delivery_stop(struct delivery *d)
     atomic_store(&d->stop, true);
     curl_multi_wakeup(d->multi);
     pthread_join(d->thread, NULL);
+    acker_finish(d);
     delivery_free(d);
 }

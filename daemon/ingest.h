@@ -40,7 +40,12 @@ int ingest_exit_code(const struct ingest *in);
 /* True until a shutdown started (for /readyz). */
 bool ingest_accepting(const struct ingest *in);
 
-/* After the loop exited: stops the workers, frees the listener and in. */
+/* After the loop exited: lets the workers finish what they hold and joins
+ * them. Call before committer_stop (workers submit to the committer). */
+void ingest_stop_workers(struct ingest *in);
+
+/* After committer_stop: frees the listener, anything still unanswered, and
+ * in. (After a clean drain nothing is unanswered.) */
 void ingest_free(struct ingest *in);
 
 #endif

@@ -287,8 +287,9 @@ int main(int argc, char **argv)
 out:
     /* Everything accepted has been answered once the loop returns; stop the
      * producers before the store closes, the store last. */
-    ingest_free(in);
+    ingest_stop_workers(in);
     committer_stop(com);
+    ingest_free(in);
     admin_stop(adm);
     if (dlv)
         delivery_stop(dlv);

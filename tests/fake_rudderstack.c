@@ -13,7 +13,10 @@
  *
  * Tests steer it with flags at start or at run time with
  *   POST /_control?key=value&...    (same keys as the flags, without "--")
- *   GET  /_stats                    counters as one JSON object
+ *   GET  /_stats                    counters as one JSON object (requests by
+ *                                   status, accepted requests/events/bytes,
+ *                                   first_ms/last_ms: arrival of the first
+ *                                   and last request since start or reset)
  * Keys:
  *   fail=N fail_status=S retry_after=SECS   answer S (default 503) to the next
  *                                           N requests (-1: until fail=0);
@@ -90,6 +93,7 @@ struct fake {
     uint64_t by_status[FAKE_CODES];
     uint64_t requests, accepted_requests, accepted_events, accepted_bytes, closed, hung_total;
     uint64_t inflight, inflight_max;
+    int64_t first_ms, last_ms; /* arrival of the first and last webhook request */
 };
 
 static int64_t now_ms(void)
@@ -140,6 +144,7 @@ static void fake_reset(struct fake *f)
     memset(f->by_status, 0, sizeof(f->by_status));
     f->requests = f->accepted_requests = f->accepted_events = f->accepted_bytes = 0;
     f->closed = f->hung_total = 0;
+    f->first_ms = f->last_ms = 0;
     f->inflight_max = f->inflight;
 }
 
@@ -522,13 +527,14 @@ static void handle_stats(struct fake *f, struct evhttp_request *req)
             snprintf(k, sizeof(k), "%d", i);
             json_object_set_new(codes, k, json_integer((json_int_t)f->by_status[i]));
         }
-    json_t *o =
-        json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)f->requests,
-                  "by_status", codes, "accepted_requests", (json_int_t)f->accepted_requests,
-                  "accepted_events", (json_int_t)f->accepted_events, "accepted_bytes",
-                  (json_int_t)f->accepted_bytes, "closed", (json_int_t)f->closed, "hung",
-                  (json_int_t)f->nhung, "hung_total", (json_int_t)f->hung_total, "inflight",
-                  (json_int_t)f->inflight, "inflight_max", (json_int_t)f->inflight_max);
+    json_t *o = json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
+                          (json_int_t)f->requests, "by_status", codes, "accepted_requests",
+                          (json_int_t)f->accepted_requests, "accepted_events",
+                          (json_int_t)f->accepted_events, "accepted_bytes",
+                          (json_int_t)f->accepted_bytes, "closed", (json_int_t)f->closed, "hung",
+                          (json_int_t)f->nhung, "hung_total", (json_int_t)f->hung_total, "inflight",
+                          (json_int_t)f->inflight, "inflight_max", (json_int_t)f->inflight_max,
+                          "first_ms", (json_int_t)f->first_ms, "last_ms", (json_int_t)f->last_ms);
     char *s = json_dumps(o, JSON_COMPACT);
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "%s\n", s ? s : "{}");
@@ -559,6 +565,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     f->requests++;
+    if (!f->first_ms)
+        f->first_ms = t;
+    f->last_ms = t;
     size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     if (f->close_next) {
         if (f->close_next > 0)

@@ -130,9 +130,16 @@ PY
     [ "$(status_field delivery.last_status)" -eq 401 ]
     [ "$(metric eddy_delivery_state)" -eq 2 ]
     grep -q 'HELD' "$BATS_TEST_TMPDIR/eddyd.log"
-    sleep 1.5
-    # probed slowly: one request at a time, about one per backoff_max (1 s)
-    [ "$(fake_stat by_status.401)" -le 4 ]
+    sleep 2.5
+    # probed slowly: after the first answers, one request per backoff_max (1 s)
+    python3 - "$BATS_TEST_TMPDIR/sink-log.ndjson" <<'PY'
+import json, sys
+t = sorted(r["t"] for r in map(json.loads, open(sys.argv[1])) if r["status"] == 401)
+later = [x for x in t if x > t[0] + 300]
+assert 1 <= len(later) <= 4, t
+gaps = [b - a for a, b in zip([t[0]] + later, later)]
+assert min(gaps) >= 800, gaps
+PY
     [ "$(status_field pending.batches)" -eq 3 ]
     [ "$(status_field dead.batches)" -eq 0 ]
     fake_ctl 'reject_keys=0'
@@ -214,6 +221,31 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 assert all(r["bytes"] <= 40 * 1024 for r in rows), [r["bytes"] for r in rows]' "$BATS_TEST_TMPDIR/sink.ndjson"
     [ "$(fake_stat by_status.413)" -eq 0 ]
     diff <(fixture_ids "$CORPUS"/batch-0000[12].json | sort) <(sink_ids | sort)
+}
+
+@test "require_external_user_id drops events without user.external_user_id, the rest unchanged" {
+    write_config delivery.require_external_user_id=true
+    start_fake --write-key test-key
+    start_eddyd
+    post_all "$CORPUS/batch-00001.json" "$CORPUS/batch-00002.json"
+    wait_until 15 pending_is_zero
+    python3 - "$CORPUS/batch-00001.json" "$CORPUS/batch-00002.json" >"$BATS_TEST_TMPDIR/keep" <<'PY'
+import json, sys
+for f in sys.argv[1:]:
+    for e in json.load(open(f))["events"]:
+        u = e.get("user") or {}
+        if u.get("external_user_id") not in (None, ""):
+            print(e["id"])
+PY
+    kept=$(wc -l <"$BATS_TEST_TMPDIR/keep")
+    [ "$kept" -gt 100 ] && [ "$kept" -lt 200 ] # the corpus has some of each
+    diff <(sort "$BATS_TEST_TMPDIR/keep") <(sink_ids | sort)
+    [ "$(metric eddy_dropped_events_total)" -eq $((200 - kept)) ]
+    [ "$(metric eddy_delivered_events_total)" -eq "$kept" ]
+    # the forwarded events are byte for byte the stored ones
+    event_spans "$CORPUS/batch-00001.json" "$CORPUS/batch-00002.json" | sort >"$BATS_TEST_TMPDIR/sent-spans"
+    event_spans "$BATS_TEST_TMPDIR"/bodies/*.json | sort >"$BATS_TEST_TMPDIR/got-spans"
+    [ -z "$(comm -13 "$BATS_TEST_TMPDIR/sent-spans" "$BATS_TEST_TMPDIR/got-spans")" ]
 }
 
 @test "kill -9 during delivery, 10 times: no acknowledged event lost" {
