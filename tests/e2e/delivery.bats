@@ -105,6 +105,30 @@ pending_is_zero() { status_is pending.batches 0; }
     [ "$(metric 'eddy_delivery_requests_total{code="503"}')" -eq 8 ]
 }
 
+@test "a batch that always gets 503 is dead-lettered only after max_attempts and retry_window" {
+    write_config delivery.max_attempts=3 delivery.retry_window=2s delivery.backoff_max=200ms
+    start_fake --write-key test-key --fail -1 --fail-status 503
+    start_eddyd
+    post_all "$CORPUS/batch-00001.json"
+    wait_until 5 status_is pending.batches 1
+    wait_until 10 status_is dead.batches 1
+    [ "$(status_field pending.batches)" -eq 0 ]
+    "$EDDY" -c "$EDDY_CONF" dlq list --json >"$BATS_TEST_TMPDIR/dlq.json"
+    python3 - "$BATS_TEST_TMPDIR/dlq.json" "$BATS_TEST_TMPDIR/sink-log.ndjson" <<'PY'
+import json, sys, datetime
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(rows) == 1, rows
+r = rows[0]
+assert r["events"] == 100 and r["last_status"] == 503, r
+assert r["attempts"] >= 3, r
+t = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+assert t(r["last_failed_at"]) - t(r["first_failed_at"]) >= 1.9, r
+log = [json.loads(l) for l in open(sys.argv[2])]
+assert all(x["status"] == 503 for x in log) and len(log) == r["attempts"], (len(log), r)
+PY
+    [ "$(fake_stat accepted_events)" -eq 0 ]
+}
+
 @test "429 with Retry-After: 3: no retry before 3 s" {
     write_config delivery.backoff_max=10s
     start_fake --write-key test-key --fail 1 --fail-status 429 --retry-after 3
