@@ -69,6 +69,8 @@ pending_is_zero() { status_is pending.batches 0; }
     # max_attempts=1 and retry_window=0 would bury a batch at its first
     # counted failure: refused connections never count
     [ "$(status_field dead.batches)" -eq 0 ]
+    # nothing was sent to a closed port: no possible duplicate
+    [ "$(metric eddy_delivery_possible_duplicates_total)" -eq 0 ]
     diff <(fixture_ids "$CORPUS"/batch-0000[1-9].json "$CORPUS"/batch-0001[0-2].json | sort -u) \
         <(sink_ids | sort -u)
     wait_until 5 status_is delivery.state ok
@@ -84,6 +86,8 @@ pending_is_zero() { status_is pending.batches 0; }
     [ "$(fake_stat accepted_events)" -eq 0 ]
     [ "$(status_field pending.batches)" -eq 4 ]
     [ "$(status_field dead.batches)" -eq 0 ]
+    # the bodies went out whole before the timeouts: possible duplicates
+    [ "$(metric eddy_delivery_possible_duplicates_total)" -ge 4 ]
     fake_ctl 'hang=0'
     wait_until 20 pending_is_zero
     [ "$(status_field dead.batches)" -eq 0 ]
