@@ -51,6 +51,7 @@ struct slot {
     struct queue_entry e;
     unsigned char *filtered; /* body without dropped events, or NULL: e's body is sent */
     size_t filtered_len;
+    size_t sent_len; /* bytes of the body being POSTed */
     uint32_t sent_events, dropped;
     struct curl_slist *headers;
     char *url;
@@ -437,6 +438,7 @@ static int send_batch(struct delivery *d, struct slot *s)
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    s->sent_len = body_len;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     if (curl_multi_add_handle(d->multi, s->easy) != CURLM_OK)
         return -1;
@@ -626,6 +628,13 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
         break;
     case POLICY_RETRY:
     case POLICY_NETWORK: {
+        /* The whole body went out and no 2xx came back: RudderStack may have
+         * stored it (a 504 after its commit, a cut connection), so the
+         * redelivery can be a duplicate. Count what can be known. */
+        curl_off_t up = 0;
+        curl_easy_getinfo(s->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+        if (up >= (curl_off_t)s->sent_len)
+            metrics_inc(&d->m->possible_duplicates, 1);
         unsigned n = at->counted + at->network + 1;
         uint64_t delay = policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms, n,
                                                uniform(d), (int64_t)retry_after);
