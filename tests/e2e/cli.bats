@@ -445,7 +445,8 @@ PY
     dead=$(dead_count)
     pending=$(pending_count)
     echo "moved=$moved dead=$dead pending=$pending"
-    [ "$moved" -gt 0 ] && [ "$dead" -gt 0 ]
+    [ "$moved" -gt 0 ]
+    [ "$dead" -gt 0 ]
     [ "$pending" -eq "$moved" ]
     [ $((dead + pending)) -eq 50000 ]
     # each of the 50,000 events exactly once, in pending or dead
