@@ -39,8 +39,8 @@ struct batch_summary {
 /* Validates body. Returns BATCH_OK (summary filled, caller frees
  * summary->types), BATCH_EMPTY, or a negative batch_status with a one-line
  * reason in err (which names the byte offset for JSON errors). */
-int batch_validate(const unsigned char *body, size_t len, struct batch_summary *summary,
-                   char *err, size_t errlen);
+int batch_validate(const unsigned char *body, size_t len, struct batch_summary *summary, char *err,
+                   size_t errlen);
 
 /* One event inside a body. Offsets are from the start of the body; a length
  * of 0 means the field is absent or not a string. */
@@ -62,7 +62,7 @@ int batch_join(const unsigned char *body, const struct batch_event *events, size
 
 /* The distinct event types of events[0..n), in the format of
  * batch_summary.types (malloc'd). Returns BATCH_OK or BATCH_NOMEM. */
-int batch_types(const unsigned char *body, const struct batch_event *events, size_t n,
-                char **types, size_t *types_len);
+int batch_types(const unsigned char *body, const struct batch_event *events, size_t n, char **types,
+                size_t *types_len);
 
 #endif

@@ -44,10 +44,10 @@ enum queue_status {
 };
 
 struct queue_options {
-    const char *dir;      /* data dir; created 0700 when missing and create is set */
-    uint64_t map_size;    /* LMDB map size in bytes; 0 = keep the stored size (CLI) */
-    bool sync_full;       /* true: default flags (durable). false: MDB_NOSYNC (unsafe, tests) */
-    bool create;          /* create the dir and databases when missing */
+    const char *dir;   /* data dir; created 0700 when missing and create is set */
+    uint64_t map_size; /* LMDB map size in bytes; 0 = keep the stored size (CLI) */
+    bool sync_full;    /* true: default flags (durable). false: MDB_NOSYNC (unsafe, tests) */
+    bool create;       /* create the dir and databases when missing */
 };
 
 /* Opens (and with o->create, creates) the store. Sets maxdbs, opens all
@@ -107,15 +107,16 @@ struct queue_attempts {
 
 /* A record copied out of pending or dead. Owns its memory: queue_entry_free. */
 struct queue_entry {
-    uint64_t id;         /* pending sequence or dead id */
-    int status;          /* RECORD_OK, or the record_status of a corrupt record */
-    struct record rec;   /* views into owned memory (valid when status == RECORD_OK) */
+    uint64_t id;                    /* pending sequence or dead id */
+    int status;                     /* RECORD_OK, or the record_status of a corrupt record */
+    struct record rec;              /* views into owned memory (valid when status == RECORD_OK) */
     struct queue_attempts attempts; /* zero when the record never failed */
     /* dead letters only: */
     char reason[256];
-    uint32_t replays;
-    int64_t dead_ms;     /* when it was dead-lettered */
-    void *mem;           /* owned copy of the stored value */
+    uint32_t replays; /* dead letters, and pending records that were replayed
+                         (kept in their attempts value until they die again) */
+    int64_t dead_ms;  /* when it was dead-lettered */
+    void *mem;        /* owned copy of the stored value */
 };
 void queue_entry_free(struct queue_entry *e);
 

@@ -1,0 +1,271 @@
+/*
+ * entry.c - the binary values next to records: the attempts value, the
+ * dead-letter value, and copying a stored value out into a queue_entry.
+ *
+ * Both formats are little-endian with bounds checks on every length, so a
+ * damaged value decodes to an error instead of a crash. The attempts value
+ * also carries the replay count of a record that came back from the
+ * dead-letter queue, so the count survives if it dies again.
+ *
+ * attempts value (v1):
+ *   0 1 version, 1 3 zero, 4 4 counted, 8 4 network, 12 4 dropped,
+ *   16 8 first_failed_ms, 24 8 last_failed_ms, 32 8 next_try_ms,
+ *   40 4 last_status, 44 4 nhistory, 48 4 replays, 52 4 zero,
+ *   56 then nhistory x {8 at_ms, 4 status, 2 answer_len, answer bytes}
+ * dead value:
+ *   0 4 magic "EDD1", 4 4 CRC32 of bytes 8..end of attempts,
+ *   8 8 dead_ms, 16 8 pending seq, 24 4 replays, 28 2 reason_len, 30 2 zero,
+ *   32 4 attempts_len, 36 reason, attempts value, then the record (record.h)
+ */
+#include "queue_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define ATTEMPTS_VERSION 1
+#define ATTEMPTS_HEADER 56
+#define ATTEMPT_HEADER 14
+#define HISTORY_FIRST 8 /* kept forever; the rest is a window of the latest */
+
+static void put_le(unsigned char *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t get_le(const unsigned char *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = n - 1; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *body_len)
+{
+    const unsigned char *p = val;
+    if (len < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
+        return false;
+    *events = (uint32_t)get_le(p + 12, 4);
+    *body_len = get_le(p + 32, 8);
+    return *body_len <= len;
+}
+
+/* ---- attempts ---------------------------------------------------------- */
+
+size_t qi_attempts_size(const struct queue_attempts *a)
+{
+    size_t n = ATTEMPTS_HEADER;
+    for (uint32_t i = 0; i < a->nhistory && i < QUEUE_HISTORY_MAX; i++)
+        n += ATTEMPT_HEADER + (a->history[i].answer_len > QUEUE_ANSWER_MAX
+                                   ? QUEUE_ANSWER_MAX
+                                   : a->history[i].answer_len);
+    return n;
+}
+
+size_t qi_attempts_encode(const struct queue_attempts *a, uint32_t replays, unsigned char *out)
+{
+    memset(out, 0, ATTEMPTS_HEADER);
+    uint32_t nh = a->nhistory > QUEUE_HISTORY_MAX ? QUEUE_HISTORY_MAX : a->nhistory;
+    out[0] = ATTEMPTS_VERSION;
+    put_le(out + 4, a->counted, 4);
+    put_le(out + 8, a->network, 4);
+    put_le(out + 12, a->dropped, 4);
+    put_le(out + 16, (uint64_t)a->first_failed_ms, 8);
+    put_le(out + 24, (uint64_t)a->last_failed_ms, 8);
+    put_le(out + 32, (uint64_t)a->next_try_ms, 8);
+    put_le(out + 40, (uint32_t)a->last_status, 4);
+    put_le(out + 44, nh, 4);
+    put_le(out + 48, replays, 4);
+    size_t k = ATTEMPTS_HEADER;
+    for (uint32_t i = 0; i < nh; i++) {
+        const struct queue_attempt *h = &a->history[i];
+        uint16_t al = h->answer_len > QUEUE_ANSWER_MAX ? QUEUE_ANSWER_MAX : h->answer_len;
+        put_le(out + k, (uint64_t)h->at_ms, 8);
+        put_le(out + k + 8, (uint32_t)h->status, 4);
+        put_le(out + k + 12, al, 2);
+        memcpy(out + k + ATTEMPT_HEADER, h->answer, al);
+        k += ATTEMPT_HEADER + al;
+    }
+    return k;
+}
+
+bool qi_attempts_decode(const void *buf, size_t len, struct queue_attempts *a, uint32_t *replays)
+{
+    const unsigned char *p = buf;
+    memset(a, 0, sizeof(*a));
+    if (replays)
+        *replays = 0;
+    if (len < ATTEMPTS_HEADER || p[0] != ATTEMPTS_VERSION)
+        return false;
+    uint32_t nh = (uint32_t)get_le(p + 44, 4);
+    if (nh > QUEUE_HISTORY_MAX)
+        return false;
+    a->counted = (uint32_t)get_le(p + 4, 4);
+    a->network = (uint32_t)get_le(p + 8, 4);
+    a->dropped = (uint32_t)get_le(p + 12, 4);
+    a->first_failed_ms = (int64_t)get_le(p + 16, 8);
+    a->last_failed_ms = (int64_t)get_le(p + 24, 8);
+    a->next_try_ms = (int64_t)get_le(p + 32, 8);
+    a->last_status = (int32_t)get_le(p + 40, 4);
+    if (replays)
+        *replays = (uint32_t)get_le(p + 48, 4);
+    size_t k = ATTEMPTS_HEADER;
+    for (uint32_t i = 0; i < nh; i++) {
+        if (len - k < ATTEMPT_HEADER)
+            return false;
+        struct queue_attempt *h = &a->history[i];
+        h->at_ms = (int64_t)get_le(p + k, 8);
+        h->status = (int32_t)get_le(p + k + 8, 4);
+        h->answer_len = (uint16_t)get_le(p + k + 12, 2);
+        if (h->answer_len > QUEUE_ANSWER_MAX || len - k - ATTEMPT_HEADER < h->answer_len)
+            return false;
+        memcpy(h->answer, p + k + ATTEMPT_HEADER, h->answer_len);
+        k += ATTEMPT_HEADER + h->answer_len;
+    }
+    a->nhistory = nh;
+    return true;
+}
+
+void qi_attempts_add(struct queue_attempts *a, const struct queue_attempt *at)
+{
+    if (at->status != 0)
+        a->counted++;
+    else
+        a->network++;
+    if (a->first_failed_ms == 0)
+        a->first_failed_ms = at->at_ms;
+    a->last_failed_ms = at->at_ms;
+    a->last_status = at->status;
+    if (a->nhistory == QUEUE_HISTORY_MAX) {
+        /* Keep the first attempts (what went wrong first) and slide the
+         * window of the latest ones. */
+        memmove(&a->history[HISTORY_FIRST], &a->history[HISTORY_FIRST + 1],
+                (QUEUE_HISTORY_MAX - HISTORY_FIRST - 1) * sizeof(a->history[0]));
+        a->nhistory--;
+        a->dropped++;
+    }
+    struct queue_attempt *h = &a->history[a->nhistory++];
+    *h = *at;
+    if (h->answer_len > QUEUE_ANSWER_MAX)
+        h->answer_len = QUEUE_ANSWER_MAX;
+}
+
+/* ---- dead value -------------------------------------------------------- */
+
+size_t qi_dead_size(const struct qi_dead *d)
+{
+    return QI_DEAD_HEADER_SIZE + d->reason_len + d->attempts_len + d->record_len;
+}
+
+void qi_dead_encode(const struct qi_dead *d, unsigned char *out)
+{
+    memset(out, 0, QI_DEAD_HEADER_SIZE);
+    memcpy(out, "EDD1", 4);
+    put_le(out + 8, (uint64_t)d->dead_ms, 8);
+    put_le(out + 16, d->pending_seq, 8);
+    put_le(out + 24, d->replays, 4);
+    put_le(out + 28, d->reason_len, 2);
+    put_le(out + 32, d->attempts_len, 4);
+    size_t k = QI_DEAD_HEADER_SIZE;
+    if (d->reason_len)
+        memcpy(out + k, d->reason, d->reason_len);
+    k += d->reason_len;
+    if (d->attempts_len)
+        memcpy(out + k, d->attempts, d->attempts_len);
+    k += d->attempts_len;
+    put_le(out + 4, crc32_z(crc32_z(0, Z_NULL, 0), out + 8, k - 8), 4);
+    if (d->record_len)
+        memcpy(out + k, d->record, d->record_len);
+}
+
+bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d)
+{
+    const unsigned char *p = buf;
+    memset(d, 0, sizeof(*d));
+    if (len < QI_DEAD_HEADER_SIZE || memcmp(p, "EDD1", 4) != 0)
+        return false;
+    size_t rl = (size_t)get_le(p + 28, 2);
+    size_t al = (size_t)get_le(p + 32, 4);
+    size_t room = len - QI_DEAD_HEADER_SIZE;
+    if (rl > room || al > room - rl)
+        return false;
+    size_t k = QI_DEAD_HEADER_SIZE + rl + al;
+    if ((uint32_t)get_le(p + 4, 4) != (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p + 8, k - 8))
+        return false;
+    d->dead_ms = (int64_t)get_le(p + 8, 8);
+    d->pending_seq = get_le(p + 16, 8);
+    d->replays = (uint32_t)get_le(p + 24, 4);
+    d->reason = (const char *)p + QI_DEAD_HEADER_SIZE;
+    d->reason_len = rl;
+    d->attempts = p + QI_DEAD_HEADER_SIZE + rl;
+    d->attempts_len = al;
+    d->record = p + k;
+    d->record_len = len - k;
+    return true;
+}
+
+/* ---- entries ----------------------------------------------------------- */
+
+void queue_entry_free(struct queue_entry *e)
+{
+    if (!e)
+        return;
+    free(e->mem);
+    e->mem = NULL;
+}
+
+/* Points e at val, copying it into e->mem first when asked. */
+static const unsigned char *entry_bytes(struct queue_entry *e, const MDB_val *val, bool copy)
+{
+    if (!copy)
+        return val->mv_data;
+    e->mem = malloc(val->mv_size ? val->mv_size : 1);
+    if (!e->mem)
+        return NULL;
+    memcpy(e->mem, val->mv_data, val->mv_size);
+    return e->mem;
+}
+
+int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
+                     const MDB_val *attempts, bool copy)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = id;
+    const unsigned char *b = entry_bytes(e, val, copy);
+    if (!b)
+        return qi_error(QUEUE_ERROR, "out of memory copying record %llu", (unsigned long long)id);
+    e->status = record_decode(b, val->mv_size, &e->rec);
+    if (attempts &&
+        !qi_attempts_decode(attempts->mv_data, attempts->mv_size, &e->attempts, &e->replays)) {
+        /* A damaged history must not hide the record: deliver it with
+         * a fresh history rather than failing the read. */
+        memset(&e->attempts, 0, sizeof(e->attempts));
+    }
+    return QUEUE_OK;
+}
+
+int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool copy)
+{
+    memset(e, 0, sizeof(*e));
+    e->id = id;
+    const unsigned char *b = entry_bytes(e, val, copy);
+    if (!b)
+        return qi_error(QUEUE_ERROR, "out of memory copying dead letter %llu",
+                        (unsigned long long)id);
+    struct qi_dead d;
+    if (!qi_dead_decode(b, val->mv_size, &d)) {
+        e->status = RECORD_BAD_CRC;
+        return QUEUE_OK;
+    }
+    size_t rl = d.reason_len < sizeof(e->reason) - 1 ? d.reason_len : sizeof(e->reason) - 1;
+    memcpy(e->reason, d.reason, rl);
+    e->reason[rl] = '\0';
+    e->replays = d.replays;
+    e->dead_ms = d.dead_ms;
+    if (d.attempts_len && !qi_attempts_decode(d.attempts, d.attempts_len, &e->attempts, NULL))
+        memset(&e->attempts, 0, sizeof(e->attempts));
+    e->status = record_decode(d.record, d.record_len, &e->rec);
+    return QUEUE_OK;
+}

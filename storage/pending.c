@@ -1,0 +1,456 @@
+/*
+ * pending.c - the pending side of the queue: group append (ingest), ready
+ * reads, acks, failed attempts, burial into the dead-letter queue and the
+ * atomic split of a record into two halves (bisection).
+ *
+ * Every write function is one transaction: a failed put or commit aborts it
+ * all, so a group append stores all of its batches or none, and a record is
+ * always in exactly one place. Counters in meta move in the same txn.
+ */
+#include "queue_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Appends one encoded record under a fresh sequence (MDB_APPEND|MDB_RESERVE:
+ * record_encode writes straight into LMDB's page, no extra copy). */
+int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq)
+{
+    int st = qi_counter_next(q, txn, QI_META_NEXT_SEQ, seq);
+    if (st)
+        return st;
+    unsigned char kb[8];
+    qi_key_put(kb, *seq);
+    MDB_val k = {8, kb}, d = {record_size(r), NULL};
+    int rc = mdb_put(txn, q->pending, &k, &d, MDB_APPEND | MDB_RESERVE);
+    if (rc)
+        return qi_lmdb_error(rc, "append to pending");
+    record_encode(r, d.mv_data);
+    return QUEUE_OK;
+}
+
+int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
+{
+    if (n == 0)
+        return QUEUE_OK;
+    for (size_t i = 0; i < n; i++)
+        if (b[i].write_key_len > RECORD_KEY_MAX)
+            return qi_error(QUEUE_ERROR, "write key longer than %d bytes", RECORD_KEY_MAX);
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, false, &txn);
+    if (st)
+        return st;
+    uint64_t events = 0, bytes = 0;
+    for (size_t i = 0; i < n && st == QUEUE_OK; i++) {
+        struct record r = {
+            .version = RECORD_VERSION,
+            .event_count = b[i].event_count,
+            .received_ms = b[i].received_ms,
+            .write_key = b[i].write_key,
+            .write_key_len = b[i].write_key ? b[i].write_key_len : 0,
+            .types = b[i].types,
+            .types_len = b[i].types ? b[i].types_len : 0,
+            .body = b[i].body,
+            .body_len = b[i].body_len,
+        };
+        st = qi_append_record(q, txn, &r, &b[i].seq);
+        events += b[i].event_count;
+        bytes += b[i].body_len;
+    }
+    if (st == QUEUE_OK)
+        st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, (int64_t)events);
+    if (st == QUEUE_OK)
+        st = qi_counter_add(q, txn, QI_META_PENDING_BYTES, (int64_t)bytes);
+    if (st) {
+        mdb_txn_abort(txn);
+        for (size_t i = 0; i < n; i++)
+            b[i].seq = 0;
+        return st;
+    }
+    st = qi_txn_commit(txn, "commit appended batches");
+    if (st)
+        for (size_t i = 0; i < n; i++)
+            b[i].seq = 0;
+    return st;
+}
+
+int queue_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out, size_t max,
+                size_t *n)
+{
+    *n = 0;
+    if (max == 0)
+        return QUEUE_OK;
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, true, &txn);
+    if (st)
+        return st;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, q->pending, &c);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return qi_lmdb_error(rc, "pending cursor");
+    }
+    unsigned char kb[8];
+    qi_key_put(kb, after + 1);
+    MDB_val k = {8, kb}, d;
+    rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+    while (rc == 0 && *n < max) {
+        MDB_val ak = k, ad;
+        int arc = mdb_get(txn, q->attempts, &ak, &ad);
+        if (arc != 0 && arc != MDB_NOTFOUND) {
+            st = qi_lmdb_error(arc, "read attempts");
+            break;
+        }
+        bool ready = true;
+        if (arc == 0) {
+            struct queue_attempts a;
+            if (qi_attempts_decode(ad.mv_data, ad.mv_size, &a, NULL) && a.next_try_ms > now)
+                ready = false;
+        }
+        if (ready) {
+            st = qi_entry_pending(&out[*n], qi_key_get(&k), &d, arc == 0 ? &ad : NULL, true);
+            if (st)
+                break;
+            (*n)++;
+        }
+        rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
+    }
+    if (st == QUEUE_OK && rc != 0 && rc != MDB_NOTFOUND)
+        st = qi_lmdb_error(rc, "read pending");
+    mdb_cursor_close(c);
+    mdb_txn_abort(txn);
+    if (st) {
+        for (size_t i = 0; i < *n; i++)
+            queue_entry_free(&out[i]);
+        *n = 0;
+    }
+    return st;
+}
+
+/* Deletes pending[seq] and attempts[seq] and moves the counters.
+ * *found tells whether the record was there. */
+static int delete_pending(queue_t *q, MDB_txn *txn, uint64_t seq, bool *found)
+{
+    unsigned char kb[8];
+    qi_key_put(kb, seq);
+    MDB_val k = {8, kb}, d;
+    int rc = mdb_get(txn, q->pending, &k, &d);
+    *found = rc == 0;
+    if (rc == MDB_NOTFOUND)
+        return QUEUE_OK;
+    if (rc)
+        return qi_lmdb_error(rc, "read pending");
+    uint32_t ev = 0;
+    uint64_t blen = 0;
+    bool peek = qi_record_peek(d.mv_data, d.mv_size, &ev, &blen);
+    rc = mdb_del(txn, q->pending, &k, NULL);
+    if (rc)
+        return qi_lmdb_error(rc, "delete pending");
+    rc = mdb_del(txn, q->attempts, &k, NULL);
+    if (rc && rc != MDB_NOTFOUND)
+        return qi_lmdb_error(rc, "delete attempts");
+    if (!peek)
+        return QUEUE_OK;
+    int st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, -(int64_t)ev);
+    if (st == QUEUE_OK)
+        st = qi_counter_add(q, txn, QI_META_PENDING_BYTES, -(int64_t)blen);
+    return st;
+}
+
+int queue_ack(queue_t *q, const uint64_t *seqs, size_t n)
+{
+    if (n == 0)
+        return QUEUE_OK;
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, false, &txn);
+    if (st)
+        return st;
+    for (size_t i = 0; i < n && st == QUEUE_OK; i++) {
+        bool found;
+        st = delete_pending(q, txn, seqs[i], &found);
+    }
+    if (st) {
+        mdb_txn_abort(txn);
+        return st;
+    }
+    return qi_txn_commit(txn, "commit ack");
+}
+
+/* Reads attempts[seq] (zero when absent) and its replay count. */
+static int read_attempts(queue_t *q, MDB_txn *txn, const MDB_val *k, struct queue_attempts *a,
+                         uint32_t *replays)
+{
+    MDB_val ak = *k, ad;
+    int rc = mdb_get(txn, q->attempts, &ak, &ad);
+    memset(a, 0, sizeof(*a));
+    *replays = 0;
+    if (rc == MDB_NOTFOUND)
+        return QUEUE_OK;
+    if (rc)
+        return qi_lmdb_error(rc, "read attempts");
+    if (!qi_attempts_decode(ad.mv_data, ad.mv_size, a, replays))
+        memset(a, 0, sizeof(*a)); /* damaged history: start over */
+    return QUEUE_OK;
+}
+
+int qi_write_attempts(queue_t *q, MDB_txn *txn, const MDB_val *k, const struct queue_attempts *a,
+                      uint32_t replays)
+{
+    MDB_val ak = *k, ad = {qi_attempts_size(a), NULL};
+    int rc = mdb_put(txn, q->attempts, &ak, &ad, MDB_RESERVE);
+    if (rc)
+        return qi_lmdb_error(rc, "write attempts");
+    qi_attempts_encode(a, replays, ad.mv_data);
+    return QUEUE_OK;
+}
+
+int queue_fail(queue_t *q, uint64_t seq, const struct queue_attempt *a, int64_t next_try_ms)
+{
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, false, &txn);
+    if (st)
+        return st;
+    unsigned char kb[8];
+    qi_key_put(kb, seq);
+    MDB_val k = {8, kb}, d;
+    int rc = mdb_get(txn, q->pending, &k, &d);
+    if (rc) {
+        mdb_txn_abort(txn);
+        if (rc == MDB_NOTFOUND)
+            return qi_error(QUEUE_NOT_FOUND, "pending %llu: no such record",
+                            (unsigned long long)seq);
+        return qi_lmdb_error(rc, "read pending");
+    }
+    struct queue_attempts *h = malloc(sizeof(*h));
+    if (!h) {
+        mdb_txn_abort(txn);
+        return qi_error(QUEUE_ERROR, "out of memory");
+    }
+    uint32_t replays;
+    st = read_attempts(q, txn, &k, h, &replays);
+    if (st == QUEUE_OK) {
+        qi_attempts_add(h, a);
+        h->next_try_ms = next_try_ms;
+        st = qi_write_attempts(q, txn, &k, h, replays);
+    }
+    free(h);
+    if (st) {
+        mdb_txn_abort(txn);
+        return st;
+    }
+    return qi_txn_commit(txn, "commit failed attempt");
+}
+
+int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id)
+{
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, false, &txn);
+    if (st)
+        return st;
+    unsigned char kb[8];
+    qi_key_put(kb, seq);
+    MDB_val k = {8, kb}, d;
+    int rc = mdb_get(txn, q->pending, &k, &d);
+    if (rc) {
+        mdb_txn_abort(txn);
+        if (rc == MDB_NOTFOUND)
+            return qi_error(QUEUE_NOT_FOUND, "pending %llu: no such record",
+                            (unsigned long long)seq);
+        return qi_lmdb_error(rc, "read pending");
+    }
+    /* LMDB values are only valid until the next write: copy first. */
+    unsigned char *rec = malloc(d.mv_size ? d.mv_size : 1);
+    struct queue_attempts *a = malloc(sizeof(*a));
+    unsigned char *ab = NULL;
+    if (!rec || !a) {
+        st = qi_error(QUEUE_ERROR, "out of memory");
+        goto out;
+    }
+    memcpy(rec, d.mv_data, d.mv_size);
+    size_t rec_len = d.mv_size;
+    uint32_t replays;
+    st = read_attempts(q, txn, &k, a, &replays);
+    if (st)
+        goto out;
+    ab = malloc(qi_attempts_size(a));
+    if (!ab) {
+        st = qi_error(QUEUE_ERROR, "out of memory");
+        goto out;
+    }
+    size_t reason_len = reason ? strlen(reason) : 0;
+    if (reason_len > 255)
+        reason_len = 255; /* queue_entry.reason holds 255 bytes */
+    struct qi_dead dv = {
+        .dead_ms = now_ms(),
+        .pending_seq = seq,
+        .replays = replays,
+        .reason = reason,
+        .reason_len = reason_len,
+        .attempts = ab,
+        .attempts_len = qi_attempts_encode(a, 0, ab),
+        .record = rec,
+        .record_len = rec_len,
+    };
+    uint64_t id;
+    st = qi_counter_next(q, txn, QI_META_NEXT_DEAD, &id);
+    if (st)
+        goto out;
+    unsigned char dk[8];
+    qi_key_put(dk, id);
+    MDB_val dkey = {8, dk}, dval = {qi_dead_size(&dv), NULL};
+    rc = mdb_put(txn, q->dead, &dkey, &dval, MDB_APPEND | MDB_RESERVE);
+    if (rc) {
+        st = qi_lmdb_error(rc, "append to dead");
+        goto out;
+    }
+    qi_dead_encode(&dv, dval.mv_data);
+    bool found;
+    st = delete_pending(q, txn, seq, &found);
+    uint32_t ev;
+    uint64_t blen;
+    if (st == QUEUE_OK && qi_record_peek(rec, rec_len, &ev, &blen))
+        st = qi_counter_add(q, txn, QI_META_DEAD_EVENTS, ev);
+    if (st == QUEUE_OK && dead_id)
+        *dead_id = id;
+out:
+    free(rec);
+    free(a);
+    free(ab);
+    if (st) {
+        mdb_txn_abort(txn);
+        return st;
+    }
+    return qi_txn_commit(txn, "commit bury");
+}
+
+int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b)
+{
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, false, &txn);
+    if (st)
+        return st;
+    unsigned char kb[8];
+    qi_key_put(kb, seq);
+    MDB_val k = {8, kb}, d;
+    int rc = mdb_get(txn, q->pending, &k, &d);
+    if (rc) {
+        mdb_txn_abort(txn);
+        if (rc == MDB_NOTFOUND)
+            return qi_error(QUEUE_NOT_FOUND, "pending %llu: no such record",
+                            (unsigned long long)seq);
+        return qi_lmdb_error(rc, "read pending");
+    }
+    unsigned char *copy = malloc(d.mv_size ? d.mv_size : 1);
+    struct batch_event *ev = NULL;
+    unsigned char *body[2] = {NULL, NULL};
+    char *types[2] = {NULL, NULL};
+    if (!copy) {
+        st = qi_error(QUEUE_ERROR, "out of memory");
+        goto out;
+    }
+    memcpy(copy, d.mv_data, d.mv_size);
+    struct record r;
+    int rs = record_decode(copy, d.mv_size, &r);
+    if (rs != RECORD_OK) {
+        st = qi_error(QUEUE_CORRUPT, "pending %llu: %s", (unsigned long long)seq,
+                      record_strerror(rs));
+        goto out;
+    }
+    size_t nev;
+    int bs = batch_scan(r.body, r.body_len, &ev, &nev);
+    if (bs != BATCH_OK) {
+        st = qi_error(bs == BATCH_NOMEM ? QUEUE_ERROR : QUEUE_CORRUPT,
+                      "pending %llu: the body is not a batch that can be split",
+                      (unsigned long long)seq);
+        goto out;
+    }
+    if (nev < 2 || first >= nev) {
+        st = qi_error(QUEUE_ERROR, "pending %llu: cannot split %zu events at %zu",
+                      (unsigned long long)seq, nev, first);
+        goto out;
+    }
+    if (first == 0)
+        first = nev / 2;
+    size_t cnt[2] = {first, nev - first};
+    const struct batch_event *part[2] = {ev, ev + first};
+    size_t blen[2], tlen[2];
+    uint64_t seqs[2];
+    for (int i = 0; i < 2; i++) {
+        if (batch_join(r.body, part[i], cnt[i], &body[i], &blen[i]) != BATCH_OK ||
+            batch_types(r.body, part[i], cnt[i], &types[i], &tlen[i]) != BATCH_OK) {
+            st = qi_error(QUEUE_ERROR, "out of memory");
+            goto out;
+        }
+    }
+    struct queue_attempts *old = malloc(sizeof(*old));
+    uint32_t replays = 0;
+    if (!old) {
+        st = qi_error(QUEUE_ERROR, "out of memory");
+        goto out;
+    }
+    st = read_attempts(q, txn, &k, old, &replays);
+    free(old);
+    if (st)
+        goto out;
+    bool found;
+    st = delete_pending(q, txn, seq, &found);
+    for (int i = 0; i < 2 && st == QUEUE_OK; i++) {
+        struct record h = {
+            .version = RECORD_VERSION,
+            .flags = (uint8_t)((r.flags & RECORD_F_REPLAYED) | RECORD_F_SPLIT),
+            .event_count = (uint32_t)cnt[i],
+            .received_ms = r.received_ms,
+            .origin_seq = seq,
+            .write_key = r.write_key,
+            .write_key_len = r.write_key_len,
+            .types = types[i],
+            .types_len = tlen[i],
+            .body = body[i],
+            .body_len = blen[i],
+        };
+        st = qi_append_record(q, txn, &h, &seqs[i]);
+        if (st == QUEUE_OK)
+            st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, (int64_t)cnt[i]);
+        if (st == QUEUE_OK)
+            st = qi_counter_add(q, txn, QI_META_PENDING_BYTES, (int64_t)blen[i]);
+        if (st == QUEUE_OK && replays) {
+            /* The halves of a replayed record stay replayed. */
+            struct queue_attempts *z = calloc(1, sizeof(*z));
+            unsigned char nk[8];
+            qi_key_put(nk, seqs[i]);
+            MDB_val nkey = {8, nk};
+            st = z ? qi_write_attempts(q, txn, &nkey, z, replays)
+                   : qi_error(QUEUE_ERROR, "out of memory");
+            free(z);
+        }
+    }
+out:
+    free(copy);
+    free(ev);
+    for (int i = 0; i < 2; i++) {
+        free(body[i]);
+        free(types[i]);
+    }
+    if (st) {
+        mdb_txn_abort(txn);
+        return st;
+    }
+    st = qi_txn_commit(txn, "commit split");
+    if (st == QUEUE_OK) {
+        if (a)
+            *a = seqs[0];
+        if (b)
+            *b = seqs[1];
+    }
+    return st;
+}

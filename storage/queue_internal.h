@@ -1,0 +1,94 @@
+/*
+ * queue_internal.h - what the storage sources share behind queue.h: the
+ * queue struct, transaction helpers, key and counter encoding, the binary
+ * formats of attempts and dead-letter values, and error reporting.
+ * Nothing outside storage/ includes this.
+ */
+#ifndef EDDY_QUEUE_INTERNAL_H
+#define EDDY_QUEUE_INTERNAL_H
+
+#include <lmdb.h>
+#include <stdarg.h>
+
+#include "queue.h"
+
+struct queue {
+    MDB_env *env;
+    MDB_dbi pending, attempts, dead, meta;
+    bool sync_full;
+};
+
+/* Reserved meta names. */
+#define QI_META_VERSION "q.version"
+#define QI_META_NEXT_SEQ "q.next_seq"
+#define QI_META_NEXT_DEAD "q.next_dead"
+#define QI_META_PENDING_EVENTS "q.pending_events"
+#define QI_META_PENDING_BYTES "q.pending_bytes"
+#define QI_META_DEAD_EVENTS "q.dead_events"
+#define QI_FORMAT_VERSION 1
+
+/* Sets the thread's queue_last_error message; returns status. */
+int qi_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Maps an LMDB/errno code to a queue status and records "what: strerror". */
+int qi_lmdb_error(int rc, const char *what);
+
+/* Begins a transaction, adopting a map size grown by another process
+ * (MDB_MAP_RESIZED). Returns QUEUE_OK or a status (message set). */
+int qi_txn_begin(queue_t *q, bool rdonly, MDB_txn **txn);
+/* Commits; maps MAP_FULL/ENOSPC to QUEUE_FULL and I/O errors to QUEUE_IO. */
+int qi_txn_commit(MDB_txn *txn, const char *what);
+
+void qi_key_put(unsigned char k[8], uint64_t id);
+uint64_t qi_key_get(const MDB_val *k); /* 0 when not an 8-byte key */
+
+/* u64 counters in meta (0 when absent). */
+int qi_counter_get(queue_t *q, MDB_txn *txn, const char *name, uint64_t *v);
+int qi_counter_put(queue_t *q, MDB_txn *txn, const char *name, uint64_t v);
+/* Adds delta (may be negative) to a counter, clamping at 0. */
+int qi_counter_add(queue_t *q, MDB_txn *txn, const char *name, int64_t delta);
+/* Takes the next id from counter name (starting at 1) and advances it. */
+int qi_counter_next(queue_t *q, MDB_txn *txn, const char *name, uint64_t *id);
+
+/* Event count and body length from a stored record's header without CRC
+ * checks (for the counters); false when the header is unusable. */
+bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *body_len);
+
+/* Appends record r to pending under the next sequence (MDB_APPEND). */
+int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq);
+/* Writes attempts[k] = (a, replays). */
+int qi_write_attempts(queue_t *q, MDB_txn *txn, const MDB_val *k, const struct queue_attempts *a,
+                      uint32_t replays);
+
+/* Attempts value: counters, capped history, and the replay count a replayed
+ * record carries back to the dead-letter queue if it dies again. */
+size_t qi_attempts_size(const struct queue_attempts *a);
+size_t qi_attempts_encode(const struct queue_attempts *a, uint32_t replays, unsigned char *out);
+bool qi_attempts_decode(const void *buf, size_t len, struct queue_attempts *a, uint32_t *replays);
+/* Appends one attempt: history keeps the first 8 and the last 24. */
+void qi_attempts_add(struct queue_attempts *a, const struct queue_attempt *at);
+
+/* Dead-letter value: header (CRC-guarded), reason, attempts, record. */
+struct qi_dead {
+    int64_t dead_ms;
+    uint64_t pending_seq; /* the pending sequence it was buried from */
+    uint32_t replays;
+    const char *reason;
+    size_t reason_len;
+    const unsigned char *attempts;
+    size_t attempts_len;
+    const unsigned char *record;
+    size_t record_len;
+};
+#define QI_DEAD_HEADER_SIZE 36
+size_t qi_dead_size(const struct qi_dead *d);
+void qi_dead_encode(const struct qi_dead *d, unsigned char *out);
+bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d);
+
+/* Fills e from a stored value. With copy, e->mem owns a copy and every view
+ * points into it; without, views point into val (valid inside the txn only,
+ * used to filter before copying). attempts may be NULL (pending only). */
+int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
+                     const MDB_val *attempts, bool copy);
+int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool copy);
+
+#endif

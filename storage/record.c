@@ -1,0 +1,168 @@
+/*
+ * record.c - the on-disk record format (see record.h for the layout).
+ *
+ * Owns encoding and checked decoding of one stored batch. Decoding never
+ * trusts a length field: every length is checked against the buffer before
+ * use, and two CRC32s (zlib) catch flipped bytes in the header, key, types
+ * and body, so a damaged value read from LMDB is an error, never a crash.
+ */
+#include "record.h"
+
+#include <string.h>
+#include <zlib.h>
+
+static const unsigned char record_magic[4] = {'E', 'D', 'R', '1'};
+
+static void put_u16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put_u64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint16_t get_u16(const unsigned char *p)
+{
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static uint64_t get_u64(const unsigned char *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Length of the types list once cut to RECORD_TYPES_MAX at a '\n' boundary,
+ * so a stored list never ends in half a type name. */
+static size_t types_stored_len(const struct record *r)
+{
+    if (r->types_len <= RECORD_TYPES_MAX)
+        return r->types_len;
+    size_t cut = RECORD_TYPES_MAX;
+    while (cut > 0 && r->types[cut] != '\n')
+        cut--;
+    return cut;
+}
+
+size_t record_size(const struct record *r)
+{
+    return RECORD_HEADER_SIZE + r->write_key_len + types_stored_len(r) + r->body_len;
+}
+
+size_t record_encode(const struct record *r, unsigned char *out)
+{
+    size_t tlen = types_stored_len(r);
+    uint8_t flags = r->flags;
+    if (tlen < r->types_len)
+        flags |= RECORD_F_TYPES_CUT;
+
+    memcpy(out, record_magic, 4);
+    out[4] = RECORD_VERSION;
+    out[5] = flags;
+    put_u16(out + 6, (uint16_t)r->write_key_len);
+    put_u32(out + 8, (uint32_t)tlen);
+    put_u32(out + 12, r->event_count);
+    put_u64(out + 16, (uint64_t)r->received_ms);
+    put_u64(out + 24, r->origin_seq);
+    put_u64(out + 32, (uint64_t)r->body_len);
+    put_u32(out + 40, (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), r->body, r->body_len));
+
+    unsigned char *p = out + RECORD_HEADER_SIZE;
+    if (r->write_key_len)
+        memcpy(p, r->write_key, r->write_key_len);
+    p += r->write_key_len;
+    if (tlen)
+        memcpy(p, r->types, tlen);
+    p += tlen;
+
+    uLong hcrc = crc32_z(crc32_z(0, Z_NULL, 0), out, 44);
+    hcrc = crc32_z(hcrc, out + RECORD_HEADER_SIZE, r->write_key_len + tlen);
+    put_u32(out + 44, (uint32_t)hcrc);
+
+    if (r->body_len)
+        memcpy(p, r->body, r->body_len);
+    return RECORD_HEADER_SIZE + r->write_key_len + tlen + r->body_len;
+}
+
+int record_decode(const void *buf, size_t len, struct record *r)
+{
+    const unsigned char *b = buf;
+    memset(r, 0, sizeof(*r));
+    if (len < 4)
+        return RECORD_TRUNCATED;
+    if (memcmp(b, record_magic, 4) != 0)
+        return RECORD_BAD_MAGIC;
+    if (len < RECORD_HEADER_SIZE)
+        return RECORD_TRUNCATED;
+    if (b[4] == 0 || b[4] > RECORD_VERSION)
+        return RECORD_BAD_VERSION;
+
+    size_t klen = get_u16(b + 6);
+    size_t tlen = get_u32(b + 8);
+    uint64_t blen = get_u64(b + 32);
+    size_t room = len - RECORD_HEADER_SIZE;
+    /* Checked one at a time so no sum can overflow. */
+    if (klen > room || tlen > room - klen || blen > room - klen - tlen)
+        return RECORD_TRUNCATED;
+    if (blen != room - klen - tlen)
+        return RECORD_BAD_CRC; /* trailing bytes: the lengths were damaged */
+
+    uLong hcrc = crc32_z(crc32_z(0, Z_NULL, 0), b, 44);
+    hcrc = crc32_z(hcrc, b + RECORD_HEADER_SIZE, klen + tlen);
+    if ((uint32_t)hcrc != get_u32(b + 44))
+        return RECORD_BAD_CRC;
+    const unsigned char *body = b + RECORD_HEADER_SIZE + klen + tlen;
+    if ((uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), body, (size_t)blen) != get_u32(b + 40))
+        return RECORD_BAD_CRC;
+
+    r->version = b[4];
+    r->flags = b[5];
+    r->event_count = get_u32(b + 12);
+    r->received_ms = (int64_t)get_u64(b + 16);
+    r->origin_seq = get_u64(b + 24);
+    r->write_key = klen ? (const char *)b + RECORD_HEADER_SIZE : NULL;
+    r->write_key_len = klen;
+    r->types = (const char *)b + RECORD_HEADER_SIZE + klen;
+    r->types_len = tlen;
+    r->body = body;
+    r->body_len = (size_t)blen;
+    return RECORD_OK;
+}
+
+const char *record_strerror(int status)
+{
+    switch (status) {
+    case RECORD_OK:
+        return "ok";
+    case RECORD_TRUNCATED:
+        return "record truncated (shorter than its header says)";
+    case RECORD_BAD_MAGIC:
+        return "not an eddy record (bad magic)";
+    case RECORD_BAD_VERSION:
+        return "record written by a newer eddy (unknown format version)";
+    case RECORD_BAD_CRC:
+        return "record checksum mismatch (corrupt)";
+    default:
+        return "unknown record status";
+    }
+}
