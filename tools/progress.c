@@ -1,0 +1,113 @@
+/*
+ * progress.c - the stderr progress line (see progress.h) and the interrupt
+ * flag long operations poll between chunks.
+ */
+#include "progress.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+volatile sig_atomic_t cli_interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    cli_interrupted = 1;
+}
+
+void cli_catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESETHAND: a second ^C during the last chunk must not kill the
+     * process mid-commit either; the chunk ends, then the command stops. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void cli_progress_start(struct cli_progress *p, const char *label, uint64_t total)
+{
+    const char *force = getenv("EDDY_PROGRESS");
+    memset(p, 0, sizeof *p);
+    p->label = label;
+    p->total = total;
+    p->start_ns = mono_ns();
+    if (force && strcmp(force, "0") == 0)
+        p->enabled = false;
+    else
+        p->enabled = (force && strcmp(force, "1") == 0) || isatty(STDERR_FILENO);
+}
+
+static void clock_text(double secs, char *buf, size_t cap)
+{
+    long s = (long)(secs + 0.5);
+    if (s >= 3600)
+        snprintf(buf, cap, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else
+        snprintf(buf, cap, "%ld:%02ld", s / 60, s % 60);
+}
+
+void cli_progress_format(const struct cli_progress *p, int64_t now_ns, char *buf, size_t cap)
+{
+    double secs = (double)(now_ns - p->start_ns) / 1e9;
+    double rate = secs > 0 ? (double)p->done / secs : 0;
+    int n = snprintf(buf, cap, "%s %llu", p->label, (unsigned long long)p->done);
+    if (n < 0 || (size_t)n >= cap)
+        return;
+    if (p->total) {
+        char bar[21], eta[32];
+        uint64_t done = p->done > p->total ? p->total : p->done;
+        size_t fill = (size_t)(done * 20 / p->total);
+        memset(bar, '#', fill);
+        memset(bar + fill, '.', 20 - fill);
+        bar[20] = '\0';
+        if (rate > 0)
+            clock_text((double)(p->total - done) / rate, eta, sizeof eta);
+        else
+            snprintf(eta, sizeof eta, "?");
+        snprintf(buf + n, cap - (size_t)n, "/%llu [%s] %3d%%  %.0f/s  ETA %s",
+                 (unsigned long long)p->total, bar, (int)(done * 100 / p->total), rate, eta);
+    } else {
+        snprintf(buf + n, cap - (size_t)n, "  %.0f/s", rate);
+    }
+}
+
+void cli_progress_update(struct cli_progress *p, uint64_t done)
+{
+    p->done = done;
+    if (!p->enabled)
+        return;
+    int64_t now = mono_ns();
+    if (now - p->start_ns < 500000000 || now - p->last_draw_ns < 100000000)
+        return;
+    char line[256];
+    cli_progress_format(p, now, line, sizeof line);
+    fprintf(stderr, "\r\033[K%s", line);
+    fflush(stderr);
+    p->last_draw_ns = now;
+    p->drawn = true;
+}
+
+void cli_progress_end(struct cli_progress *p)
+{
+    if (p->drawn) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+    }
+    p->drawn = false;
+}

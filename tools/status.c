@@ -1,0 +1,97 @@
+/*
+ * status.c - `eddy status [--json]`. Both forms come from storage's
+ * queue_status_json, the same object eddyd serves at GET /status, so the
+ * human view can never disagree with what scripts and monitoring read.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "help.h"
+#include "timefmt.h"
+
+static json_int_t get_int(json_t *o, const char *a, const char *b)
+{
+    return json_integer_value(json_object_get(json_object_get(o, a), b));
+}
+
+static const char *get_str(json_t *o, const char *a, const char *b)
+{
+    const char *s = json_string_value(json_object_get(json_object_get(o, a), b));
+    return s ? s : "";
+}
+
+static void print_human(json_t *st)
+{
+    char size[32], max[32], age[32];
+    json_int_t batches = get_int(st, "pending", "batches");
+    printf("pending   %lld batches, %lld events, %s", (long long)batches,
+           (long long)get_int(st, "pending", "events"),
+           timefmt_size((uint64_t)get_int(st, "pending", "bytes"), size, sizeof size));
+    if (batches)
+        printf(", oldest %s",
+               timefmt_age(get_int(st, "pending", "oldest_age_s") * 1000, age, sizeof age));
+    printf("\ndead      %lld dead letters, %lld events\n",
+           (long long)get_int(st, "dead", "batches"), (long long)get_int(st, "dead", "events"));
+    printf("delivery  %s", get_str(st, "delivery", "state"));
+    json_int_t last = get_int(st, "delivery", "last_status");
+    if (last)
+        printf(", last status %lld", (long long)last);
+    const char *err = get_str(st, "delivery", "last_error");
+    if (*err)
+        printf(", last error: %s", err);
+    uint64_t used = (uint64_t)get_int(st, "storage", "used_bytes");
+    uint64_t maxb = (uint64_t)get_int(st, "storage", "max_bytes");
+    printf("\nstorage   %s used of %s", timefmt_size(used, size, sizeof size),
+           timefmt_size(maxb, max, sizeof max));
+    if (maxb)
+        printf(" (%.1f%%)", 100.0 * (double)used / (double)maxb);
+    putchar('\n');
+}
+
+int cli_cmd_status(struct cli *c, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    bool as_json = false;
+    int opt;
+    optind = 0;
+    while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (opt == 'j') {
+            as_json = true;
+        } else if (opt == 'h') {
+            cli_help("status", stdout);
+            return CLI_OK;
+        } else {
+            return cli_usage_error("status", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
+    if (cli_open_store(c) != CLI_OK)
+        return CLI_FAIL;
+    char *text = NULL;
+    if (queue_status_json(c->q, c->now_ms, &text) != QUEUE_OK) {
+        cli_error("reading the status failed: %s", queue_last_error());
+        return CLI_FAIL;
+    }
+    int rc = CLI_OK;
+    if (as_json) {
+        printf("%s\n", text);
+    } else {
+        json_error_t jerr;
+        json_t *st = json_loads(text, 0, &jerr);
+        if (!st) {
+            cli_error("unexpected status object: %s", jerr.text);
+            rc = CLI_FAIL;
+        } else {
+            print_human(st);
+            json_decref(st);
+        }
+    }
+    free(text);
+    return rc;
+}
