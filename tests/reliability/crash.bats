@@ -23,27 +23,34 @@ teardown() {
     # them and they are dead-lettered, so there is something to replay.
     start_fake --marker poison-event
     start_eddyd
-    start_load crash --threads 4 --max-events 30 --marker poison-event --marker-ratio 0.01
+    touch "$BATS_TEST_TMPDIR/replay.log"
+    start_load crash --threads 3 --max-events 20 --marker poison-event --marker-ratio 0.01
 
-    local c replays=0 cli_killed=0 delay
+    local c replays=0 cli_killed=0 delay cli
     RANDOM=42
     for ((c = 1; c <= cycles; c++)); do
         # Odd cycles: a slow sink, so deliveries are in flight at the kill.
         if ((c % 2)); then delay=$((50 + RANDOM % 300)); else delay=0; fi
         fake_control "delay_ms=$delay"
+        sleep "0.$((5 + RANDOM % 40))"
         if ((c % 5 == 0)) && [ -x "$EDDY" ]; then
-            "$EDDY" -c "$EDDY_CONF" dlq replay --all >/dev/null 2>&1 &
-            local cli=$!
+            # Every 5th kill lands during a dead-letter replay (small chunks,
+            # one per transaction, so it spans many), and the CLI is killed too.
+            "$EDDY" -c "$EDDY_CONF" dlq replay --all --chunk 1 >>"$BATS_TEST_TMPDIR/replay.log" 2>&1 &
+            cli=$!
             REL_PIDS+=("$cli")
             replays=$((replays + 1))
-            sleep "0.0$((RANDOM % 10))"
+            sleep "0.0$((RANDOM % 2))$((RANDOM % 10))"
+            stop_eddyd KILL
+            sleep "0.0$((RANDOM % 2))$((RANDOM % 10))"
             if proc_alive "$cli"; then
                 kill -9 "$cli" && cli_killed=$((cli_killed + 1))
             fi
             wait "$cli" 2>/dev/null || true
+            start_eddyd
+        else
+            restart_eddyd_hard
         fi
-        sleep "0.$((5 + RANDOM % 45))"
-        restart_eddyd_hard
     done
 
     stop_load crash
@@ -55,7 +62,7 @@ teardown() {
     run check_acked
     echo "$output"
     rel_note "crash loop: $cycles SIGKILL cycles, $replays dlq replays ($cli_killed CLI killed mid-run); $output"
-    rel_note "crash loop answers: $(load_answers crash)"
+    rel_note "crash loop answers: $(load_answers crash); CLI replays: $(grep -c '^replayed' "$BATS_TEST_TMPDIR/replay.log") finished, $(awk '$1 == "replayed" { n += $2 } END { print n + 0 }' "$BATS_TEST_TMPDIR/replay.log") dead letters replayed by them"
     [ "$status" -eq 0 ]
     [ "$(acked_count crash)" -gt 0 ]
 }

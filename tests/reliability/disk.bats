@@ -21,6 +21,7 @@ print(d)' "$BATS_TEST_TMPDIR/load.$1.json" "$2"
 }
 
 saw_503s() { [ -f "$BATS_TEST_TMPDIR/load.$1.json" ] && [ "$(answers "$1" answers.503)" -ge 50 ]; }
+full_or_gone() { saw_503s "$1" || ! proc_alive "$EDDYD_PID"; }
 
 # fill_then_recover NAME: the body of both tests, once storage is set up.
 fill_then_recover() {
@@ -28,7 +29,13 @@ fill_then_recover() {
     start_eddyd
     local pid=$EDDYD_PID
     start_load "$name" --threads 4 --max-events 40 --pad 2000 --gzip-ratio 0.5
-    wait_until 120 saw_503s "$name" || { cat "$BATS_TEST_TMPDIR/load.$name.json"; false; }
+    wait_until 120 full_or_gone "$name" || { cat "$BATS_TEST_TMPDIR/load.$name.json"; false; }
+    # Full storage is a 503, never a reason to stop.
+    proc_alive "$pid" || {
+        tail -5 "$BATS_TEST_TMPDIR/eddyd.log"
+        echo "eddyd exited when storage filled up; answers: $(cat "$BATS_TEST_TMPDIR/load.$name.json")"
+        false
+    }
     FULL_AT=$(acked_count "$name")
     AVAIL_KB=$(df --output=avail -k "$DATA_DIR" | tail -1 | tr -d ' ')
     MDB_KB=$(($(stat -c %s "$DATA_DIR/data.mdb") / 1024))
@@ -69,7 +76,13 @@ print(" ".join(k for k in d if k not in ("200", "503")))' "$BATS_TEST_TMPDIR/loa
 }
 
 @test "map full for real: MDB_MAP_FULL with an 8 MiB map" {
-    write_config storage.max_size=8M storage.high_water=1.0
+    write_config storage.max_size=8M storage.high_water=1.0 ingest.max_body=1M
     fill_then_recover mapfull
     rel_note "map full (8 MiB map, high_water 1.0): $FIGURES"
+}
+
+@test "high water: the default 0.95 of an 8 MiB map answers 503 early and recovers" {
+    write_config storage.max_size=8M ingest.max_body=1M
+    fill_then_recover highwater
+    rel_note "high water (8 MiB map, high_water 0.95): $FIGURES"
 }

@@ -27,10 +27,10 @@ eddyd_gone() { ! proc_alive "$EDDYD_PID"; }
         LD_PRELOAD=$SHIM ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0 \
         start_eddyd
     start_load fs --threads 4 --max-events 20
-    wait_until 20 test "$(acked_count fs)" -ge 200
+    wait_until 20 acked_at_least fs 200
     touch "$trigger"
     wait_until 20 eddyd_gone
-    stop_eddyd KILL # reaps it; the status is its own exit, not the signal
+    reap_eddyd
     local exit_status=$EDDYD_STATUS
     stop_load fs
     rm -f "$trigger"

@@ -53,10 +53,10 @@ outage_run() {
     pending_mid=$(status_field pending.batches)
     state_mid=$(status_field delivery.state)
     outage_end "$kind" || { echo "could not end the $kind outage"; return 1; }
+    local t0=$SECONDS
 
     sleep 1
     stop_load "$kind"
-    local t0=$SECONDS
     wait_drained 120 || return 1
     local drain_s=$((SECONDS - t0)) dead_batches
     dead_batches=$(status_field dead.batches)

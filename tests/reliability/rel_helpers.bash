@@ -70,6 +70,9 @@ acked_count() {
     [ -f "$f" ] && wc -l <"$f" | tr -d ' ' || echo 0
 }
 
+# acked_at_least NAME N: for wait_until.
+acked_at_least() { [ "$(acked_count "$1")" -ge "$2" ]; }
+
 # load_answers NAME: "status:count ..." of a finished loadgen run.
 load_answers() {
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["answers"]; print(" ".join("%s:%d" % kv for kv in sorted(d.items())))' \
@@ -125,6 +128,14 @@ proc_alive() {
     local st
     st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
     [ -n "$st" ] && [ "$st" != Z ]
+}
+
+# reap_eddyd: waits for an eddyd that exits on its own; EDDYD_STATUS gets
+# its exit status.
+reap_eddyd() {
+    EDDYD_STATUS=0
+    wait "$EDDYD_PID" || EDDYD_STATUS=$?
+    unset EDDYD_PID
 }
 
 # restart_eddyd_hard: SIGKILL (when running) and start again.
