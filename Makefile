@@ -27,6 +27,7 @@ TOOLS_SRC   := $(filter-out tools/eddy.c,$(wildcard tools/*.c))
 UNIT_SRC    := $(wildcard tests/unit/test_*.c)
 BENCH_SRC   := $(wildcard tests/bench/*.c)
 SHIM_SRC    := $(wildcard tests/shim/*.c)
+TTOOL_SRC   := $(wildcard tests/tools/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -39,15 +40,17 @@ BINS := $(if $(wildcard daemon/main.c),$(BUILD)/eddyd) \
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 SHIMS      := $(patsubst tests/shim/%.c,$(BUILD)/shim/%.so,$(SHIM_SRC))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRC))
 
 .PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps
 .DEFAULT_GOAL := all
+.SECONDARY:
 
 all: check-deps
 	@$(MAKE) --no-print-directory build-all
 
 .PHONY: build-all
-build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS)
+build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS)
 
 # Installs what is missing (Debian 12, as root); silent when all is there.
 DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
@@ -90,6 +93,9 @@ $(BUILD)/fake-rudderstack: $(call obj,tests/fake_rudderstack.c)
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(DAEMON_LIB) $(TOOLS_LIB) $(STORAGE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+$(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(STORAGE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(DAEMON_LIB) $(STORAGE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -53,8 +53,8 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 
 /* Applies one setting by section and key (used by the file loader and by
  * flags). Returns 0 or -1 with the reason in err. */
-int config_set(struct config *c, const char *section, const char *key, const char *value,
-               char *err, size_t errlen);
+int config_set(struct config *c, const char *section, const char *key, const char *value, char *err,
+               size_t errlen);
 
 /* Checks the whole config for consistency (auth configured or
  * allow_anonymous, high_water range, URL scheme...). Returns 0 or -1. */
@@ -64,6 +64,9 @@ int config_validate(const struct config *c, char *err, size_t errlen);
  * Return 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);
 int config_parse_duration(const char *s, uint64_t *out_ms);
+
+/* "host:port" or "[v6]:port" -> host, port. Returns 0 or -1. */
+int config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port);
 
 void config_free(struct config *c);
 

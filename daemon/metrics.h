@@ -36,6 +36,10 @@ struct metrics {
     struct histogram delivery_seconds;
     _Atomic int delivery_state; /* enum delivery_state */
     _Atomic uint64_t reader_slots_cleared;
+    /* ingest side, set by eddyd's committer and front end */
+    _Atomic uint64_t commit_failures;     /* group commits that returned an error */
+    _Atomic uint64_t ingest_queued_bytes; /* gauge: bytes accepted, not yet answered */
+    _Atomic int storage_above_high_water; /* gauge: 1 while ingest answers 503 */
 };
 
 /* Sets up histogram bounds; counters start at zero. */

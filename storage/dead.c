@@ -27,7 +27,8 @@ static MDB_dbi db_of(queue_t *q, enum queue_db db)
  * passing f only). *last gets the last id examined, *end whether the db is
  * exhausted. */
 static int scan_chunk(queue_t *q, enum queue_db db, const struct queue_filter *f, uint64_t after,
-                      size_t want, struct queue_entry *out, size_t *n, uint64_t *last, bool *end)
+                      size_t want, struct queue_entry *out, uint64_t *ids_out, size_t *n,
+                      uint64_t *last, bool *end)
 {
     *n = 0;
     *end = false;
@@ -55,17 +56,25 @@ static int scan_chunk(queue_t *q, enum queue_db db, const struct queue_filter *f
         uint64_t id = qi_key_get(&k);
         examined++;
         *last = id;
-        struct queue_entry view;
         MDB_val ad, *adp = NULL;
         if (db == QUEUE_PENDING) {
             MDB_val ak = k;
             if (mdb_get(txn, q->attempts, &ak, &ad) == 0)
                 adp = &ad;
-            qi_entry_pending(&view, id, &d, adp, false);
-        } else {
-            qi_entry_dead(&view, id, &d, false);
         }
-        if (queue_filter_match(f, &view)) {
+        bool pass = true;
+        if (f) {
+            /* Filter on a view into the map; copy only what passes. */
+            struct queue_entry view;
+            if (db == QUEUE_PENDING)
+                qi_entry_pending(&view, id, &d, adp, false);
+            else
+                qi_entry_dead(&view, id, &d, false);
+            pass = queue_filter_match(f, &view);
+        }
+        if (pass && ids_out) {
+            ids_out[(*n)++] = id;
+        } else if (pass) {
             st = db == QUEUE_PENDING ? qi_entry_pending(&out[*n], id, &d, adp, true)
                                      : qi_entry_dead(&out[*n], id, &d, true);
             if (st)
@@ -81,7 +90,7 @@ static int scan_chunk(queue_t *q, enum queue_db db, const struct queue_filter *f
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
     if (st) {
-        for (size_t i = 0; i < *n; i++)
+        for (size_t i = 0; out && i < *n; i++)
             queue_entry_free(&out[i]);
         *n = 0;
     }
@@ -103,7 +112,7 @@ int queue_scan(queue_t *q, enum queue_db db, const struct queue_filter *f, uint6
         size_t n;
         uint64_t last;
         bool end;
-        ret = scan_chunk(q, db, f, after, want, buf, &n, &last, &end);
+        ret = scan_chunk(q, db, f, after, want, buf, NULL, &n, &last, &end);
         if (ret)
             break;
         size_t i = 0;
@@ -271,12 +280,8 @@ int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, siz
          * apply them by id in a write txn (ids that vanished in between
          * are skipped: someone else purged or replayed them). */
         uint64_t *pick = malloc(chunk * sizeof(*pick));
-        struct queue_entry *buf = calloc(SCAN_CHUNK, sizeof(*buf));
-        if (!pick || !buf) {
-            free(pick);
-            free(buf);
+        if (!pick)
             return qi_error(QUEUE_ERROR, "out of memory");
-        }
         uint64_t after = 0;
         bool end = false;
         size_t ignored = 0;
@@ -286,11 +291,8 @@ int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, siz
                 size_t got;
                 uint64_t last;
                 size_t want = chunk - np < SCAN_CHUNK ? chunk - np : SCAN_CHUNK;
-                st = scan_chunk(q, QUEUE_DEAD, f, after, want, buf, &got, &last, &end);
-                for (size_t i = 0; i < got; i++) {
-                    pick[np++] = buf[i].id;
-                    queue_entry_free(&buf[i]);
-                }
+                st = scan_chunk(q, QUEUE_DEAD, f, after, want, NULL, pick + np, &got, &last, &end);
+                np += got;
                 after = last;
             }
             if (st || np == 0)
@@ -300,7 +302,6 @@ int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, siz
                 stopped = true;
         }
         free(pick);
-        free(buf);
     }
     if (done)
         *done = moved;

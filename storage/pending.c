@@ -22,21 +22,24 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Appends one encoded record under a fresh sequence (MDB_APPEND|MDB_RESERVE:
- * record_encode writes straight into LMDB's page, no extra copy). */
-int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq)
+/* Puts one encoded record under seq (MDB_APPEND|MDB_RESERVE: record_encode
+ * writes straight into LMDB's page, no extra copy). */
+static int put_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t seq)
 {
-    int st = qi_counter_next(q, txn, QI_META_NEXT_SEQ, seq);
-    if (st)
-        return st;
     unsigned char kb[8];
-    qi_key_put(kb, *seq);
+    qi_key_put(kb, seq);
     MDB_val k = {8, kb}, d = {record_size(r), NULL};
     int rc = mdb_put(txn, q->pending, &k, &d, MDB_APPEND | MDB_RESERVE);
     if (rc)
         return qi_lmdb_error(rc, "append to pending");
     record_encode(r, d.mv_data);
     return QUEUE_OK;
+}
+
+int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq)
+{
+    int st = qi_counter_next(q, txn, QI_META_NEXT_SEQ, seq);
+    return st ? st : put_record(q, txn, r, *seq);
 }
 
 int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
@@ -50,6 +53,12 @@ int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
     int st = qi_txn_begin(q, false, &txn);
     if (st)
         return st;
+    /* The sequence counter is read and written once per group, not per
+     * batch: meta stays at a couple of page touches per commit. */
+    uint64_t next;
+    st = qi_counter_get(q, txn, QI_META_NEXT_SEQ, &next);
+    if (next == 0)
+        next = 1;
     uint64_t events = 0, bytes = 0;
     for (size_t i = 0; i < n && st == QUEUE_OK; i++) {
         struct record r = {
@@ -63,10 +72,13 @@ int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
             .body = b[i].body,
             .body_len = b[i].body_len,
         };
-        st = qi_append_record(q, txn, &r, &b[i].seq);
+        b[i].seq = next++;
+        st = put_record(q, txn, &r, b[i].seq);
         events += b[i].event_count;
         bytes += b[i].body_len;
     }
+    if (st == QUEUE_OK)
+        st = qi_counter_put(q, txn, QI_META_NEXT_SEQ, next);
     if (st == QUEUE_OK)
         st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, (int64_t)events);
     if (st == QUEUE_OK)

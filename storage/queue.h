@@ -197,9 +197,11 @@ int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, siz
 
 struct queue_stats {
     uint64_t pending_batches, pending_events, pending_bytes;
-    int64_t pending_oldest_ms; /* received time of the oldest pending record, 0 if none */
+    int64_t pending_oldest_ms; /* received time of the oldest pending record (the head
+                                  of the queue), 0 if none */
     uint64_t dead_batches, dead_events;
-    uint64_t used_bytes, max_bytes; /* LMDB pages in use, map size */
+    uint64_t used_bytes, max_bytes; /* LMDB pages in use (the file's pages minus
+                                       LMDB's free list), map size */
     uint64_t next_seq;
 };
 int queue_stats(queue_t *q, struct queue_stats *s);

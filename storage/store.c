@@ -45,8 +45,8 @@ int qi_lmdb_error(int rc, const char *what)
     int st = QUEUE_ERROR;
     if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT)
         st = QUEUE_FULL;
-    else if (rc == EIO)
-        st = QUEUE_IO;
+    else if (rc == EIO || rc == MDB_PANIC)
+        st = QUEUE_IO; /* not retryable: the caller must stop writing */
     else if (rc == MDB_NOTFOUND)
         st = QUEUE_NOT_FOUND;
     else if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND)
@@ -385,6 +385,26 @@ int queue_meta_get(queue_t *q, const char *name, void *buf, size_t cap, size_t *
 
 /* ---- stats and status -------------------------------------------------- */
 
+/* Pages on LMDB's freelist (database 0): each value is a page-number list
+ * whose first word is its length, as mdb_stat -f reads it. */
+static uint64_t count_free_pages(MDB_txn *txn)
+{
+    MDB_cursor *c;
+    if (mdb_cursor_open(txn, 0, &c) != 0)
+        return 0;
+    uint64_t pages = 0;
+    MDB_val k, d;
+    while (mdb_cursor_get(c, &k, &d, MDB_NEXT) == 0) {
+        size_t n;
+        if (d.mv_size >= sizeof(n)) {
+            memcpy(&n, d.mv_data, sizeof(n));
+            pages += n;
+        }
+    }
+    mdb_cursor_close(c);
+    return pages;
+}
+
 int queue_stats(queue_t *q, struct queue_stats *s)
 {
     memset(s, 0, sizeof(*s));
@@ -429,13 +449,17 @@ int queue_stats(queue_t *q, struct queue_stats *s)
         }
         mdb_cursor_close(c);
     }
+    uint64_t free_pages = count_free_pages(txn);
     mdb_txn_abort(txn);
 
     MDB_envinfo info;
     MDB_stat es;
     mdb_env_info(q->env, &info);
     mdb_env_stat(q->env, &es);
-    s->used_bytes = (uint64_t)(info.me_last_pgno + 1) * es.ms_psize;
+    /* The file's high-water mark minus the pages LMDB will reuse: after a
+     * backlog drains the file stays large, but the space is free again. */
+    uint64_t pages = (uint64_t)info.me_last_pgno + 1;
+    s->used_bytes = (pages > free_pages ? pages - free_pages : 0) * es.ms_psize;
     s->max_bytes = info.me_mapsize;
     return QUEUE_OK;
 }
@@ -463,28 +487,43 @@ int queue_status_json(queue_t *q, int64_t now_ms, char **json)
     int st = queue_stats(q, &s);
     if (st)
         return st;
-    char dbuf[4096];
-    size_t dlen = 0;
-    const char *delivery = "{\"state\":\"ok\",\"last_status\":0,\"last_error\":\"\"}";
-    st = queue_meta_get(q, "delivery", dbuf, sizeof(dbuf) - 1, &dlen);
-    if (st == QUEUE_OK && dlen < sizeof(dbuf) && is_json_object(dbuf, dlen)) {
-        dbuf[dlen] = '\0';
-        delivery = dbuf;
-    } else if (st != QUEUE_OK && st != QUEUE_NOT_FOUND) {
+    /* eddyd's delivery state, embedded as stored when it is a JSON object
+     * (it may change between the two reads: then the shorter copy is
+     * simply refused by the check and the default is shown). */
+    static const char fallback[] = "{\"state\":\"ok\",\"last_status\":0,\"last_error\":\"\"}";
+    char *blob = NULL;
+    size_t blen = 0;
+    st = queue_meta_get(q, "delivery", NULL, 0, &blen);
+    if (st == QUEUE_OK) {
+        blob = malloc(blen + 1);
+        if (!blob)
+            return qi_error(QUEUE_ERROR, "status json: out of memory");
+        size_t again = 0;
+        st = queue_meta_get(q, "delivery", blob, blen, &again);
+        if (st != QUEUE_OK || again != blen || !is_json_object(blob, blen)) {
+            free(blob);
+            blob = NULL;
+        } else {
+            blob[blen] = '\0';
+        }
+    } else if (st != QUEUE_NOT_FOUND) {
         return st;
     }
     int64_t age = 0;
     if (s.pending_batches && s.pending_oldest_ms && now_ms > s.pending_oldest_ms)
         age = (now_ms - s.pending_oldest_ms) / 1000;
     char *out = NULL;
-    if (asprintf(&out,
-                 "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
-                 "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
-                 "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu}}",
-                 (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
-                 (unsigned long long)s.pending_bytes, (long long)age,
-                 (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events, delivery,
-                 (unsigned long long)s.used_bytes, (unsigned long long)s.max_bytes) < 0)
+    int n = asprintf(&out,
+                     "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
+                     "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
+                     "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu}}",
+                     (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
+                     (unsigned long long)s.pending_bytes, (long long)age,
+                     (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events,
+                     blob ? blob : fallback, (unsigned long long)s.used_bytes,
+                     (unsigned long long)s.max_bytes);
+    free(blob);
+    if (n < 0)
         return qi_error(QUEUE_ERROR, "status json: out of memory");
     *json = out;
     return QUEUE_OK;

@@ -13,14 +13,18 @@
  *
  * Tests steer it with flags at start or at run time with
  *   POST /_control?key=value&...    (same keys as the flags, without "--")
- *   GET  /_stats                    counters as one JSON object
+ *   GET  /_stats                    counters as one JSON object (requests by
+ *                                   status, accepted requests/events/bytes,
+ *                                   first_ms/last_ms: arrival of the first
+ *                                   and last request since start or reset)
  * Keys:
  *   fail=N fail_status=S retry_after=SECS   answer S (default 503) to the next
  *                                           N requests (-1: until fail=0);
  *                                           with retry_after, add Retry-After
  *   delay_ms=N         answer every request N ms late
  *   hang=N             accept the next N requests and never answer (-1: all);
- *                      hang=0 answers the hung ones 503 and stops hanging
+ *                      hang=0 stops hanging and closes the hung connections
+ *                      without an answer (the client sees EOF)
  *   close=N            close the next N connections without answering (-1: all)
  *   marker=TEXT        400 for a request whose body contains TEXT ("" clears)
  *   reject_keys=0|1    401 "invalid write key" for every key
@@ -89,6 +93,7 @@ struct fake {
     uint64_t by_status[FAKE_CODES];
     uint64_t requests, accepted_requests, accepted_events, accepted_bytes, closed, hung_total;
     uint64_t inflight, inflight_max;
+    int64_t first_ms, last_ms; /* arrival of the first and last webhook request */
 };
 
 static int64_t now_ms(void)
@@ -100,15 +105,24 @@ static int64_t now_ms(void)
 
 /* ---- settings ------------------------------------------------------------ */
 
+/* Closes the connection under req without a byte of answer: the client sees
+ * EOF. libevent then frees the request when its late reply fails. */
+static void close_without_answer(struct evhttp_request *req)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd >= 0)
+        shutdown(fd, SHUT_RDWR);
+    struct evbuffer *b = evbuffer_new();
+    evhttp_send_reply(req, 500, "Closed", b);
+    evbuffer_free(b);
+}
+
 static void fake_answer_hung(struct fake *f)
 {
     for (size_t i = 0; i < f->nhung; i++) {
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add_printf(b, "service unavailable\n");
-        /* A request whose client went away has no connection any more;
-         * evhttp_send_reply then just frees it. */
-        evhttp_send_reply(f->hung[i], 503, "Service Unavailable", b);
-        evbuffer_free(b);
+        close_without_answer(f->hung[i]);
         if (f->inflight)
             f->inflight--;
     }
@@ -130,6 +144,7 @@ static void fake_reset(struct fake *f)
     memset(f->by_status, 0, sizeof(f->by_status));
     f->requests = f->accepted_requests = f->accepted_events = f->accepted_bytes = 0;
     f->closed = f->hung_total = 0;
+    f->first_ms = f->last_ms = 0;
     f->inflight_max = f->inflight;
 }
 
@@ -199,8 +214,7 @@ static void reply_text(struct fake *f, struct evhttp_request *req, int code, con
                       "text/plain; charset=utf-8");
     evhttp_send_reply(req, code, NULL, b);
     evbuffer_free(b);
-    if (code >= 0 && code < FAKE_CODES)
-        f->by_status[code]++;
+    (void)f;
 }
 
 static void log_request(struct fake *f, int64_t t, int status, size_t bytes)
@@ -385,6 +399,8 @@ static void delayed_fire(evutil_socket_t fd, short what, void *arg)
     if (d->retry_after[0])
         evhttp_add_header(evhttp_request_get_output_headers(d->req), "Retry-After", d->retry_after);
     reply_text(d->f, d->req, d->code, d->text);
+    if (d->code >= 0 && d->code < FAKE_CODES)
+        d->f->by_status[d->code]++;
     if (d->f->inflight)
         d->f->inflight--;
     free(d->text);
@@ -511,13 +527,14 @@ static void handle_stats(struct fake *f, struct evhttp_request *req)
             snprintf(k, sizeof(k), "%d", i);
             json_object_set_new(codes, k, json_integer((json_int_t)f->by_status[i]));
         }
-    json_t *o =
-        json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)f->requests,
-                  "by_status", codes, "accepted_requests", (json_int_t)f->accepted_requests,
-                  "accepted_events", (json_int_t)f->accepted_events, "accepted_bytes",
-                  (json_int_t)f->accepted_bytes, "closed", (json_int_t)f->closed, "hung",
-                  (json_int_t)f->nhung, "hung_total", (json_int_t)f->hung_total, "inflight",
-                  (json_int_t)f->inflight, "inflight_max", (json_int_t)f->inflight_max);
+    json_t *o = json_pack("{s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests",
+                          (json_int_t)f->requests, "by_status", codes, "accepted_requests",
+                          (json_int_t)f->accepted_requests, "accepted_events",
+                          (json_int_t)f->accepted_events, "accepted_bytes",
+                          (json_int_t)f->accepted_bytes, "closed", (json_int_t)f->closed, "hung",
+                          (json_int_t)f->nhung, "hung_total", (json_int_t)f->hung_total, "inflight",
+                          (json_int_t)f->inflight, "inflight_max", (json_int_t)f->inflight_max,
+                          "first_ms", (json_int_t)f->first_ms, "last_ms", (json_int_t)f->last_ms);
     char *s = json_dumps(o, JSON_COMPACT);
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "%s\n", s ? s : "{}");
@@ -526,20 +543,6 @@ static void handle_stats(struct fake *f, struct evhttp_request *req)
     evbuffer_free(b);
     free(s);
     json_decref(o);
-}
-
-/* Closes the connection under req without a byte of answer: the client sees
- * EOF. libevent then frees the request when its late reply fails. */
-static void close_without_answer(struct evhttp_request *req)
-{
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
-    if (fd >= 0)
-        shutdown(fd, SHUT_RDWR);
-    struct evbuffer *b = evbuffer_new();
-    evhttp_send_reply(req, 500, "Closed", b);
-    evbuffer_free(b);
 }
 
 static void on_request(struct evhttp_request *req, void *arg)
@@ -562,6 +565,9 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     f->requests++;
+    if (!f->first_ms)
+        f->first_ms = t;
+    f->last_ms = t;
     size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     if (f->close_next) {
         if (f->close_next > 0)

@@ -24,7 +24,7 @@ static const char *get_str(json_t *o, const char *a, const char *b)
     return s ? s : "";
 }
 
-static void print_human(json_t *st)
+static void print_human(json_t *st, int64_t now_ms)
 {
     char size[32], max[32], age[32];
     json_int_t batches = get_int(st, "pending", "batches");
@@ -43,6 +43,10 @@ static void print_human(json_t *st)
     const char *err = get_str(st, "delivery", "last_error");
     if (*err)
         printf(", last error: %s", err);
+    /* eddyd stamps its record; an old stamp means eddyd is not running. */
+    json_int_t updated = get_int(st, "delivery", "updated_ms");
+    if (updated > 0)
+        printf(" (recorded %s ago)", timefmt_age(now_ms - updated, age, sizeof age));
     uint64_t used = (uint64_t)get_int(st, "storage", "used_bytes");
     uint64_t maxb = (uint64_t)get_int(st, "storage", "max_bytes");
     printf("\nstorage   %s used of %s", timefmt_size(used, size, sizeof size),
@@ -88,7 +92,7 @@ int cli_cmd_status(struct cli *c, int argc, char **argv)
             cli_error("unexpected status object: %s", jerr.text);
             rc = CLI_FAIL;
         } else {
-            print_human(st);
+            print_human(st, c->now_ms);
             json_decref(st);
         }
     }

@@ -17,6 +17,100 @@ static int validate(const char *s, struct batch_summary *sum)
     return batch_validate((const unsigned char *)s, strlen(s), sum, err, sizeof(err));
 }
 
+struct span {
+    const unsigned char *p;
+    size_t n;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+    const struct span *x = a, *y = b;
+    int c = memcmp(x->p, y->p, x->n < y->n ? x->n : y->n);
+    return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* The manifests' ids_sha256: sha256 of the sorted distinct string ids joined
+ * by '\n', from the spans batch_scan found (sha256sum does the hashing). */
+static void ids_sha256(const unsigned char *body, const struct batch_event *ev, size_t n,
+                       char hex[65])
+{
+    struct span *ids = calloc(n ? n : 1, sizeof(*ids));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].id_len)
+            ids[k++] = (struct span){body + ev[i].id_off, ev[i].id_len};
+    qsort(ids, k, sizeof(*ids), span_cmp);
+    char path[] = "/tmp/eddy-ids.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    size_t written = 0;
+    for (size_t i = 0; i < k; i++) {
+        if (i && span_cmp(&ids[i], &ids[i - 1]) == 0)
+            continue;
+        if (written++)
+            fputc('\n', f);
+        fwrite(ids[i].p, 1, ids[i].n, f);
+    }
+    fclose(f);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "sha256sum %s", path);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_int_equal(fscanf(p, "%64s", hex), 1);
+    pclose(p);
+    unlink(path);
+    free(ids);
+}
+
+static void test_corpus_manifest(void **state)
+{
+    (void)state;
+    json_error_t jerr;
+    json_t *m = json_load_file(CORPUS "manifest.json", 0, &jerr);
+    assert_non_null(m);
+    json_t *files = json_object_get(m, "files");
+    assert_int_equal(json_array_size(files), 20);
+    size_t i;
+    json_t *c;
+    json_array_foreach(files, i, c)
+    {
+        const char *file = json_string_value(json_object_get(c, "file"));
+        char path[512];
+        snprintf(path, sizeof(path), CORPUS "%s", file);
+        size_t len;
+        unsigned char *b = th_read_file(path, &len);
+        assert_non_null(b);
+        struct batch_summary s;
+        char err[256];
+        assert_int_equal(batch_validate(b, len, &s, err, sizeof(err)), BATCH_OK);
+        assert_int_equal(s.events, json_integer_value(json_object_get(c, "events")));
+        /* The distinct types are exactly the manifest's event_types keys. */
+        json_t *types = json_object_get(c, "event_types");
+        size_t ntypes = 0;
+        for (char *t = s.types, *nl; t && *t; t = nl ? nl + 1 : NULL) {
+            nl = strchr(t, '\n');
+            char name[256];
+            snprintf(name, sizeof(name), "%.*s", (int)(nl ? (size_t)(nl - t) : strlen(t)), t);
+            if (!json_object_get(types, name))
+                fail_msg("%s: type %s not in the manifest", file, name);
+            ntypes++;
+        }
+        assert_int_equal(ntypes, json_object_size(types));
+        struct batch_event *ev;
+        size_t n;
+        assert_int_equal(batch_scan(b, len, &ev, &n), BATCH_OK);
+        assert_int_equal(n, s.events);
+        char hex[65];
+        ids_sha256(b, ev, n, hex);
+        assert_string_equal(hex, json_string_value(json_object_get(c, "ids_sha256")));
+        free(ev);
+        free(s.types);
+        free(b);
+    }
+    json_decref(m);
+}
+
 static void test_edge_manifest(void **state)
 {
     (void)state;
@@ -58,6 +152,13 @@ static void test_edge_manifest(void **state)
                 size_t n;
                 assert_int_equal(batch_scan(b, len, &ev, &n), BATCH_OK);
                 assert_int_equal(n, want);
+                /* ... and finds the ids the manifest lists (the last "events"
+                 * array, the last "id" of an event). */
+                char hex[65];
+                ids_sha256(b, ev, n, hex);
+                const char *ids = json_string_value(json_object_get(c, "ids_sha256"));
+                if (ids && strcmp(hex, ids) != 0)
+                    fail_msg("%s: ids_sha256 %s, manifest says %s", file, hex, ids);
                 free(ev);
             }
         }
@@ -395,6 +496,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_edge_manifest),
+        cmocka_unit_test(test_corpus_manifest),
         cmocka_unit_test(test_lenient_cases),
         cmocka_unit_test(test_refused_cases),
         cmocka_unit_test(test_error_names_offset),

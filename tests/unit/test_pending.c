@@ -5,7 +5,37 @@
  */
 #include "storage_helpers.h"
 
+#include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+/* Sync faults without a shim: liblmdb.so calls fdatasync/fsync through the
+ * PLT, and these definitions in the executable take precedence. While
+ * sync_errno is set every sync fails with it. */
+static volatile int sync_errno;
+static volatile int sync_calls;
+
+int fdatasync(int fd)
+{
+    sync_calls++;
+    if (sync_errno) {
+        errno = sync_errno;
+        return -1;
+    }
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+int fsync(int fd)
+{
+    sync_calls++;
+    if (sync_errno) {
+        errno = sync_errno;
+        return -1;
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
 
 static int setup(void **state)
 {
@@ -128,6 +158,50 @@ static void test_group_all_or_nothing_map_full(void **state)
     q = th_open(*state, 0, true);
     assert_int_equal(queue_stats(q, &s), QUEUE_OK);
     assert_int_equal(s.pending_batches, 3);
+    queue_close(q);
+    free(body);
+}
+
+/* A failed sync fails the whole group: EIO is QUEUE_IO (not retryable),
+ * ENOSPC is QUEUE_FULL; nothing of the group becomes visible. */
+static void test_sync_failure_fails_group(void **state)
+{
+    queue_t *q = th_open(*state, 16 << 20, true);
+    size_t len;
+    char *body = th_body("io", 3, 100, &len);
+    uint64_t first = th_append(q, body, len, 1);
+    struct queue_batch b[4];
+    for (int i = 0; i < 4; i++)
+        b[i] = (struct queue_batch){
+            .body = (unsigned char *)body, .body_len = len, .event_count = 3, .received_ms = 2};
+    int calls = sync_calls;
+    sync_errno = EIO;
+    assert_int_equal(queue_append_group(q, b, 4), QUEUE_IO);
+    sync_errno = 0;
+    assert_true(sync_calls > calls); /* the fault really went through LMDB's sync */
+    assert_non_null(strstr(queue_last_error(), "Input/output error"));
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(b[i].seq, 0);
+    struct queue_stats s;
+    assert_int_equal(queue_stats(q, &s), QUEUE_OK);
+    assert_int_equal(s.pending_batches, 1);
+    assert_int_equal(s.pending_events, 3);
+    assert_int_equal(s.next_seq, first + 1);
+    sync_errno = ENOSPC;
+    assert_int_equal(queue_append_group(q, b, 4), QUEUE_FULL);
+    uint64_t ids[] = {first};
+    assert_int_equal(queue_ack(q, ids, 1), QUEUE_FULL);
+    sync_errno = 0;
+    assert_int_equal(queue_stats(q, &s), QUEUE_OK);
+    assert_int_equal(s.pending_batches, 1);
+    /* Space is back: the same group goes in under the next ids. */
+    assert_int_equal(queue_append_group(q, b, 4), QUEUE_OK);
+    assert_int_equal(b[0].seq, first + 1);
+    assert_int_equal(b[3].seq, first + 4);
+    queue_close(q);
+    q = th_open(*state, 0, true);
+    assert_int_equal(queue_stats(q, &s), QUEUE_OK);
+    assert_int_equal(s.pending_batches, 5);
     queue_close(q);
     free(body);
 }
@@ -409,17 +483,116 @@ static void test_corrupt_record_surfaces(void **state)
     free(body);
 }
 
+/* One queue_t shared by threads, as in eddyd: a committer appending
+ * groups, a delivery thread reading and acking, a status reader. Every
+ * batch is delivered exactly once, intact, and the counters end at zero. */
+enum { MT_GROUPS = 150, MT_GROUP = 4, MT_TOTAL = MT_GROUPS * MT_GROUP };
+
+struct mt {
+    queue_t *q;
+    char *body;
+    size_t len;
+    unsigned char seen[MT_TOTAL + 1];
+    int errors;
+};
+
+static void *mt_append(void *arg)
+{
+    struct mt *m = arg;
+    for (int g = 0; g < MT_GROUPS; g++) {
+        struct queue_batch b[MT_GROUP];
+        for (int i = 0; i < MT_GROUP; i++)
+            b[i] = (struct queue_batch){.body = (unsigned char *)m->body,
+                                        .body_len = m->len,
+                                        .event_count = 3,
+                                        .received_ms = g};
+        if (queue_append_group(m->q, b, MT_GROUP) != QUEUE_OK)
+            m->errors++;
+    }
+    return NULL;
+}
+
+static void *mt_deliver(void *arg)
+{
+    struct mt *m = arg;
+    size_t got = 0;
+    time_t deadline = time(NULL) + 30;
+    while (got < MT_TOTAL && time(NULL) < deadline) {
+        struct queue_entry e[16];
+        uint64_t ids[16];
+        size_t n;
+        if (queue_ready(m->q, 0, 0, e, 16, &n) != QUEUE_OK) {
+            m->errors++;
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (e[i].id == 0 || e[i].id > MT_TOTAL || m->seen[e[i].id] ||
+                e[i].status != RECORD_OK || e[i].rec.body_len != m->len ||
+                memcmp(e[i].rec.body, m->body, m->len) != 0)
+                m->errors++;
+            else
+                m->seen[e[i].id] = 1;
+            ids[i] = e[i].id;
+            queue_entry_free(&e[i]);
+        }
+        if (n && queue_ack(m->q, ids, n) != QUEUE_OK)
+            m->errors++;
+        got += n;
+    }
+    return NULL;
+}
+
+static void *mt_status(void *arg)
+{
+    struct mt *m = arg;
+    for (int i = 0; i < 200; i++) {
+        char *js;
+        if (queue_status_json(m->q, 0, &js) != QUEUE_OK)
+            m->errors++;
+        else
+            free(js);
+    }
+    return NULL;
+}
+
+static void test_threads_share_queue(void **state)
+{
+    struct mt *m = calloc(1, sizeof(*m));
+    m->q = th_open(*state, 64 << 20, false);
+    m->body = th_body("mt", 3, 40, &m->len);
+    pthread_t t[3];
+    pthread_create(&t[0], NULL, mt_append, m);
+    pthread_create(&t[1], NULL, mt_deliver, m);
+    pthread_create(&t[2], NULL, mt_status, m);
+    for (int i = 0; i < 3; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(m->errors, 0);
+    for (int i = 1; i <= MT_TOTAL; i++)
+        assert_int_equal(m->seen[i], 1);
+    struct queue_stats s;
+    assert_int_equal(queue_stats(m->q, &s), QUEUE_OK);
+    assert_int_equal(s.pending_batches, 0);
+    assert_int_equal(s.pending_events, 0);
+    assert_int_equal(s.pending_bytes, 0);
+    assert_int_equal(s.next_seq, MT_TOTAL + 1);
+    queue_close(m->q);
+    free(m->body);
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_group_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_all_or_nothing_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_failure_fails_group, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ready_honours_next_try, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ack_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_attempt_history_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bury_moves_with_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_halves_concatenate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record_surfaces, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads_share_queue, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -150,6 +150,32 @@ static void test_sequence_never_reused(void **state)
     free(body);
 }
 
+/* used_bytes counts live pages: after a backlog drains it falls again even
+ * though the file keeps its size (ingest's high-water check relies on it). */
+static void test_used_bytes_falls_after_drain(void **state)
+{
+    queue_t *q = th_open(*state, 64 << 20, false);
+    size_t len;
+    char *body = th_body("u", 10, 1000, &len); /* ~12 KB */
+    struct queue_stats s0, s1, s2;
+    assert_int_equal(queue_stats(q, &s0), QUEUE_OK);
+    uint64_t ids[300];
+    for (int i = 0; i < 300; i++)
+        ids[i] = th_append(q, body, len, i);
+    assert_int_equal(queue_stats(q, &s1), QUEUE_OK);
+    assert_true(s1.used_bytes >= s0.used_bytes + 300 * len);
+    assert_int_equal(queue_ack(q, ids, 300), QUEUE_OK);
+    assert_int_equal(queue_stats(q, &s2), QUEUE_OK);
+    assert_true(s2.used_bytes < s1.used_bytes / 4);
+    /* New appends reuse the freed pages instead of growing the file. */
+    for (int i = 0; i < 100; i++)
+        th_append(q, body, len, i);
+    assert_int_equal(queue_stats(q, &s2), QUEUE_OK);
+    assert_true(s2.used_bytes < s1.used_bytes);
+    queue_close(q);
+    free(body);
+}
+
 static void test_meta_blobs(void **state)
 {
     queue_t *q = th_open(*state, 1 << 20, false);
@@ -210,6 +236,29 @@ static void test_status_json(void **state)
     dl = json_object_get(o, "delivery");
     assert_string_equal(json_string_value(json_object_get(dl, "state")), "backoff");
     assert_int_equal(json_integer_value(json_object_get(dl, "last_status")), 503);
+    json_decref(o);
+    free(js);
+    /* A large blob is embedded whole; one that is not a JSON object is not. */
+    char big[9000];
+    int k = snprintf(big, sizeof(big), "{\"state\":\"held\",\"last_error\":\"");
+    memset(big + k, 'e', 8000);
+    k += 8000;
+    k += snprintf(big + k, sizeof(big) - (size_t)k, "\"}");
+    assert_int_equal(queue_meta_put(q, "delivery", big, (size_t)k), QUEUE_OK);
+    assert_int_equal(queue_status_json(q, 61000000, &js), QUEUE_OK);
+    o = json_loads(js, 0, &e);
+    assert_non_null(o);
+    dl = json_object_get(o, "delivery");
+    assert_string_equal(json_string_value(json_object_get(dl, "state")), "held");
+    assert_int_equal(strlen(json_string_value(json_object_get(dl, "last_error"))), 8000);
+    json_decref(o);
+    free(js);
+    assert_int_equal(queue_meta_put(q, "delivery", "{broken", 7), QUEUE_OK);
+    assert_int_equal(queue_status_json(q, 61000000, &js), QUEUE_OK);
+    o = json_loads(js, 0, &e);
+    assert_non_null(o);
+    dl = json_object_get(o, "delivery");
+    assert_string_equal(json_string_value(json_object_get(dl, "state")), "ok");
     json_decref(o);
     free(js);
     queue_close(q);
@@ -379,6 +428,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_without_create, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sequence_never_reused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_used_bytes_falls_after_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_copy, setup, teardown),

@@ -1,0 +1,198 @@
+/*
+ * admin.c - the admin HTTP listener on its own thread and event loop.
+ *
+ *   /healthz  200 while the process runs (liveness)
+ *   /readyz   200 when the store is open, below high water, not failed and
+ *             not shutting down; 503 with the reason otherwise (readiness:
+ *             a load balancer stops sending while eddy cannot store)
+ *   /metrics  Prometheus text (metrics_render + queue_stats)
+ *   /status   queue_status_json, the object `eddy status --json` prints
+ */
+#include "admin.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct admin {
+    struct admin_options o;
+    struct event_base *base;
+    struct evhttp *http;
+    pthread_t thread;
+    bool running;
+};
+
+static int64_t admin_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void admin_send(struct evhttp_request *req, int code, const char *ctype, const char *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", ctype);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    if (code == 405)
+        evhttp_add_header(h, "Allow", "GET, HEAD");
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add(b, body, strlen(body));
+    const char *reason = code == 200   ? "OK"
+                         : code == 404 ? "Not Found"
+                         : code == 405 ? "Method Not Allowed"
+                                       : "Service Unavailable";
+    evhttp_send_reply(req, code, reason, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+/* Why eddy is not ready, or NULL when it is. */
+static const char *admin_not_ready(const struct admin *a)
+{
+    if (!a->o.ingest || !ingest_accepting(a->o.ingest))
+        return "shutting down";
+    if (a->o.committer && committer_failed(a->o.committer))
+        return "storage failed (I/O error); eddyd is stopping";
+    if (a->o.committer && committer_above_high_water(a->o.committer))
+        return "storage above high water";
+    return NULL;
+}
+
+static void admin_on_request(struct evhttp_request *req, void *arg)
+{
+    struct admin *a = arg;
+    enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (!path)
+        path = "";
+    bool known = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
+                 strcmp(path, "/metrics") == 0 || strcmp(path, "/status") == 0;
+    if (!known) {
+        admin_send(req, 404, "application/json", "{\"error\":\"not_found\"}\n");
+        return;
+    }
+    if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+        admin_send(req, 405, "application/json", "{\"error\":\"method_not_allowed\"}\n");
+        return;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        admin_send(req, 200, "application/json", "{\"status\":\"ok\"}\n");
+    } else if (strcmp(path, "/readyz") == 0) {
+        const char *why = admin_not_ready(a);
+        if (!why) {
+            admin_send(req, 200, "application/json", "{\"status\":\"ready\"}\n");
+        } else {
+            char body[256];
+            snprintf(body, sizeof(body), "{\"status\":\"not_ready\",\"reason\":\"%s\"}\n", why);
+            admin_send(req, 503, "application/json", body);
+        }
+    } else if (strcmp(path, "/metrics") == 0) {
+        struct queue_stats st;
+        bool have = queue_stats(a->o.queue, &st) == QUEUE_OK;
+        char *text = metrics_render(a->o.metrics, have ? &st : NULL, admin_now_ms());
+        if (!text) {
+            admin_send(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
+            return;
+        }
+        admin_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+        free(text);
+    } else {
+        char *json = NULL;
+        if (queue_status_json(a->o.queue, admin_now_ms(), &json) != QUEUE_OK || !json) {
+            free(json);
+            admin_send(req, 503, "application/json", "{\"error\":\"storage_error\"}\n");
+            return;
+        }
+        size_t n = strlen(json);
+        char *body = malloc(n + 2);
+        if (!body) {
+            free(json);
+            admin_send(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
+            return;
+        }
+        memcpy(body, json, n);
+        body[n] = '\n';
+        body[n + 1] = '\0';
+        admin_send(req, 200, "application/json", body);
+        free(body);
+        free(json);
+    }
+}
+
+static void *admin_main(void *arg)
+{
+    struct admin *a = arg;
+    event_base_dispatch(a->base);
+    return NULL;
+}
+
+int admin_start(struct admin **out, const struct admin_options *o, char *err, size_t errlen)
+{
+    struct admin *a = calloc(1, sizeof(*a));
+    char host[128];
+    uint16_t port;
+    if (!a) {
+        snprintf(err, errlen, "admin: out of memory");
+        return -1;
+    }
+    a->o = *o;
+    a->base = event_base_new();
+    a->http = a->base ? evhttp_new(a->base) : NULL;
+    if (!a->http) {
+        snprintf(err, errlen, "admin: cannot create event loop");
+        goto fail;
+    }
+    evhttp_set_max_body_size(a->http, 4096);
+    evhttp_set_max_headers_size(a->http, 16 << 10);
+    evhttp_set_timeout(a->http, 10);
+    evhttp_set_default_content_type(a->http, "application/json");
+    evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(a->http, admin_on_request, a);
+    if (config_split_hostport(o->cfg->admin_listen, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "admin: listen: \"%s\" is not HOST:PORT", o->cfg->admin_listen);
+        goto fail;
+    }
+    if (!evhttp_bind_socket_with_handle(a->http, host, port)) {
+        snprintf(err, errlen, "admin: cannot listen on %s: %s", o->cfg->admin_listen,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        goto fail;
+    }
+    int rc = pthread_create(&a->thread, NULL, admin_main, a);
+    if (rc != 0) {
+        snprintf(err, errlen, "admin: cannot start thread: %s", strerror(rc));
+        goto fail;
+    }
+    a->running = true;
+    *out = a;
+    return 0;
+fail:
+    admin_stop(a);
+    return -1;
+}
+
+void admin_stop(struct admin *a)
+{
+    if (!a)
+        return;
+    if (a->running) {
+        event_base_loopexit(a->base, NULL); /* thread-safe: evthread_use_pthreads ran */
+        pthread_join(a->thread, NULL);
+    }
+    if (a->http)
+        evhttp_free(a->http);
+    if (a->base)
+        event_base_free(a->base);
+    free(a);
+}

@@ -1,0 +1,259 @@
+/*
+ * committer.c - group commit on one thread.
+ *
+ * Natural batching, no added delay: while one transaction commits, new
+ * requests queue up; the next pass takes everything queued (capped in bytes
+ * so one giant group cannot starve the next) and appends it with a single
+ * queue_append_group, i.e. one LMDB transaction and one fsync. Only after
+ * that call returned 0 are the requests handed back for their 200s; a failed
+ * commit fails its whole group, and nothing of it is stored.
+ *
+ * This thread also refreshes the "above high water" flag from queue_stats,
+ * after commits (at most every 50 ms) and every 250 ms while idle, so
+ * ingest's backpressure lifts by itself when delivery frees space.
+ */
+#include "committer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define COMMITTER_IDLE_MS 250
+#define COMMITTER_REFRESH_MS 50
+
+struct committer {
+    struct committer_options o;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct committer_req *head, *tail; /* under lock */
+    bool stopping;                     /* under lock */
+    atomic_bool failed;
+    atomic_bool above_high_water;
+    struct queue_batch *batches; /* committer thread only */
+    size_t batches_cap;
+    int64_t last_refresh_ms;
+};
+
+static int64_t committer_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double committer_mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void committer_refresh_usage(struct committer *c)
+{
+    struct queue_stats st;
+    c->last_refresh_ms = committer_mono_ms();
+    if (queue_stats(c->o.queue, &st) != QUEUE_OK)
+        return; /* keep the last known state */
+    bool above = st.max_bytes && (double)st.used_bytes > c->o.high_water * (double)st.max_bytes;
+    bool was = atomic_exchange(&c->above_high_water, above);
+    if (above != was) {
+        if (above)
+            log_warn("storage above high water (%llu of %llu bytes used): ingest answers 503",
+                     (unsigned long long)st.used_bytes, (unsigned long long)st.max_bytes);
+        else
+            log_info("storage below high water again (%llu of %llu bytes used): ingest resumes",
+                     (unsigned long long)st.used_bytes, (unsigned long long)st.max_bytes);
+    }
+    if (c->o.metrics)
+        atomic_store(&c->o.metrics->storage_above_high_water, above ? 1 : 0);
+}
+
+/* Takes the next group off the queue: everything queued, up to the byte cap
+ * (the first request always goes, whatever its size). Call under lock. */
+static struct committer_req *committer_take(struct committer *c, size_t *n)
+{
+    struct committer_req *first = c->head, *last = NULL, *r = c->head;
+    size_t bytes = 0;
+    *n = 0;
+    while (r && (*n == 0 || bytes + r->batch.body_len <= c->o.group_max_bytes)) {
+        bytes += r->batch.body_len;
+        last = r;
+        r = r->next;
+        (*n)++;
+    }
+    if (last) {
+        c->head = r;
+        if (!r)
+            c->tail = NULL;
+        last->next = NULL;
+    }
+    return last ? first : NULL;
+}
+
+static void committer_commit(struct committer *c, struct committer_req *group, size_t n)
+{
+    int rc;
+    if (atomic_load(&c->failed)) {
+        rc = QUEUE_IO;
+    } else {
+        if (n > c->batches_cap) {
+            size_t cap = n * 2;
+            struct queue_batch *b = realloc(c->batches, cap * sizeof(*b));
+            if (!b) {
+                rc = QUEUE_ERROR;
+                goto answer;
+            }
+            c->batches = b;
+            c->batches_cap = cap;
+        }
+        size_t i = 0;
+        for (struct committer_req *r = group; r; r = r->next)
+            c->batches[i++] = r->batch;
+        double t0 = committer_mono_s();
+        rc = queue_append_group(c->o.queue, c->batches, n);
+        double dt = committer_mono_s() - t0;
+        struct metrics *m = c->o.metrics;
+        if (rc == QUEUE_OK) {
+            i = 0;
+            uint64_t events = 0, bytes = 0;
+            for (struct committer_req *r = group; r; r = r->next, i++) {
+                r->batch.seq = c->batches[i].seq;
+                events += r->batch.event_count;
+                bytes += r->batch.body_len;
+            }
+            if (m) {
+                metrics_observe(&m->commit_seconds, dt);
+                metrics_observe(&m->commit_batches, (double)n);
+                metrics_inc(&m->ingest_events, events);
+                metrics_inc(&m->ingest_bytes, bytes);
+            }
+        } else {
+            if (m)
+                metrics_inc(&m->commit_failures, 1);
+            log_error("group commit of %zu request(s) failed (%s): %s", n,
+                      rc == QUEUE_FULL ? "storage full"
+                      : rc == QUEUE_IO ? "I/O error"
+                                       : "error",
+                      queue_last_error());
+        }
+    }
+answer:
+    for (struct committer_req *r = group; r; r = r->next)
+        r->result = rc;
+    bool fatal = rc == QUEUE_IO && !atomic_exchange(&c->failed, true);
+    c->o.done(c->o.arg, group);
+    if (fatal && c->o.fatal)
+        c->o.fatal(c->o.arg);
+    if (rc == QUEUE_FULL || committer_mono_ms() - c->last_refresh_ms >= COMMITTER_REFRESH_MS)
+        committer_refresh_usage(c);
+}
+
+static void *committer_main(void *arg)
+{
+    struct committer *c = arg;
+    pthread_mutex_lock(&c->lock);
+    for (;;) {
+        if (!c->head) {
+            if (c->stopping)
+                break;
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_nsec += COMMITTER_IDLE_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            int w = pthread_cond_timedwait(&c->wake, &c->lock, &until);
+            if (w == ETIMEDOUT && !c->head) {
+                pthread_mutex_unlock(&c->lock);
+                committer_refresh_usage(c);
+                pthread_mutex_lock(&c->lock);
+            }
+            continue;
+        }
+        size_t n;
+        struct committer_req *group = committer_take(c, &n);
+        pthread_mutex_unlock(&c->lock);
+        committer_commit(c, group, n);
+        pthread_mutex_lock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+int committer_start(struct committer **out, const struct committer_options *o, char *err,
+                    size_t errlen)
+{
+    struct committer *c = calloc(1, sizeof(*c));
+    if (!c) {
+        snprintf(err, errlen, "committer: out of memory");
+        return -1;
+    }
+    c->o = *o;
+    if (!c->o.group_max_bytes)
+        c->o.group_max_bytes = 32u << 20;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    committer_refresh_usage(c);
+    int rc = pthread_create(&c->thread, NULL, committer_main, c);
+    if (rc != 0) {
+        snprintf(err, errlen, "committer: cannot start thread: %s", strerror(rc));
+        pthread_cond_destroy(&c->wake);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+        return -1;
+    }
+    *out = c;
+    return 0;
+}
+
+void committer_submit(struct committer *c, struct committer_req *r)
+{
+    r->next = NULL;
+    pthread_mutex_lock(&c->lock);
+    bool was_empty = c->head == NULL;
+    if (c->tail)
+        c->tail->next = r;
+    else
+        c->head = r;
+    c->tail = r;
+    if (was_empty)
+        pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+}
+
+bool committer_above_high_water(const struct committer *c)
+{
+    return atomic_load(&c->above_high_water);
+}
+
+bool committer_failed(const struct committer *c)
+{
+    return atomic_load(&c->failed);
+}
+
+void committer_stop(struct committer *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->lock);
+    c->stopping = true;
+    pthread_cond_signal(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+    pthread_join(c->thread, NULL);
+    pthread_cond_destroy(&c->wake);
+    pthread_mutex_destroy(&c->lock);
+    free(c->batches);
+    free(c);
+}

@@ -1,0 +1,606 @@
+/*
+ * ingest.c - the public listener: POST {"events":[...]} from Braze.
+ *
+ * Threads and ownership. evhttp is single-threaded, so every evhttp call
+ * happens on the loop thread that owns it. A request's life:
+ *   1. loop thread: method, path, auth, Content-Encoding, backpressure;
+ *      the body is moved (not copied) into a job-owned evbuffer;
+ *   2. worker thread (workq): inflate gzip with a cap, batch_validate
+ *      (yajl, streaming); 4xx outcomes go straight to the completion queue,
+ *      valid batches to the committer;
+ *   3. committer thread: group commit, then the whole group is pushed onto
+ *      the completion queue and the loop is woken with event_active;
+ *   4. loop thread: drains the completion queue in full (activations
+ *      coalesce) and sends every answer.
+ * So the loop never parses JSON, a 4 MB body never holds up small requests
+ * on other connections, and no 200 leaves before its commit returned 0.
+ *
+ * Memory is bounded: bytes accepted but not yet answered are counted, and
+ * above a limit new requests get 503 + Retry-After instead of queueing.
+ */
+#include "ingest.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../storage/batch.h"
+#include "auth.h"
+#include "gzip.h"
+#include "log.h"
+#include "workq.h"
+
+#define INGEST_HEADERS_MAX (64 << 10)
+#define INGEST_TIMEOUT_S 30
+#define INGEST_INFLIGHT_MIN (256ull << 20) /* at least this many bytes may wait */
+#define INGEST_RETRY_FULL 30
+#define INGEST_RETRY_BUSY 1
+#define INGEST_RETRY_STOP 5
+
+enum ingest_stage { INGEST_ANSWERED, INGEST_COMMITTED };
+
+struct ingest_job {
+    struct committer_req creq; /* committer path; creq.batch points into this job */
+    struct workq_item witem;
+    struct ingest *in;
+    struct evhttp_request *req;
+    struct evbuffer *raw;    /* the body as received */
+    unsigned char *inflated; /* malloc'd when Content-Encoding: gzip */
+    char *types;             /* batch_summary.types */
+    bool gzip;
+    enum ingest_stage stage;
+    size_t accounted; /* bytes counted in in->inflight_bytes */
+    int code;         /* INGEST_ANSWERED: status and body to send */
+    int retry_after;
+    char answer[384];
+    int64_t received_ms;
+    size_t key_len;
+    char key[RECORD_KEY_MAX];
+    struct ingest_job *next_done;
+};
+
+struct ingest {
+    const struct config *cfg;
+    struct metrics *m;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_bound_socket *bound;
+    struct committer *committer;
+    struct workq *workers;
+    struct event *done_ev, *stop_ev;
+    pthread_mutex_t done_lock;
+    struct ingest_job *done_head, *done_tail; /* under done_lock */
+    /* loop thread only */
+    size_t inflight;
+    bool draining;
+    /* any thread */
+    _Atomic uint64_t inflight_bytes;
+    uint64_t inflight_limit;
+    atomic_int exit_code;
+    atomic_bool stop_requested;
+};
+
+static int64_t ingest_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *ingest_reason(int code)
+{
+    switch (code) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Error";
+    }
+}
+
+/* Writes s into a JSON string body (without quotes): escapes quotes,
+ * backslashes and control bytes, and replaces non-ASCII bytes by '?' so the
+ * answer is valid UTF-8 whatever a parser error quoted. */
+static void ingest_json_escape(char *out, size_t cap, const char *s)
+{
+    size_t o = 0;
+    for (; *s && o + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20) {
+            o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        } else if (c >= 0x80) {
+            out[o++] = '?';
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void ingest_set_error(struct ingest_job *j, int code, const char *error, const char *msg,
+                             int retry_after)
+{
+    char esc[256];
+    ingest_json_escape(esc, sizeof(esc), msg);
+    j->stage = INGEST_ANSWERED;
+    j->code = code;
+    j->retry_after = retry_after;
+    snprintf(j->answer, sizeof(j->answer), "{\"error\":\"%s\",\"message\":\"%s\"}", error, esc);
+}
+
+/* Sends an answer on the loop thread and counts it. */
+static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code, const char *json,
+                         int retry_after)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", retry_after);
+        evhttp_add_header(h, "Retry-After", v);
+    }
+    if (code == 405)
+        evhttp_add_header(h, "Allow", "POST");
+    if (code == 401)
+        evhttp_add_header(h, "WWW-Authenticate", "Bearer, Basic realm=\"eddy\"");
+    if (in->draining)
+        evhttp_add_header(h, "Connection", "close");
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add_printf(b, "%s\n", json);
+    evhttp_send_reply(req, code, ingest_reason(code), b);
+    if (b)
+        evbuffer_free(b);
+    metrics_count_code(in->m->ingest_requests, code);
+}
+
+static void ingest_reply_error(struct ingest *in, struct evhttp_request *req, int code,
+                               const char *error, const char *msg, int retry_after)
+{
+    char json[384], esc[256];
+    ingest_json_escape(esc, sizeof(esc), msg);
+    snprintf(json, sizeof(json), "{\"error\":\"%s\",\"message\":\"%s\"}", error, esc);
+    ingest_reply(in, req, code, json, retry_after);
+}
+
+static void ingest_job_free(struct ingest_job *j)
+{
+    if (j->raw)
+        evbuffer_free(j->raw);
+    free(j->inflated);
+    free(j->types);
+    free(j);
+}
+
+static void ingest_maybe_exit(struct ingest *in)
+{
+    if (in->draining && in->inflight == 0)
+        event_base_loopexit(in->base, NULL);
+}
+
+/* Queues finished jobs for the loop thread and wakes it. */
+static void ingest_push_done(struct ingest *in, struct ingest_job *first, struct ingest_job *last)
+{
+    last->next_done = NULL;
+    pthread_mutex_lock(&in->done_lock);
+    if (in->done_tail)
+        in->done_tail->next_done = first;
+    else
+        in->done_head = first;
+    in->done_tail = last;
+    pthread_mutex_unlock(&in->done_lock);
+    event_active(in->done_ev, EV_READ, 0);
+}
+
+void ingest_commit_done(void *arg, struct committer_req *group)
+{
+    struct ingest *in = arg;
+    struct ingest_job *first = NULL, *last = NULL;
+    for (struct committer_req *r = group; r; r = r->next) {
+        struct ingest_job *j = (struct ingest_job *)r; /* creq is the first member */
+        j->stage = INGEST_COMMITTED;
+        if (last)
+            last->next_done = j;
+        else
+            first = j;
+        last = j;
+    }
+    if (first)
+        ingest_push_done(in, first, last);
+}
+
+void ingest_commit_fatal(void *arg)
+{
+    log_error("storage reported an I/O or sync failure: eddyd stops (a retried fsync can report "
+              "success for lost data); restart it once the disk is healthy");
+    ingest_shutdown(arg, 1);
+}
+
+/* Loop thread: answers every finished job. */
+static void ingest_on_done(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct ingest *in = arg;
+    pthread_mutex_lock(&in->done_lock);
+    struct ingest_job *j = in->done_head;
+    in->done_head = in->done_tail = NULL;
+    pthread_mutex_unlock(&in->done_lock);
+    while (j) {
+        struct ingest_job *next = j->next_done;
+        if (j->stage == INGEST_COMMITTED) {
+            int rc = j->creq.result;
+            if (rc == QUEUE_OK) {
+                char json[128];
+                snprintf(json, sizeof(json), "{\"status\":\"ok\",\"events\":%u,\"id\":%llu}",
+                         j->creq.batch.event_count, (unsigned long long)j->creq.batch.seq);
+                ingest_reply(in, j->req, 200, json, 0);
+            } else if (rc == QUEUE_FULL) {
+                ingest_reply_error(in, j->req, 503, "storage_full", "storage is full; retry later",
+                                   INGEST_RETRY_FULL);
+            } else {
+                ingest_reply_error(in, j->req, 503, "storage_error",
+                                   "eddy could not store the batch; retry later",
+                                   INGEST_RETRY_FULL);
+            }
+        } else {
+            ingest_reply(in, j->req, j->code, j->answer, j->retry_after);
+        }
+        atomic_fetch_sub(&in->inflight_bytes, j->accounted);
+        atomic_fetch_sub(&in->m->ingest_queued_bytes, j->accounted);
+        in->inflight--;
+        ingest_job_free(j);
+        j = next;
+    }
+    ingest_maybe_exit(in);
+}
+
+/* Worker thread: inflate, validate, hand to the committer or answer. */
+static void ingest_work(void *arg, struct workq_item *item)
+{
+    struct ingest *in = arg;
+    struct ingest_job *j = (struct ingest_job *)((char *)item - offsetof(struct ingest_job, witem));
+    size_t len = evbuffer_get_length(j->raw);
+    const unsigned char *body = len ? evbuffer_pullup(j->raw, -1) : NULL;
+    char err[256];
+
+    if (len && !body) {
+        ingest_set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
+        goto answer;
+    }
+    if (j->gzip && len) {
+        size_t ilen;
+        int rc = gzip_inflate(body, len, in->cfg->max_body, &j->inflated, &ilen);
+        if (rc == GZIP_TOO_LARGE) {
+            snprintf(err, sizeof(err), "inflated body over max_body (%llu bytes)",
+                     (unsigned long long)in->cfg->max_body);
+            ingest_set_error(j, 413, "payload_too_large", err, 0);
+            goto answer;
+        }
+        if (rc == GZIP_CORRUPT) {
+            ingest_set_error(j, 400, "invalid_json",
+                             "Content-Encoding is gzip but the body is not valid gzip data", 0);
+            goto answer;
+        }
+        if (rc != GZIP_OK) {
+            ingest_set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
+            goto answer;
+        }
+        atomic_fetch_add(&in->inflight_bytes, ilen);
+        atomic_fetch_add(&in->m->ingest_queued_bytes, ilen);
+        j->accounted += ilen;
+        body = j->inflated;
+        len = ilen;
+    }
+    if (len > in->cfg->max_body) {
+        snprintf(err, sizeof(err), "body over max_body (%llu bytes)",
+                 (unsigned long long)in->cfg->max_body);
+        ingest_set_error(j, 413, "payload_too_large", err, 0);
+        goto answer;
+    }
+    struct batch_summary sum = {0};
+    int rc = len ? batch_validate(body, len, &sum, err, sizeof(err)) : BATCH_EMPTY;
+    switch (rc) {
+    case BATCH_OK:
+        break;
+    case BATCH_EMPTY:
+        j->stage = INGEST_ANSWERED;
+        j->code = 200;
+        snprintf(j->answer, sizeof(j->answer), "{\"status\":\"ok\",\"events\":0,\"id\":null}");
+        goto answer;
+    case BATCH_INVALID_JSON:
+        ingest_set_error(j, 400, "invalid_json", err, 0);
+        goto answer;
+    case BATCH_INVALID_SHAPE:
+        ingest_set_error(j, 400, "invalid_shape", err, 0);
+        goto answer;
+    default: /* our fault, never a 400 */
+        ingest_set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
+        goto answer;
+    }
+    j->types = sum.types;
+    struct queue_batch *b = &j->creq.batch;
+    b->body = body;
+    b->body_len = len;
+    b->write_key = j->key_len ? j->key : NULL;
+    b->write_key_len = j->key_len;
+    b->types = sum.types ? sum.types : "";
+    b->types_len = sum.types ? sum.types_len : 0;
+    b->event_count = sum.events;
+    b->received_ms = j->received_ms;
+    committer_submit(in->committer, &j->creq);
+    return;
+answer:
+    ingest_push_done(in, j, j);
+}
+
+static bool ingest_is_gzip(const char *enc, bool *ok)
+{
+    *ok = true;
+    if (!enc)
+        return false;
+    while (*enc == ' ')
+        enc++;
+    if (!*enc || strcasecmp(enc, "identity") == 0)
+        return false;
+    if (strcasecmp(enc, "gzip") == 0 || strcasecmp(enc, "x-gzip") == 0)
+        return true;
+    *ok = false;
+    return false;
+}
+
+/* Loop thread: a request on one of the ingest paths. */
+static void ingest_on_request(struct evhttp_request *req, void *arg)
+{
+    struct ingest *in = arg;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        ingest_reply_error(in, req, 405, "method_not_allowed", "use POST", 0);
+        return;
+    }
+    if (in->draining || !in->committer) {
+        ingest_reply_error(in, req, 503, "shutting_down", "eddy is shutting down; retry later",
+                           INGEST_RETRY_STOP);
+        return;
+    }
+    struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
+
+    /* Authentication, before anything about the body (an empty body must
+     * still get its 401). */
+    struct evkeyvalq query = {0};
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    if (q)
+        evhttp_parse_query_str(q, &query);
+    struct auth_request ar = {.authorization = evhttp_find_header(hdr, "Authorization"),
+                              .write_key = q ? evhttp_find_header(&query, "writeKey") : NULL};
+    const char *key;
+    size_t key_len;
+    char keybuf[RECORD_KEY_MAX + 64];
+    int auth = auth_check(in->cfg, &ar, &key, &key_len, keybuf, sizeof(keybuf));
+    char keycopy[RECORD_KEY_MAX];
+    if (auth == AUTH_OK && key_len)
+        memcpy(keycopy, key, key_len);
+    if (q)
+        evhttp_clear_headers(&query);
+    if (auth != AUTH_OK) {
+        ingest_reply(in, req, 401, "{\"error\":\"unauthorized\"}", 0);
+        return;
+    }
+
+    bool enc_ok;
+    bool gzip = ingest_is_gzip(evhttp_find_header(hdr, "Content-Encoding"), &enc_ok);
+    if (!enc_ok) {
+        ingest_reply_error(in, req, 415, "unsupported_encoding",
+                           "Content-Encoding must be gzip or identity", 0);
+        return;
+    }
+    if (committer_failed(in->committer)) {
+        ingest_reply_error(in, req, 503, "storage_error",
+                           "eddy could not store the batch; retry later", INGEST_RETRY_FULL);
+        return;
+    }
+    if (committer_above_high_water(in->committer)) {
+        ingest_reply_error(in, req, 503, "storage_full",
+                           "storage is above its high-water mark; retry later", INGEST_RETRY_FULL);
+        return;
+    }
+    struct evbuffer *input = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(input);
+    uint64_t queued = atomic_load(&in->inflight_bytes);
+    if (queued > 0 && queued + len > in->inflight_limit) {
+        ingest_reply_error(in, req, 503, "overloaded", "too much data waiting to be stored",
+                           INGEST_RETRY_BUSY);
+        return;
+    }
+
+    struct ingest_job *j = calloc(1, sizeof(*j));
+    if (j)
+        j->raw = evbuffer_new();
+    if (!j || !j->raw || evbuffer_add_buffer(j->raw, input) != 0) {
+        if (j)
+            ingest_job_free(j);
+        ingest_reply_error(in, req, 503, "overloaded", "out of memory; retry later",
+                           INGEST_RETRY_BUSY);
+        return;
+    }
+    j->in = in;
+    j->req = req;
+    j->gzip = gzip;
+    j->received_ms = ingest_now_ms();
+    j->key_len = key_len;
+    if (key_len)
+        memcpy(j->key, keycopy, key_len);
+    j->accounted = len;
+    atomic_fetch_add(&in->inflight_bytes, len);
+    atomic_fetch_add(&in->m->ingest_queued_bytes, len);
+    in->inflight++;
+    workq_submit(in->workers, &j->witem);
+}
+
+/* Loop thread: any path that is not an ingest path. */
+static void ingest_on_unknown(struct evhttp_request *req, void *arg)
+{
+    ingest_reply_error(arg, req, 404, "not_found", "no ingest endpoint at this path", 0);
+}
+
+static void ingest_on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct ingest *in = arg;
+    if (!in->draining) {
+        in->draining = true;
+        if (in->bound) {
+            evhttp_del_accept_socket(in->http, in->bound);
+            in->bound = NULL;
+        }
+        log_info("ingest: stopped accepting; answering %zu request(s) in flight", in->inflight);
+    }
+    ingest_maybe_exit(in);
+}
+
+void ingest_shutdown(struct ingest *in, int exit_code)
+{
+    int cur = atomic_load(&in->exit_code);
+    while (exit_code > cur && !atomic_compare_exchange_weak(&in->exit_code, &cur, exit_code))
+        ;
+    atomic_store(&in->stop_requested, true);
+    event_active(in->stop_ev, EV_READ, 0);
+}
+
+int ingest_exit_code(const struct ingest *in)
+{
+    return atomic_load(&in->exit_code);
+}
+
+bool ingest_accepting(const struct ingest *in)
+{
+    return !atomic_load(&in->stop_requested);
+}
+
+static unsigned ingest_worker_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 2)
+        n = 2; /* one big body must never occupy the only worker */
+    if (n > 8)
+        n = 8;
+    return (unsigned)n;
+}
+
+int ingest_new(struct ingest **out, struct event_base *base, const struct config *cfg,
+               struct metrics *m, char *err, size_t errlen)
+{
+    struct ingest *in = calloc(1, sizeof(*in));
+    if (!in) {
+        snprintf(err, errlen, "ingest: out of memory");
+        return -1;
+    }
+    in->cfg = cfg;
+    in->m = m;
+    in->base = base;
+    in->inflight_limit =
+        cfg->max_body * 4 > INGEST_INFLIGHT_MIN ? cfg->max_body * 4 : INGEST_INFLIGHT_MIN;
+    pthread_mutex_init(&in->done_lock, NULL);
+    char host[128];
+    uint16_t port;
+    in->http = evhttp_new(base);
+    in->done_ev = event_new(base, -1, 0, ingest_on_done, in);
+    in->stop_ev = event_new(base, -1, 0, ingest_on_stop, in);
+    if (!in->http || !in->done_ev || !in->stop_ev) {
+        snprintf(err, errlen, "ingest: out of memory");
+        goto fail;
+    }
+    /* The raw cap leaves room for gzip of incompressible data; the
+     * decompressed size is checked against max_body by the workers. */
+    evhttp_set_max_body_size(in->http, (ev_ssize_t)(cfg->max_body + cfg->max_body / 64 + 4096));
+    evhttp_set_max_headers_size(in->http, INGEST_HEADERS_MAX);
+    evhttp_set_timeout(in->http, INGEST_TIMEOUT_S);
+    evhttp_set_flags(in->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_default_content_type(in->http, "application/json");
+    /* Let every method reach the callbacks, so a wrong one gets 405, not
+     * evhttp's 501. */
+    evhttp_set_allowed_methods(in->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
+                                             EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+    for (size_t i = 0; i < cfg->npaths; i++) {
+        if (evhttp_set_cb(in->http, cfg->paths[i], ingest_on_request, in) == -2) {
+            snprintf(err, errlen, "ingest: cannot route path %s", cfg->paths[i]);
+            goto fail;
+        }
+    }
+    evhttp_set_gencb(in->http, ingest_on_unknown, in);
+    if (config_split_hostport(cfg->listen, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "ingest: listen: \"%s\" is not HOST:PORT", cfg->listen);
+        goto fail;
+    }
+    in->bound = evhttp_bind_socket_with_handle(in->http, host, port);
+    if (!in->bound) {
+        snprintf(err, errlen, "ingest: cannot listen on %s: %s", cfg->listen,
+                 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        goto fail;
+    }
+    if (workq_start(&in->workers, ingest_worker_count(), ingest_work, in, err, errlen) != 0)
+        goto fail;
+    *out = in;
+    return 0;
+fail:
+    ingest_free(in);
+    return -1;
+}
+
+void ingest_set_committer(struct ingest *in, struct committer *c)
+{
+    in->committer = c;
+}
+
+void ingest_stop_workers(struct ingest *in)
+{
+    if (!in)
+        return;
+    workq_stop(in->workers);
+    in->workers = NULL;
+}
+
+void ingest_free(struct ingest *in)
+{
+    if (!in)
+        return;
+    ingest_stop_workers(in);
+    if (in->http)
+        evhttp_free(in->http);
+    if (in->done_ev)
+        event_free(in->done_ev);
+    if (in->stop_ev)
+        event_free(in->stop_ev);
+    /* Jobs answered after the loop stopped (none in a clean drain). */
+    struct ingest_job *j = in->done_head;
+    while (j) {
+        struct ingest_job *next = j->next_done;
+        ingest_job_free(j);
+        j = next;
+    }
+    pthread_mutex_destroy(&in->done_lock);
+    free(in);
+}

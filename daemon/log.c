@@ -1,0 +1,91 @@
+/*
+ * log.c - leveled log lines on stderr.
+ *
+ * Under systemd (JOURNAL_STREAM names our stderr) each line starts with the
+ * sd-daemon "<N>" priority prefix so journald files it at the right level;
+ * elsewhere lines read "2026-01-01T00:00:00Z LEVEL message". One write(2)
+ * per line so lines from different threads never interleave. Callers never
+ * pass tokens, write keys or bodies.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Atomic int log_level = LOG_LVL_INFO;
+static atomic_int log_journal = -1; /* -1 unknown, 0 no, 1 yes */
+
+void log_set_level(enum log_level lvl)
+{
+    atomic_store(&log_level, lvl);
+}
+
+/* True when stderr is the journal stream systemd told us about. */
+static int log_detect_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    struct stat st;
+    unsigned long dev, ino;
+    if (!js || sscanf(js, "%lu:%lu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) != 0)
+        return 0;
+    return st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
+}
+
+static const char *log_level_name(enum log_level lvl)
+{
+    switch (lvl) {
+    case LOG_LVL_ERROR:
+        return "ERROR";
+    case LOG_LVL_WARN:
+        return "WARN";
+    case LOG_LVL_INFO:
+        return "INFO";
+    default:
+        return "DEBUG";
+    }
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+    if ((int)lvl > atomic_load(&log_level))
+        return;
+    int journal = atomic_load(&log_journal);
+    if (journal < 0) {
+        journal = log_detect_journal();
+        atomic_store(&log_journal, journal);
+    }
+    char line[2048];
+    size_t n;
+    if (journal) {
+        n = (size_t)snprintf(line, sizeof(line), "<%d>", (int)lvl);
+    } else {
+        struct timespec ts;
+        struct tm tm;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        gmtime_r(&ts.tv_sec, &tm);
+        n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s ", log_level_name(lvl));
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        m = 0;
+    n += (size_t)m;
+    if (n > sizeof(line) - 2)
+        n = sizeof(line) - 2;
+    /* Messages are single lines: a stray newline would split a journal entry. */
+    for (size_t i = 0; i < n; i++)
+        if (line[i] == '\n' || line[i] == '\r')
+            line[i] = ' ';
+    line[n++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, n);
+    (void)w;
+}

@@ -1,0 +1,172 @@
+/*
+ * metrics.c - eddyd's counters and histograms and their Prometheus text
+ * exposition (version 0.0.4: HELP and TYPE lines, cumulative _bucket{le}
+ * series with _sum and _count).
+ *
+ * Writers only do relaxed atomic adds, so a scrape may see a histogram's
+ * count a moment ahead of one bucket; Prometheus tolerates that, and it
+ * keeps the hot paths free of locks.
+ */
+#include "metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../storage/queue.h"
+
+static const double metrics_commit_bounds[] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
+                                               0.1,    0.2,   0.5,   1,     2,    5};
+static const double metrics_group_bounds[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
+static const double metrics_delivery_bounds[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                 0.5,   1,    2.5,   5,    10,  30};
+
+#define METRICS_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static void metrics_hist_init(struct histogram *h, const double *bounds, size_t n)
+{
+    h->bounds = bounds;
+    h->nbounds = n > METRICS_BUCKETS_MAX ? METRICS_BUCKETS_MAX : n;
+}
+
+void metrics_init(struct metrics *m)
+{
+    metrics_hist_init(&m->commit_seconds, metrics_commit_bounds,
+                      METRICS_LEN(metrics_commit_bounds));
+    metrics_hist_init(&m->commit_batches, metrics_group_bounds, METRICS_LEN(metrics_group_bounds));
+    metrics_hist_init(&m->delivery_seconds, metrics_delivery_bounds,
+                      METRICS_LEN(metrics_delivery_bounds));
+}
+
+void metrics_observe(struct histogram *h, double v)
+{
+    size_t i = 0;
+    while (i < h->nbounds && v > h->bounds[i])
+        i++;
+    metrics_inc(&h->counts[i], 1);
+    metrics_inc(&h->count, 1);
+    if (v > 0)
+        metrics_inc(&h->sum_micro, (uint64_t)(v * 1e6 + 0.5));
+}
+
+static uint64_t metrics_load(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static void metrics_head(FILE *f, const char *name, const char *type, const char *help)
+{
+    fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void metrics_scalar(FILE *f, const char *name, const char *type, const char *help, double v)
+{
+    metrics_head(f, name, type, help);
+    fprintf(f, "%s %.17g\n", name, v);
+}
+
+static void metrics_codes(FILE *f, const char *name, const char *help,
+                          const _Atomic uint64_t *codes)
+{
+    metrics_head(f, name, "counter", help);
+    for (int c = 0; c < METRICS_CODES; c++) {
+        uint64_t v = metrics_load(&codes[c]);
+        if (v)
+            fprintf(f, "%s{code=\"%d\"} %llu\n", name, c, (unsigned long long)v);
+    }
+}
+
+static void metrics_histogram(FILE *f, const char *name, const char *help,
+                              const struct histogram *h)
+{
+    metrics_head(f, name, "histogram", help);
+    uint64_t cum = 0;
+    for (size_t i = 0; i < h->nbounds; i++) {
+        cum += metrics_load(&h->counts[i]);
+        fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, h->bounds[i], (unsigned long long)cum);
+    }
+    cum += metrics_load(&h->counts[h->nbounds]);
+    fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    fprintf(f, "%s_sum %.6f\n", name, (double)metrics_load(&h->sum_micro) / 1e6);
+    fprintf(f, "%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+char *metrics_render(const struct metrics *m, const struct queue_stats *st, int64_t now_ms)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+
+    metrics_codes(f, "eddy_ingest_requests_total", "Ingest requests answered, by HTTP status.",
+                  m->ingest_requests);
+    metrics_scalar(f, "eddy_ingest_events_total", "counter", "Events stored by ingest.",
+                   (double)metrics_load(&m->ingest_events));
+    metrics_scalar(f, "eddy_ingest_bytes_total", "counter",
+                   "Body bytes stored by ingest (decompressed).",
+                   (double)metrics_load(&m->ingest_bytes));
+    metrics_scalar(f, "eddy_ingest_queued_bytes", "gauge",
+                   "Body bytes accepted by ingest and not answered yet.",
+                   (double)metrics_load(&m->ingest_queued_bytes));
+    metrics_histogram(f, "eddy_commit_seconds", "Time of one group commit (append and fsync).",
+                      &m->commit_seconds);
+    metrics_histogram(f, "eddy_commit_batches", "Requests stored per group commit.",
+                      &m->commit_batches);
+    metrics_scalar(f, "eddy_commit_failures_total", "counter",
+                   "Group commits that failed (every request of the group got 503).",
+                   (double)metrics_load(&m->commit_failures));
+
+    if (st) {
+        double age = 0;
+        if (st->pending_oldest_ms > 0 && now_ms > st->pending_oldest_ms)
+            age = (double)(now_ms - st->pending_oldest_ms) / 1000.0;
+        metrics_scalar(f, "eddy_pending_batches", "gauge", "Batches waiting for delivery.",
+                       (double)st->pending_batches);
+        metrics_scalar(f, "eddy_pending_events", "gauge", "Events waiting for delivery.",
+                       (double)st->pending_events);
+        metrics_scalar(f, "eddy_pending_bytes", "gauge", "Body bytes waiting for delivery.",
+                       (double)st->pending_bytes);
+        metrics_scalar(f, "eddy_pending_oldest_age_seconds", "gauge",
+                       "Age of the oldest pending batch (0 when none).", age);
+        metrics_scalar(f, "eddy_dead_batches", "gauge", "Batches in the dead-letter queue.",
+                       (double)st->dead_batches);
+        metrics_scalar(f, "eddy_dead_events", "gauge", "Events in the dead-letter queue.",
+                       (double)st->dead_events);
+        metrics_scalar(f, "eddy_storage_used_bytes", "gauge", "LMDB pages in use, in bytes.",
+                       (double)st->used_bytes);
+        metrics_scalar(f, "eddy_storage_max_bytes", "gauge", "LMDB map size (max_size).",
+                       (double)st->max_bytes);
+    }
+    metrics_scalar(f, "eddy_storage_above_high_water", "gauge",
+                   "1 while storage is above high_water and ingest answers 503.",
+                   (double)atomic_load(&m->storage_above_high_water));
+
+    metrics_codes(f, "eddy_delivery_requests_total",
+                  "Delivery requests to RudderStack, by HTTP status (0: no HTTP answer).",
+                  m->delivery_requests);
+    metrics_scalar(f, "eddy_delivered_events_total", "counter", "Events RudderStack acknowledged.",
+                   (double)metrics_load(&m->delivered_events));
+    metrics_histogram(f, "eddy_delivery_seconds", "Time of one delivery request.",
+                      &m->delivery_seconds);
+    metrics_scalar(f, "eddy_delivery_state", "gauge", "Delivery state: 0 ok, 1 backoff, 2 held.",
+                   (double)atomic_load(&m->delivery_state));
+    metrics_scalar(f, "eddy_dropped_events_total", "counter",
+                   "Events dropped for lack of user.external_user_id "
+                   "(require_external_user_id).",
+                   (double)metrics_load(&m->dropped_events));
+    metrics_scalar(f, "eddy_dead_lettered_total", "counter",
+                   "Batches moved to the dead-letter queue by delivery.",
+                   (double)metrics_load(&m->dead_lettered));
+    metrics_scalar(f, "eddy_delivery_splits_total", "counter",
+                   "Batches split by bisection or size before sending.",
+                   (double)metrics_load(&m->splits));
+    metrics_scalar(f, "eddy_reader_slots_cleared_total", "counter",
+                   "Stale LMDB reader slots freed by mdb_reader_check.",
+                   (double)metrics_load(&m->reader_slots_cleared));
+
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}

@@ -1,0 +1,105 @@
+/*
+ * workq.c - a fixed pool of threads taking jobs from one mutex-protected
+ * FIFO. Deliberately minimal: no priorities, no resizing; eddyd's jobs are
+ * short (inflate + validate one body) and the FIFO keeps answers fair.
+ */
+#include "workq.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORKQ_MAX_THREADS 64
+
+struct workq {
+    workq_fn fn;
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct workq_item *head, *tail;
+    bool stopping;
+    unsigned nthreads;
+    pthread_t threads[WORKQ_MAX_THREADS];
+};
+
+static void *workq_main(void *p)
+{
+    struct workq *w = p;
+    pthread_mutex_lock(&w->lock);
+    for (;;) {
+        while (!w->head && !w->stopping)
+            pthread_cond_wait(&w->wake, &w->lock);
+        struct workq_item *it = w->head;
+        if (!it)
+            break; /* stopping and drained */
+        w->head = it->next;
+        if (!w->head)
+            w->tail = NULL;
+        pthread_mutex_unlock(&w->lock);
+        it->next = NULL;
+        w->fn(w->arg, it);
+        pthread_mutex_lock(&w->lock);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+int workq_start(struct workq **out, unsigned nthreads, workq_fn fn, void *arg, char *err,
+                size_t errlen)
+{
+    if (nthreads < 1)
+        nthreads = 1;
+    if (nthreads > WORKQ_MAX_THREADS)
+        nthreads = WORKQ_MAX_THREADS;
+    struct workq *w = calloc(1, sizeof(*w));
+    if (!w) {
+        snprintf(err, errlen, "worker pool: out of memory");
+        return -1;
+    }
+    w->fn = fn;
+    w->arg = arg;
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_cond_init(&w->wake, NULL);
+    for (unsigned i = 0; i < nthreads; i++) {
+        int rc = pthread_create(&w->threads[i], NULL, workq_main, w);
+        if (rc != 0) {
+            snprintf(err, errlen, "worker pool: cannot start thread: %s", strerror(rc));
+            w->nthreads = i;
+            workq_stop(w);
+            return -1;
+        }
+    }
+    w->nthreads = nthreads;
+    *out = w;
+    return 0;
+}
+
+void workq_submit(struct workq *w, struct workq_item *item)
+{
+    item->next = NULL;
+    pthread_mutex_lock(&w->lock);
+    if (w->tail)
+        w->tail->next = item;
+    else
+        w->head = item;
+    w->tail = item;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+}
+
+void workq_stop(struct workq *w)
+{
+    if (!w)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->stopping = true;
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    for (unsigned i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL);
+    pthread_cond_destroy(&w->wake);
+    pthread_mutex_destroy(&w->lock);
+    free(w);
+}

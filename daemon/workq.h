@@ -1,0 +1,28 @@
+/*
+ * workq.h - a small pool of worker threads fed from one FIFO. Ingest uses it
+ * to inflate and validate bodies off the event loop, so a large body never
+ * holds up small requests on other connections.
+ */
+#ifndef EDDY_WORKQ_H
+#define EDDY_WORKQ_H
+
+#include <stddef.h>
+
+/* Embed in the job; the pool links jobs through it. */
+struct workq_item {
+    struct workq_item *next;
+};
+
+typedef void (*workq_fn)(void *arg, struct workq_item *item);
+
+struct workq;
+
+/* Starts nthreads threads running fn(arg, item) for each submitted item.
+ * Returns 0 or -1 with the reason in err. */
+int workq_start(struct workq **w, unsigned nthreads, workq_fn fn, void *arg, char *err,
+                size_t errlen);
+void workq_submit(struct workq *w, struct workq_item *item);
+/* Runs everything still queued, joins the threads, frees w. */
+void workq_stop(struct workq *w);
+
+#endif

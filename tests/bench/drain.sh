@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# drain.sh - benchmark: how fast eddyd drains a backlog into RudderStack.
+#
+# Each round: a backlog of $BATCHES batches of 100 events (the corpus bodies,
+# ~94 KB each) is written straight into a fresh data dir
+# (build/bench/fill_queue), then eddyd starts with delivery concurrency
+# $CONCURRENCY and drains it into build/fake-rudderstack (--no-parse: the sink
+# only counts, so the forwarder is what is measured). The drain rate is taken
+# at the sink, from the first request to the last (eddyd's startup is left
+# out, as wrk's is). The ceiling, in the same round and against the same sink:
+# wrk posting the same bodies over as many connections. For reference, the
+# bare libcurl rate (build/bench/curl_post: the same requests with no store
+# behind them) is printed too. The result is the median of the per-round
+# ratios (target >= 0.6).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-$PWD/build}
+BATCHES=${BATCHES:-10000}
+CONCURRENCY=${CONCURRENCY:-8}
+ROUNDS=${ROUNDS:-3}
+WRK_SECONDS=${WRK_SECONDS:-3}
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/eddy-drain.XXXXXX")
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+calc() { python3 -c "print($1)"; }
+sink_stat() { curl -s "http://127.0.0.1:$SINK/_stats" | python3 -c "import json,sys; o=json.load(sys.stdin); print($1)"; }
+for b in eddyd fake-rudderstack bench/fill_queue bench/curl_post; do
+    [ -x "$BUILD/$b" ] || { echo "drain: $BUILD/$b missing"; exit 1; }
+done
+command -v wrk >/dev/null || { echo "drain: wrk missing (make deps)"; exit 1; }
+
+SINK=$(port) INGEST=$(port) ADMIN=$(port)
+"$BUILD/fake-rudderstack" --listen 127.0.0.1:$SINK --no-parse 2>"$tmp/fake.log" &
+pids+=($!)
+URL="http://127.0.0.1:$SINK/v1/webhook?writeKey=bench-key"
+bodies=(tests/fixtures/corpus/batch-000*.json)
+
+cat >"$tmp/post.lua" <<LUA
+local bodies = {}
+for _, f in ipairs({$(printf '"%s",' "${bodies[@]}")}) do
+  local h = io.open(f, "rb"); bodies[#bodies + 1] = h:read("*a"); h:close()
+end
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/v1/webhook?writeKey=bench-key",
+                    {["Content-Type"] = "application/json"}, bodies[i])
+end
+LUA
+cat >"$tmp/eddy.conf" <<CONF
+[ingest]
+listen = 127.0.0.1:$INGEST
+write_keys = bench-key
+[admin]
+listen = 127.0.0.1:$ADMIN
+[storage]
+data_dir = $tmp/data
+max_size = 8G
+[delivery]
+url = http://127.0.0.1:$SINK/v1/webhook
+concurrency = $CONCURRENCY
+CONF
+
+ratios=()
+for round in $(seq 1 "$ROUNDS"); do
+    rm -rf "$tmp/data"
+    t0=$(now)
+    "$BUILD/bench/fill_queue" "$tmp/data" "$BATCHES" bench-key "${bodies[@]}" || exit 1
+    fill_s=$(calc "$(now) - $t0")
+
+    # ceiling: wrk, same bodies, same sink, same number of connections
+    wrk -t2 -c"$CONCURRENCY" -d"${WRK_SECONDS}s" -s "$tmp/post.lua" "http://127.0.0.1:$SINK" >"$tmp/wrk.txt" 2>&1
+    wrk_rps=$(awk '/^Requests\/sec:/ { print $2 }' "$tmp/wrk.txt")
+    [ -n "$wrk_rps" ] || { cat "$tmp/wrk.txt"; exit 1; }
+    wrk_eps=$(calc "int($wrk_rps * 100)")
+
+    # reference: bare libcurl, same requests, no store
+    read -r n secs < <("$BUILD/bench/curl_post" "$URL" "$BATCHES" "$CONCURRENCY" "${bodies[@]}")
+    curl_eps=$(calc "int($n * 100 / $secs)")
+
+    curl -s -X POST "http://127.0.0.1:$SINK/_control?reset=1" >/dev/null
+    t0=$(now)
+    "$BUILD/eddyd" -c "$tmp/eddy.conf" 2>"$tmp/eddyd.log" &
+    epid=$!
+    while [ "$(sink_stat 'o["accepted_requests"]' 2>/dev/null || echo 0)" -lt "$BATCHES" ]; do
+        kill -0 $epid 2>/dev/null || { echo "drain: eddyd exited"; cat "$tmp/eddyd.log"; exit 1; }
+        sleep 0.05
+    done
+    all_s=$(calc "$(now) - $t0")
+    span_ms=$(sink_stat 'max(o["last_ms"] - o["first_ms"], 1)')
+    kill -TERM $epid
+    wait $epid
+    drain_eps=$(calc "int($BATCHES * 100 * 1000 / $span_ms)")
+    ratio=$(calc "round($drain_eps / $wrk_eps, 3)")
+    ratios+=("$ratio")
+    printf '# drain round %d: backlog built in %.1f s; eddyd %d events/s (all sent %.2f s after start); wrk %d events/s; bare libcurl %d events/s; ratio to wrk %.2f, to libcurl %.2f\n' \
+        "$round" "$fill_s" "$drain_eps" "$all_s" "$wrk_eps" "$curl_eps" "$ratio" "$(calc "$drain_eps / $curl_eps")"
+    curl -s -X POST "http://127.0.0.1:$SINK/_control?reset=1" >/dev/null
+done
+list=$(IFS=,; echo "${ratios[*]}")
+median=$(calc "sorted([$list])[len([$list]) // 2]")
+echo "drain batches=$BATCHES events=$((BATCHES * 100)) concurrency=$CONCURRENCY rounds=$ROUNDS ratio_median=$median target=0.6"

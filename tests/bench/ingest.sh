@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# tests/bench/ingest.sh - ingest throughput of eddyd (sync = full) against two
+# ceilings measured in the same run:
+#   http     build/bench/ack_server: libevent reads the body, answers 200
+#   storage  build/bench/lmdb_group: raw LMDB group commit of the same body,
+#            at eddyd's measured mean group size (and at 32 per commit)
+# The load is wrk, $CONNS connections, posting one 100-event Currents body
+# (~94 KB, tests/fixtures/corpus/batch-00001.json) for $SECONDS_PER_RUN s.
+# The three runs alternate for $ROUNDS rounds (the machine is shared and
+# noisy); each round's ratios are computed and the medians reported, with
+# p50/p99 latency and eddyd's mean requests per group commit
+# (eddy_commit_batches _sum/_count). Targets on the 2-core dev box: >= 0.6 of
+# the http ceiling and >= 0.7 of the storage ceiling.
+# The data dirs live under the repo's var/ (a real disk, never tmpfs).
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-$PWD/build}
+CONNS=${CONNS:-32}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
+ROUNDS=${ROUNDS:-3}
+BODY=${BODY:-$PWD/tests/fixtures/corpus/batch-00001.json}
+dir=${BENCH_DIR:-$PWD/var/bench-ingest}
+for b in eddyd bench/ack_server bench/lmdb_group; do
+    [ -x "$BUILD/$b" ] || { echo "ingest bench: $BUILD/$b missing (run make)"; exit 1; }
+done
+command -v wrk >/dev/null || { echo "ingest bench: wrk missing (make deps)"; exit 1; }
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+rm -rf "$dir" && mkdir -p "$dir"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() {
+    for _ in $(seq 1 200); do
+        curl -s -o /dev/null --max-time 1 "$1" && return 0
+        sleep 0.05
+    done
+    echo "ingest bench: $1 did not come up"
+    return 1
+}
+
+cat >"$dir/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("$BODY", "rb"))
+wrk.body = f:read("*a")
+f:close()
+LUA
+
+run_wrk() { wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency -s "$dir/post.lua" "$1" >"$2" 2>&1; }
+rate() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+pct() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
+non2xx() { awk '/Non-2xx/ {print $NF}' "$1"; }
+
+# One line per round into $dir/rounds: ack eddyd group commit_ms raw_g raw_32
+for r in $(seq 1 "$ROUNDS"); do
+    # 1. The HTTP ceiling.
+    ap=$(port)
+    "$BUILD/bench/ack_server" 127.0.0.1 "$ap" &
+    pids+=($!)
+    wait_port "http://127.0.0.1:$ap/" || exit 1
+    run_wrk "http://127.0.0.1:$ap/v1/webhook" "$dir/ack.$r"
+    kill "${pids[-1]}"
+
+    # 2. eddyd, sync = full, on a fresh store.
+    ip=$(port) adp=$(port) sp=$(port)
+    cat >"$dir/eddy.conf" <<CONF
+[ingest]
+listen = 127.0.0.1:$ip
+write_keys = bench
+[admin]
+listen = 127.0.0.1:$adp
+[storage]
+data_dir = $dir/data
+max_size = 32G
+sync = full
+[delivery]
+url = http://127.0.0.1:$sp/v1/webhook
+CONF
+    "$BUILD/eddyd" -c "$dir/eddy.conf" 2>"$dir/eddyd.log" &
+    pids+=($!)
+    wait_port "http://127.0.0.1:$adp/healthz" || exit 1
+    run_wrk "http://127.0.0.1:$ip/v1/webhook?writeKey=bench" "$dir/eddyd.$r"
+    curl -s "http://127.0.0.1:$adp/metrics" >"$dir/metrics.$r"
+    kill "${pids[-1]}"
+    wait "${pids[-1]}" 2>/dev/null
+    rm -rf "$dir/data"
+    n=$(non2xx "$dir/eddyd.$r")
+    [ -z "$n" ] || { echo "ingest bench: eddyd answered $n non-2xx"; cat "$dir/eddyd.log"; exit 1; }
+    group=$(awk '$1 == "eddy_commit_batches_sum" {s = $2} $1 == "eddy_commit_batches_count" {c = $2}
+        END {if (c > 0) printf "%.1f", s / c; else print 1}' "$dir/metrics.$r")
+    commit_ms=$(awk '$1 == "eddy_commit_seconds_sum" {s = $2} $1 == "eddy_commit_seconds_count" {c = $2}
+        END {if (c > 0) printf "%.2f", 1000 * s / c; else print 0}' "$dir/metrics.$r")
+
+    # 3. The storage ceiling: raw LMDB at eddyd's mean group size, and at 32.
+    g=$(printf '%.0f' "$group")
+    [ "$g" -ge 1 ] 2>/dev/null || g=1
+    read -r raw_g _ < <("$BUILD/bench/lmdb_group" "$dir/raw" "$BODY" "$g" "$SECONDS_PER_RUN")
+    rm -rf "$dir/raw"
+    read -r raw_32 _ < <("$BUILD/bench/lmdb_group" "$dir/raw" "$BODY" 32 "$SECONDS_PER_RUN")
+    rm -rf "$dir/raw"
+    echo "$(rate "$dir/ack.$r") $(rate "$dir/eddyd.$r") $group $commit_ms $raw_g $raw_32" >>"$dir/rounds"
+    printf 'round %d: ack-only %s req/s, eddyd %s req/s (%s per commit, %s ms each), raw LMDB %s/s at %s, %s/s at 32\n' \
+        "$r" "$(rate "$dir/ack.$r")" "$(rate "$dir/eddyd.$r")" "$group" "$commit_ms" "$raw_g" "$g" "$raw_32"
+done
+
+best=$(python3 - "$dir/rounds" <<'PY'
+import statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+ratios = [(r[1] / r[0], r[1] / r[4]) for r in rows]
+mid = sorted(range(len(rows)), key=lambda i: ratios[i][1])[len(rows) // 2]
+print(mid + 1)
+PY
+)
+python3 - "$dir/rounds" "$CONNS" "$SECONDS_PER_RUN" "$BODY" <<'PY'
+import os, statistics, sys
+rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+med = lambda xs: statistics.median(xs)
+print("== ingest: wrk -t2 -c%s -d%ss, %d rounds, body %d bytes (%s)" % (
+    sys.argv[2], sys.argv[3], len(rows), os.path.getsize(sys.argv[4]), os.path.basename(sys.argv[4])))
+print("median req/s: ack-only %.0f, eddyd %.0f, raw LMDB %.0f at eddyd's group, %.0f at 32" % (
+    med([r[0] for r in rows]), med([r[1] for r in rows]), med([r[4] for r in rows]),
+    med([r[5] for r in rows])))
+print("eddyd: mean requests per commit %.1f, mean commit %.2f ms (medians over rounds)" % (
+    med([r[2] for r in rows]), med([r[3] for r in rows])))
+print("eddyd / http ceiling:              %.2f  (target >= 0.6)" % med([r[1] / r[0] for r in rows]))
+print("eddyd / raw LMDB at eddyd's group: %.2f  (target >= 0.7)" % med([r[1] / r[4] for r in rows]))
+print("eddyd / raw LMDB at 32 per commit: %.2f" % med([r[1] / r[5] for r in rows]))
+PY
+printf '%-32s %9s %9s\n' "latency (median round $best)" p50 p99
+printf '%-32s %9s %9s\n' "ack-only libevent" "$(pct "$dir/ack.$best" 50%)" "$(pct "$dir/ack.$best" 99%)"
+printf '%-32s %9s %9s\n' "eddyd sync=full" "$(pct "$dir/eddyd.$best" 50%)" "$(pct "$dir/eddyd.$best" 99%)"
