@@ -37,17 +37,17 @@ abuse() {
 }
 
 @test "abuse: 1,000 idle connections" {
-    abuse idle --connections 1000 --seconds 5
+    abuse idle --connections 1000 --seconds 3
 }
 
 @test "abuse: slowloris, headers one byte a second" {
-    local s=8
+    local s=5
     soak && s=60
     abuse slowloris --connections 100 --seconds $s
 }
 
 @test "abuse: a body trickled one byte a second" {
-    local s=8
+    local s=5
     soak && s=60
     abuse trickle --connections 100 --seconds $s
 }

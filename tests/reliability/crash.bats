@@ -32,17 +32,17 @@ teardown() {
         # Odd cycles: a slow sink, so deliveries are in flight at the kill.
         if ((c % 2)); then delay=$((50 + RANDOM % 300)); else delay=0; fi
         fake_control "delay_ms=$delay"
-        sleep "0.$((5 + RANDOM % 40))"
-        if ((c % 5 == 0)) && [ -x "$EDDY" ]; then
+        sleep "$(printf '0.%03d' $((50 + RANDOM % 300)))"
+        if ((c % 5 == 0 && c >= 10)) && [ -x "$EDDY" ]; then
             # Every 5th kill lands during a dead-letter replay (small chunks,
             # one per transaction, so it spans many), and the CLI is killed too.
             "$EDDY" -c "$EDDY_CONF" dlq replay --all --chunk 1 >>"$BATS_TEST_TMPDIR/replay.log" 2>&1 &
             cli=$!
             REL_PIDS+=("$cli")
             replays=$((replays + 1))
-            sleep "0.0$((RANDOM % 2))$((RANDOM % 10))"
+            sleep "0.00$((RANDOM % 10))"
             stop_eddyd KILL
-            sleep "0.0$((RANDOM % 2))$((RANDOM % 10))"
+            sleep "0.00$((RANDOM % 10))"
             if proc_alive "$cli"; then
                 kill -9 "$cli" && cli_killed=$((cli_killed + 1))
             fi

@@ -34,7 +34,7 @@ outage_end() {
 }
 
 outage_run() {
-    local kind=$1 secs=6
+    local kind=$1 secs=4
     soak && secs=120
     # max_attempts=3 is passed many times during the outage; retry_window=1h
     # is not: the DLQ rule needs both, so nothing may be dead-lettered.

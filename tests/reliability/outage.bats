@@ -3,7 +3,7 @@
 # refusing connections, accepting and never answering, answering 503, and as
 # root a network cut (policy-routing blackhole, like an iptables DROP) or
 # netem packet loss inside a network namespace made for the test. Each: 0
-# lost, 0 dead-lettered, full drain afterwards. 6 s outages in make test,
+# lost, 0 dead-lettered, full drain afterwards. 4 s outages in make test,
 # 2 minutes with EDDY_SOAK=1.
 
 load rel_helpers
