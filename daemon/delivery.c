@@ -51,6 +51,7 @@ struct slot {
     struct queue_entry e;
     unsigned char *filtered; /* body without dropped events, or NULL: e's body is sent */
     size_t filtered_len;
+    size_t sent_len; /* bytes of the body being POSTed */
     uint32_t sent_events, dropped;
     struct curl_slist *headers;
     char *url;
@@ -282,17 +283,19 @@ static void bury(struct delivery *d, uint64_t seq, const char *reason)
              (unsigned long long)dead_id, reason);
 }
 
-static void split(struct delivery *d, uint64_t seq, const char *why)
+/* Returns true when seq was replaced by two halves. */
+static bool split(struct delivery *d, uint64_t seq, const char *why)
 {
     uint64_t a = 0, b = 0;
     if (queue_split(d->q, seq, 0, &a, &b) != QUEUE_OK) {
         log_error("delivery: cannot split batch %llu (%s): %s", (unsigned long long)seq, why,
                   queue_last_error());
-        return;
+        return false;
     }
     metrics_inc(&d->m->splits, 1);
     log_info("delivery: batch %llu split into %llu and %llu (%s)", (unsigned long long)seq,
              (unsigned long long)a, (unsigned long long)b, why);
+    return true;
 }
 
 /* ---- require_external_user_id --------------------------------------------- */
@@ -435,6 +438,7 @@ static int send_batch(struct delivery *d, struct slot *s)
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    s->sent_len = body_len;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     if (curl_multi_add_handle(d->multi, s->easy) != CURLM_OK)
         return -1;
@@ -474,11 +478,11 @@ static bool start_entry(struct delivery *d, struct queue_entry *e)
      * an outage goes whole, so an outage does not churn the store (a 413
      * still splits it once RudderStack is back). */
     if (d->state == DELIVERY_OK && e->rec.body_len > d->cfg.max_batch_bytes &&
-        e->rec.event_count >= 2) {
-        split(d, e->id, "larger than max_batch_bytes");
+        e->rec.event_count >= 2 && split(d, e->id, "larger than max_batch_bytes")) {
         queue_entry_free(e);
-        return false;
+        return false; /* the halves come back through the cursor */
     }
+    /* (a batch that cannot be split is sent whole) */
     struct slot *s = free_slot(d);
     s->e = *e;
     memset(e, 0, sizeof(*e));
@@ -603,13 +607,16 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
         /* RudderStack read the body and judged it: it is up and the key works. */
         d->global_failures = 0;
         state_set(d, DELIVERY_OK, st, s->answer, s->answer_len, now);
-        if (s->e.rec.event_count >= 2) {
-            split(d, seq, act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting");
-        } else {
+        if (s->e.rec.event_count < 2 ||
+            !split(d, seq, act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting")) {
+            /* One event (or a body that cannot be split): it goes to the DLQ
+             * with this answer in its history. Should the move fail, the
+             * next-try time keeps it from being resent at once. */
             char reason[256], text[160];
             set_error_text(text, sizeof(text), s->answer, s->answer_len);
             snprintf(reason, sizeof(reason), "HTTP %d from RudderStack: %s", st, text);
-            record_attempt(d, seq, st, s->answer, s->answer_len, now, now);
+            record_attempt(d, seq, st, s->answer, s->answer_len, now,
+                           now + (int64_t)d->cfg.backoff_max_ms);
             bury(d, seq, reason);
         }
         break;
@@ -621,6 +628,13 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
         break;
     case POLICY_RETRY:
     case POLICY_NETWORK: {
+        /* The whole body went out and no 2xx came back: RudderStack may have
+         * stored it (a 504 after its commit, a cut connection), so the
+         * redelivery can be a duplicate. Count what can be known. */
+        curl_off_t up = 0;
+        curl_easy_getinfo(s->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+        if (up >= (curl_off_t)s->sent_len)
+            metrics_inc(&d->m->possible_duplicates, 1);
         unsigned n = at->counted + at->network + 1;
         uint64_t delay = policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms, n,
                                                uniform(d), (int64_t)retry_after);

@@ -7,7 +7,9 @@
  *      the body is moved (not copied) into a job-owned evbuffer;
  *   2. worker thread (workq): inflate gzip with a cap, batch_validate
  *      (yajl, streaming); 4xx outcomes go straight to the completion queue,
- *      valid batches to the committer;
+ *      valid batches to the committer. Large and gzip bodies have a pool of
+ *      their own, so even several of them at once leave the workers for
+ *      ordinary batches free;
  *   3. committer thread: group commit, then the whole group is pushed onto
  *      the completion queue and the loop is woken with event_active;
  *   4. loop thread: drains the completion queue in full (activations
@@ -44,6 +46,10 @@
 #define INGEST_RETRY_FULL 30
 #define INGEST_RETRY_BUSY 1
 #define INGEST_RETRY_STOP 5
+/* Bodies this large (and every gzip body, which may inflate to max_body)
+ * are validated by a separate pool, so however many of them arrive at once
+ * the workers for ordinary batches stay free. */
+#define INGEST_LARGE_BODY (1u << 20)
 
 enum ingest_stage { INGEST_ANSWERED, INGEST_COMMITTED };
 
@@ -74,7 +80,8 @@ struct ingest {
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
     struct committer *committer;
-    struct workq *workers;
+    struct workq *workers;       /* small identity bodies */
+    struct workq *large_workers; /* bodies of INGEST_LARGE_BODY or more, and gzip */
     struct event *done_ev, *stop_ev;
     pthread_mutex_t done_lock;
     struct ingest_job *done_head, *done_tail; /* under done_lock */
@@ -455,7 +462,7 @@ static void ingest_on_request(struct evhttp_request *req, void *arg)
     atomic_fetch_add(&in->inflight_bytes, len);
     atomic_fetch_add(&in->m->ingest_queued_bytes, len);
     in->inflight++;
-    workq_submit(in->workers, &j->witem);
+    workq_submit(gzip || len >= INGEST_LARGE_BODY ? in->large_workers : in->workers, &j->witem);
 }
 
 /* Loop thread: any path that is not an ingest path. */
@@ -502,7 +509,7 @@ static unsigned ingest_worker_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 2)
-        n = 2; /* one big body must never occupy the only worker */
+        n = 2; /* validating one body must not serialize the next */
     if (n > 8)
         n = 8;
     return (unsigned)n;
@@ -561,7 +568,10 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         goto fail;
     }
-    if (workq_start(&in->workers, ingest_worker_count(), ingest_work, in, err, errlen) != 0)
+    unsigned nworkers = ingest_worker_count();
+    if (workq_start(&in->workers, "eddyd-validate", nworkers, ingest_work, in, err, errlen) != 0 ||
+        workq_start(&in->large_workers, "eddyd-valid-lg", nworkers / 2 ? nworkers / 2 : 1,
+                    ingest_work, in, err, errlen) != 0)
         goto fail;
     *out = in;
     return 0;
@@ -580,7 +590,8 @@ void ingest_stop_workers(struct ingest *in)
     if (!in)
         return;
     workq_stop(in->workers);
-    in->workers = NULL;
+    workq_stop(in->large_workers);
+    in->workers = in->large_workers = NULL;
 }
 
 void ingest_free(struct ingest *in)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "timefmt.h"
 
 volatile sig_atomic_t cli_interrupted;
 
@@ -62,28 +63,40 @@ static void clock_text(double secs, char *buf, size_t cap)
         snprintf(buf, cap, "%ld:%02ld", s / 60, s % 60);
 }
 
+static void count_text(const struct cli_progress *p, uint64_t n, char *buf, size_t cap)
+{
+    if (p->bytes)
+        timefmt_size(n, buf, cap);
+    else
+        snprintf(buf, cap, "%llu", (unsigned long long)n);
+}
+
 void cli_progress_format(const struct cli_progress *p, int64_t now_ns, char *buf, size_t cap)
 {
     double secs = (double)(now_ns - p->start_ns) / 1e9;
     double rate = secs > 0 ? (double)p->done / secs : 0;
-    int n = snprintf(buf, cap, "%s %llu", p->label, (unsigned long long)p->done);
+    char done[32], total[32], speed[32];
+    count_text(p, p->done, done, sizeof done);
+    count_text(p, (uint64_t)rate, speed, sizeof speed);
+    int n = snprintf(buf, cap, "%s %s", p->label, done);
     if (n < 0 || (size_t)n >= cap)
         return;
     if (p->total) {
         char bar[21], eta[32];
-        uint64_t done = p->done > p->total ? p->total : p->done;
-        size_t fill = (size_t)(done * 20 / p->total);
+        uint64_t d = p->done > p->total ? p->total : p->done;
+        size_t fill = (size_t)(d * 20 / p->total);
         memset(bar, '#', fill);
         memset(bar + fill, '.', 20 - fill);
         bar[20] = '\0';
         if (rate > 0)
-            clock_text((double)(p->total - done) / rate, eta, sizeof eta);
+            clock_text((double)(p->total - d) / rate, eta, sizeof eta);
         else
             snprintf(eta, sizeof eta, "?");
-        snprintf(buf + n, cap - (size_t)n, "/%llu [%s] %3d%%  %.0f/s  ETA %s",
-                 (unsigned long long)p->total, bar, (int)(done * 100 / p->total), rate, eta);
+        count_text(p, p->total, total, sizeof total);
+        snprintf(buf + n, cap - (size_t)n, "/%s [%s] %3d%%  %s/s  ETA %s", total, bar,
+                 (int)(d * 100 / p->total), speed, eta);
     } else {
-        snprintf(buf + n, cap - (size_t)n, "  %.0f/s", rate);
+        snprintf(buf + n, cap - (size_t)n, "  %s/s", speed);
     }
 }
 

@@ -18,6 +18,7 @@ struct cli_progress {
     uint64_t done;
     int64_t start_ns, last_draw_ns;
     bool enabled, drawn;
+    bool bytes; /* count bytes: sizes in KiB/MiB instead of plain numbers */
 };
 
 /* Starts a progress line; enabled only when stderr is a terminal (and

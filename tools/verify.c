@@ -11,6 +11,9 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +129,68 @@ int cli_cmd_verify(struct cli *c, int argc, char **argv)
     return CLI_OK;
 }
 
+/* LMDB's copy is one blocking call with no callback, so on a terminal a
+ * helper thread watches the copy's data.mdb grow toward the bytes in use. */
+struct backup_watch {
+    struct cli_progress progress;
+    char path[4096];
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void *watch_backup(void *arg)
+{
+    struct backup_watch *w = arg;
+    pthread_mutex_lock(&w->lock);
+    while (!w->done) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 100000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&w->cond, &w->lock, &until);
+        struct stat st;
+        if (!w->done && stat(w->path, &st) == 0)
+            cli_progress_update(&w->progress, (uint64_t)st.st_size);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static int run_backup(struct cli *c, const char *dest)
+{
+    struct backup_watch w = {.done = false};
+    struct queue_stats st;
+    uint64_t total = queue_stats(c->q, &st) == QUEUE_OK ? st.used_bytes : 0;
+    cli_progress_start(&w.progress, "backup", total);
+    w.progress.bytes = true;
+    pthread_t thread;
+    bool watching = false;
+    if (w.progress.enabled) {
+        snprintf(w.path, sizeof w.path, "%s/data.mdb", dest);
+        pthread_mutex_init(&w.lock, NULL);
+        pthread_cond_init(&w.cond, NULL);
+        watching = pthread_create(&thread, NULL, watch_backup, &w) == 0;
+    }
+    int rc = queue_backup(c->q, dest);
+    if (watching) {
+        pthread_mutex_lock(&w.lock);
+        w.done = true;
+        pthread_cond_signal(&w.cond);
+        pthread_mutex_unlock(&w.lock);
+        pthread_join(thread, NULL);
+    }
+    if (w.progress.enabled) {
+        pthread_mutex_destroy(&w.lock);
+        pthread_cond_destroy(&w.cond);
+    }
+    cli_progress_end(&w.progress);
+    return rc;
+}
+
 int cli_cmd_backup(struct cli *c, int argc, char **argv)
 {
     static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
@@ -143,7 +208,7 @@ int cli_cmd_backup(struct cli *c, int argc, char **argv)
     const char *dest = argv[optind];
     if (cli_open_store(c) != CLI_OK)
         return CLI_FAIL;
-    if (queue_backup(c->q, dest) != QUEUE_OK) {
+    if (run_backup(c, dest) != QUEUE_OK) {
         cli_error("backup to %s failed: %s", dest, queue_last_error());
         return CLI_FAIL;
     }

@@ -12,13 +12,16 @@
 #     ceiling, same run) and over the window of a replay started under that
 #     load; prints both, their ratio, and the replay's records/s under load.
 # Delivery points at a port nobody listens on, so no delivery traffic blurs
-# the comparison (an outage: eddyd only backs off).
+# the comparison (an outage: eddyd only backs off). $ROUNDS rounds, each on
+# fresh copies of the store; the median of each figure is reported (the
+# machine is shared, single windows are noisy).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 BUILD=${BUILD:-$PWD/build}
 DEAD=${DEAD:-100000}
 CONNS=${CONNS:-16}
 BASE_SECONDS=${BASE_SECONDS:-3}
+ROUNDS=${ROUNDS:-3}
 CHUNK=${CHUNK:-} # records per replay transaction; empty = the CLI's default
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/eddy-replay.XXXXXX")
 pids=()
@@ -83,14 +86,6 @@ replay_all() {
     calc "$b - $a"
 }
 
-# 1. alone
-start_eddyd
-alone_s=$(replay_all)
-stop_eddyd
-alone_rps=$(calc "int($DEAD / $alone_s)")
-
-# 2. under ingest load
-start_eddyd
 body=tests/fixtures/corpus/batch-00001.json
 cat >"$tmp/post.lua" <<LUA
 local h = io.open("$body", "rb"); local body = h:read("*a"); h:close()
@@ -99,28 +94,48 @@ request = function()
                     {["Content-Type"] = "application/json"}, body)
 end
 LUA
-wrk_s=$(calc "int($BASE_SECONDS + 1 + $alone_s * 10 + 5)")
-wrk -t2 -c"$CONNS" -d"${wrk_s}s" -s "$tmp/post.lua" "http://127.0.0.1:$INGEST" >"$tmp/wrk.txt" 2>&1 &
-wrk_pid=$!
-pids+=("$wrk_pid")
-sleep 1 # let wrk connect and settle
-c0=$(ingested) t_a=$(now)
-sleep "$BASE_SECONDS"
-c1=$(ingested) t_b=$(now)
-base_rps=$(calc "($c1 - $c0) / ($t_b - $t_a)")
-c2=$(ingested) t_c=$(now)
-load_s=$(replay_all)
-c3=$(ingested) t_d=$(now)
-during_rps=$(calc "($c3 - $c2) / ($t_d - $t_c)")
-load_rps=$(calc "int($DEAD / $load_s)")
-kill "$wrk_pid" 2>/dev/null
-wait "$wrk_pid" 2>/dev/null
-stop_eddyd
-[ "$c1" -gt "$c0" ] || { echo "replay: no ingest measured"; cat "$tmp/wrk.txt"; exit 1; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+alones=() loads=() bases=() durings=() ratios=()
+for round in $(seq "$ROUNDS"); do
+    # 1. alone
+    start_eddyd
+    alone_s=$(replay_all)
+    stop_eddyd
+    alones+=("$(calc "int($DEAD / $alone_s)")")
 
-ratio=$(calc "round($during_rps / $base_rps, 2)")
-printf '# replay: alone: %d records in %.2f s = %d records/s\n' "$DEAD" "$alone_s" "$alone_rps"
-printf '# replay: under ingest load (%d connections): %.2f s = %d records/s\n' "$CONNS" "$load_s" "$load_rps"
-printf '# replay: eddyd ingest %.0f req/s without a replay (%.1f s window), %.0f req/s during it (%.2f s window)\n' \
-    "$base_rps" "$(calc "$t_b - $t_a")" "$during_rps" "$(calc "$t_d - $t_c")"
-echo "replay records_per_s=$alone_rps records_per_s_under_load=$load_rps ingest_rps=$(calc "int($base_rps)") ingest_rps_during_replay=$(calc "int($during_rps)") ratio=$ratio"
+    # 2. under ingest load: a window without a replay, then the replay's
+    start_eddyd
+    wrk_s=$(calc "int($BASE_SECONDS + 1 + $alone_s * 10 + 5)")
+    wrk -t2 -c"$CONNS" -d"${wrk_s}s" -s "$tmp/post.lua" "http://127.0.0.1:$INGEST" >"$tmp/wrk.txt" 2>&1 &
+    wrk_pid=$!
+    pids+=("$wrk_pid")
+    sleep 1 # let wrk connect and settle
+    c0=$(ingested) t_a=$(now)
+    sleep "$BASE_SECONDS"
+    c1=$(ingested) t_b=$(now)
+    c2=$(ingested) t_c=$(now)
+    load_s=$(replay_all)
+    c3=$(ingested) t_d=$(now)
+    kill "$wrk_pid" 2>/dev/null
+    wait "$wrk_pid" 2>/dev/null
+    stop_eddyd
+    [ "$c1" -gt "$c0" ] || { echo "replay: no ingest measured"; cat "$tmp/wrk.txt"; exit 1; }
+    base_rps=$(calc "($c1 - $c0) / ($t_b - $t_a)")
+    during_rps=$(calc "($c3 - $c2) / ($t_d - $t_c)")
+    loads+=("$(calc "int($DEAD / $load_s)")")
+    bases+=("$base_rps")
+    durings+=("$during_rps")
+    ratios+=("$(calc "round($during_rps / $base_rps, 2)")")
+    printf '# replay: round %d: alone %.2f s, under load %.2f s; ingest %.0f req/s without, %.0f req/s during (%.2f s window)\n' \
+        "$round" "$alone_s" "$load_s" "$base_rps" "$during_rps" "$(calc "$t_d - $t_c")"
+done
+alone_rps=$(median "${alones[@]}")
+load_rps=$(median "${loads[@]}")
+base_rps=$(median "${bases[@]}")
+during_rps=$(median "${durings[@]}")
+ratio=$(median "${ratios[@]}")
+printf '# replay: medians of %d rounds: %d records/s alone, %d records/s under ingest load (%d connections)\n' \
+    "$ROUNDS" "$alone_rps" "$load_rps" "$CONNS"
+printf '# replay: eddyd ingest %.0f req/s without a replay, %.0f req/s during one (ratio %s)\n' \
+    "$base_rps" "$during_rps" "$ratio"
+echo "replay records_per_s=$alone_rps records_per_s_under_load=$load_rps ingest_rps=$(calc "int($base_rps)") ingest_rps_during_replay=$(calc "int($during_rps)") ratio=$ratio rounds=$ROUNDS"

@@ -146,6 +146,12 @@ static void progress_line(void **state)
     p.total = 0;
     cli_progress_format(&p, 2000000000LL, buf, sizeof buf);
     assert_string_equal(buf, "replay 250  125/s");
+    /* bytes (backup): sizes instead of counts */
+    struct cli_progress b = {
+        .label = "backup", .total = 8 << 20, .done = 2 << 20, .start_ns = 0, .bytes = true};
+    cli_progress_format(&b, 1000000000LL, buf, sizeof buf);
+    assert_string_equal(buf,
+                        "backup 2.0 MiB/8.0 MiB [#####...............]  25%  2.0 MiB/s  ETA 0:03");
 }
 
 int main(void)
