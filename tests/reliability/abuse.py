@@ -201,12 +201,12 @@ def mode_gzipbomb(a, fig):
     c = zlib.compressobj(9, zlib.DEFLATED, 31)
     zero = b"\0" * (1 << 20)
     parts = [c.compress(b'{"events":["')]
-    for _ in range(1024):
+    for _ in range(256):
         parts.append(c.compress(zero))
     parts.append(c.flush())
     bomb = b"".join(parts)
     fig["compressed_bytes"] = len(bomb)
-    fig["inflated_bytes"] = 1 << 30
+    fig["inflated_bytes"] = 256 << 20
     t0 = time.time()
     fig["status"] = post_raw(a.port, bomb, {"Content-Type": "application/json",
                                             "Content-Encoding": "gzip"})
