@@ -41,7 +41,7 @@ teardown() {
             REL_PIDS+=("$cli")
             replays=$((replays + 1))
             sleep "0.00$((RANDOM % 10))"
-            stop_eddyd KILL
+            stop_eddyd KILL 2>/dev/null
             sleep "0.00$((RANDOM % 10))"
             if proc_alive "$cli"; then
                 kill -9 "$cli" && cli_killed=$((cli_killed + 1))
@@ -55,7 +55,11 @@ teardown() {
 
     stop_load crash
     fake_control "delay_ms=0"
-    wait_drained 90
+    # Bisecting the poison batches costs a commit per step: a soak's backlog
+    # takes minutes to drain.
+    local drain=90
+    soak && drain=900
+    wait_drained $drain
     stop_eddyd TERM
     [ "$EDDYD_STATUS" -eq 0 ]
 
