@@ -174,6 +174,7 @@ int admin_start(struct admin **out, const struct admin_options *o, char *err, si
         snprintf(err, errlen, "admin: cannot start thread: %s", strerror(rc));
         goto fail;
     }
+    pthread_setname_np(a->thread, "eddyd-admin");
     a->running = true;
     *out = a;
     return 0;

@@ -214,6 +214,7 @@ int committer_start(struct committer **out, const struct committer_options *o, c
         free(c);
         return -1;
     }
+    pthread_setname_np(c->thread, "eddyd-commit");
     *out = c;
     return 0;
 }

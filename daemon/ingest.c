@@ -569,9 +569,9 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
         goto fail;
     }
     unsigned nworkers = ingest_worker_count();
-    if (workq_start(&in->workers, nworkers, ingest_work, in, err, errlen) != 0 ||
-        workq_start(&in->large_workers, nworkers / 2 ? nworkers / 2 : 1, ingest_work, in, err,
-                    errlen) != 0)
+    if (workq_start(&in->workers, "eddyd-validate", nworkers, ingest_work, in, err, errlen) != 0 ||
+        workq_start(&in->large_workers, "eddyd-valid-lg", nworkers / 2 ? nworkers / 2 : 1,
+                    ingest_work, in, err, errlen) != 0)
         goto fail;
     *out = in;
     return 0;

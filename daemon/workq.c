@@ -46,8 +46,8 @@ static void *workq_main(void *p)
     return NULL;
 }
 
-int workq_start(struct workq **out, unsigned nthreads, workq_fn fn, void *arg, char *err,
-                size_t errlen)
+int workq_start(struct workq **out, const char *name, unsigned nthreads, workq_fn fn, void *arg,
+                char *err, size_t errlen)
 {
     if (nthreads < 1)
         nthreads = 1;
@@ -70,6 +70,7 @@ int workq_start(struct workq **out, unsigned nthreads, workq_fn fn, void *arg, c
             workq_stop(w);
             return -1;
         }
+        pthread_setname_np(w->threads[i], name);
     }
     w->nthreads = nthreads;
     *out = w;

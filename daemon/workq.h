@@ -17,10 +17,11 @@ typedef void (*workq_fn)(void *arg, struct workq_item *item);
 
 struct workq;
 
-/* Starts nthreads threads running fn(arg, item) for each submitted item.
- * Returns 0 or -1 with the reason in err. */
-int workq_start(struct workq **w, unsigned nthreads, workq_fn fn, void *arg, char *err,
-                size_t errlen);
+/* Starts nthreads threads named name (at most 15 bytes, shown by top -H)
+ * running fn(arg, item) for each submitted item. Returns 0 or -1 with the
+ * reason in err. */
+int workq_start(struct workq **w, const char *name, unsigned nthreads, workq_fn fn, void *arg,
+                char *err, size_t errlen);
 void workq_submit(struct workq *w, struct workq_item *item);
 /* Runs everything still queued, joins the threads, frees w. */
 void workq_stop(struct workq *w);

@@ -149,14 +149,25 @@ int queue_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out
     return st;
 }
 
-/* Deletes pending[seq] and attempts[seq] and moves the counters.
- * *found tells whether the record was there. */
-static int delete_pending(queue_t *q, MDB_txn *txn, uint64_t seq, bool *found)
+/* Counter changes gathered over a transaction, written to meta once. */
+struct deltas {
+    int64_t events, bytes;
+};
+
+static int apply_deltas(queue_t *q, MDB_txn *txn, const struct deltas *d)
+{
+    int st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, d->events);
+    return st ? st : qi_counter_add(q, txn, QI_META_PENDING_BYTES, d->bytes);
+}
+
+/* Deletes pending[seq] and attempts[seq], adding the counter changes to
+ * *d. *found tells whether the record was there. */
+static int delete_pending(queue_t *q, MDB_txn *txn, uint64_t seq, bool *found, struct deltas *d)
 {
     unsigned char kb[8];
     qi_key_put(kb, seq);
-    MDB_val k = {8, kb}, d;
-    int rc = mdb_get(txn, q->pending, &k, &d);
+    MDB_val k = {8, kb}, v;
+    int rc = mdb_get(txn, q->pending, &k, &v);
     *found = rc == 0;
     if (rc == MDB_NOTFOUND)
         return QUEUE_OK;
@@ -164,19 +175,17 @@ static int delete_pending(queue_t *q, MDB_txn *txn, uint64_t seq, bool *found)
         return qi_lmdb_error(rc, "read pending");
     uint32_t ev = 0;
     uint64_t blen = 0;
-    bool peek = qi_record_peek(d.mv_data, d.mv_size, &ev, &blen);
+    if (qi_record_peek(v.mv_data, v.mv_size, &ev, &blen)) {
+        d->events -= (int64_t)ev;
+        d->bytes -= (int64_t)blen;
+    }
     rc = mdb_del(txn, q->pending, &k, NULL);
     if (rc)
         return qi_lmdb_error(rc, "delete pending");
     rc = mdb_del(txn, q->attempts, &k, NULL);
     if (rc && rc != MDB_NOTFOUND)
         return qi_lmdb_error(rc, "delete attempts");
-    if (!peek)
-        return QUEUE_OK;
-    int st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, -(int64_t)ev);
-    if (st == QUEUE_OK)
-        st = qi_counter_add(q, txn, QI_META_PENDING_BYTES, -(int64_t)blen);
-    return st;
+    return QUEUE_OK;
 }
 
 int queue_ack(queue_t *q, const uint64_t *seqs, size_t n)
@@ -187,10 +196,13 @@ int queue_ack(queue_t *q, const uint64_t *seqs, size_t n)
     int st = qi_txn_begin(q, false, &txn);
     if (st)
         return st;
+    struct deltas d = {0, 0};
     for (size_t i = 0; i < n && st == QUEUE_OK; i++) {
         bool found;
-        st = delete_pending(q, txn, seqs[i], &found);
+        st = delete_pending(q, txn, seqs[i], &found, &d);
     }
+    if (st == QUEUE_OK)
+        st = apply_deltas(q, txn, &d);
     if (st) {
         mdb_txn_abort(txn);
         return st;
@@ -327,7 +339,10 @@ int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id)
     }
     qi_dead_encode(&dv, dval.mv_data);
     bool found;
-    st = delete_pending(q, txn, seq, &found);
+    struct deltas dl = {0, 0};
+    st = delete_pending(q, txn, seq, &found, &dl);
+    if (st == QUEUE_OK)
+        st = apply_deltas(q, txn, &dl);
     uint32_t ev;
     uint64_t blen;
     if (st == QUEUE_OK && qi_record_peek(rec, rec_len, &ev, &blen))
@@ -415,7 +430,8 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
     if (st)
         goto out;
     bool found;
-    st = delete_pending(q, txn, seq, &found);
+    struct deltas dl = {0, 0};
+    st = delete_pending(q, txn, seq, &found, &dl);
     for (int i = 0; i < 2 && st == QUEUE_OK; i++) {
         struct record h = {
             .version = RECORD_VERSION,
@@ -431,10 +447,8 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
             .body_len = blen[i],
         };
         st = qi_append_record(q, txn, &h, &seqs[i]);
-        if (st == QUEUE_OK)
-            st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, (int64_t)cnt[i]);
-        if (st == QUEUE_OK)
-            st = qi_counter_add(q, txn, QI_META_PENDING_BYTES, (int64_t)blen[i]);
+        dl.events += (int64_t)cnt[i];
+        dl.bytes += (int64_t)blen[i];
         if (st == QUEUE_OK && replays) {
             /* The halves of a replayed record stay replayed. */
             struct queue_attempts *z = calloc(1, sizeof(*z));
@@ -446,6 +460,8 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
             free(z);
         }
     }
+    if (st == QUEUE_OK)
+        st = apply_deltas(q, txn, &dl);
 out:
     free(copy);
     free(ev);

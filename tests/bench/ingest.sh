@@ -54,6 +54,12 @@ run_wrk() { wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency -s "$dir/post.l
 rate() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print $NF}' "$1"; }
+# cpu_snap PID: CPU clock ticks used so far by each named thread group of PID.
+cpu_snap() {
+    for t in /proc/"$1"/task/*; do
+        echo "$(cat "$t/comm") $(awk '{print $14 + $15}' "$t/stat")"
+    done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
+}
 
 # One line per round into $dir/rounds: ack eddyd group commit_ms raw_g raw_32
 for r in $(seq 1 "$ROUNDS"); do
@@ -83,7 +89,9 @@ CONF
     "$BUILD/eddyd" -c "$dir/eddy.conf" 2>"$dir/eddyd.log" &
     pids+=($!)
     wait_port "http://127.0.0.1:$adp/healthz" || exit 1
+    cpu_snap "${pids[-1]}" >"$dir/cpu0.$r"
     run_wrk "http://127.0.0.1:$ip/v1/webhook?writeKey=bench" "$dir/eddyd.$r"
+    cpu_snap "${pids[-1]}" >"$dir/cpu1.$r"
     curl -s "http://127.0.0.1:$adp/metrics" >"$dir/metrics.$r"
     kill "${pids[-1]}"
     wait "${pids[-1]}" 2>/dev/null
@@ -133,3 +141,21 @@ PY
 printf '%-32s %9s %9s\n' "latency (median round $best)" p50 p99
 printf '%-32s %9s %9s\n' "ack-only libevent" "$(pct "$dir/ack.$best" 50%)" "$(pct "$dir/ack.$best" 99%)"
 printf '%-32s %9s %9s\n' "eddyd sync=full" "$(pct "$dir/eddyd.$best" 50%)" "$(pct "$dir/eddyd.$best" 99%)"
+# Where eddyd's time went in that round: CPU per request by thread, and how
+# much of the wall time the committer spent inside commits (append + fsync).
+python3 - "$dir/cpu0.$best" "$dir/cpu1.$best" "$dir/eddyd.$best" "$dir/metrics.$best" \
+    "$SECONDS_PER_RUN" "$(getconf CLK_TCK)" <<'PY'
+import sys
+a = dict(l.split() for l in open(sys.argv[1]))
+b = dict(l.split() for l in open(sys.argv[2]))
+reqs = [l.split()[0] for l in open(sys.argv[3]) if "requests in" in l]
+n = float(reqs[0]) if reqs else 0
+m = dict(l.split()[:2] for l in open(sys.argv[4]) if not l.startswith("#") and " " in l)
+tick = float(sys.argv[6])
+if n:
+    parts = ["%s %.0f us" % (k, 1e6 * (float(b[k]) - float(a.get(k, 0))) / tick / n)
+             for k in sorted(b) if float(b[k]) - float(a.get(k, 0)) > 0]
+    print("eddyd CPU per request: " + ", ".join(parts))
+busy = float(m.get("eddy_commit_seconds_sum", 0)) / float(sys.argv[5])
+print("committer inside group commits %.0f%% of the run" % (100 * busy))
+PY
