@@ -160,6 +160,10 @@ char *metrics_render(const struct metrics *m, const struct queue_stats *st, int6
     metrics_scalar(f, "eddy_delivery_splits_total", "counter",
                    "Batches split by bisection or size before sending.",
                    (double)metrics_load(&m->splits));
+    metrics_scalar(f, "eddy_delivery_possible_duplicates_total", "counter",
+                   "Delivery attempts that failed after the whole body was sent (timeout, cut "
+                   "connection, 408/5xx): RudderStack may hold that batch already.",
+                   (double)metrics_load(&m->possible_duplicates));
     metrics_scalar(f, "eddy_reader_slots_cleared_total", "counter",
                    "Stale LMDB reader slots freed by mdb_reader_check.",
                    (double)metrics_load(&m->reader_slots_cleared));

@@ -33,6 +33,8 @@ struct metrics {
     _Atomic uint64_t dropped_events; /* require_external_user_id */
     _Atomic uint64_t dead_lettered;  /* batches moved to dead by delivery */
     _Atomic uint64_t splits;         /* bisections and size splits */
+    /* delivery attempts that failed after the whole body was sent */
+    _Atomic uint64_t possible_duplicates;
     struct histogram delivery_seconds;
     _Atomic int delivery_state; /* enum delivery_state */
     _Atomic uint64_t reader_slots_cleared;

@@ -289,6 +289,11 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
         printf("%s %" PRIu64 " dead letter%s\n", verb, done, done == 1 ? "" : "s");
         cli_error("some listed dead letters disappeared meanwhile (another eddy?)");
         return CLI_FAIL;
+    case QUEUE_CORRUPT:
+        printf("%s %" PRIu64 " dead letter%s\n", verb, done, done == 1 ? "" : "s");
+        cli_error("damaged records were left where they are (%s); run eddy verify",
+                  queue_last_error());
+        return CLI_FAIL;
     default:
         cli_error("%s stopped after %" PRIu64 ": %s", replay ? "replay" : "purge", done,
                   queue_last_error());

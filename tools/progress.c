@@ -48,10 +48,11 @@ void cli_progress_start(struct cli_progress *p, const char *label, uint64_t tota
     p->label = label;
     p->total = total;
     p->start_ns = mono_ns();
+    p->forced = force && strcmp(force, "1") == 0;
     if (force && strcmp(force, "0") == 0)
         p->enabled = false;
     else
-        p->enabled = (force && strcmp(force, "1") == 0) || isatty(STDERR_FILENO);
+        p->enabled = p->forced || isatty(STDERR_FILENO);
 }
 
 static void clock_text(double secs, char *buf, size_t cap)
@@ -106,7 +107,8 @@ void cli_progress_update(struct cli_progress *p, uint64_t done)
     if (!p->enabled)
         return;
     int64_t now = mono_ns();
-    if (now - p->start_ns < 500000000 || now - p->last_draw_ns < 100000000)
+    if ((!p->forced && now - p->start_ns < 500000000) ||
+        (p->drawn && now - p->last_draw_ns < 100000000))
         return;
     char line[256];
     cli_progress_format(p, now, line, sizeof line);

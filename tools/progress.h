@@ -18,11 +18,13 @@ struct cli_progress {
     uint64_t done;
     int64_t start_ns, last_draw_ns;
     bool enabled, drawn;
-    bool bytes; /* count bytes: sizes in KiB/MiB instead of plain numbers */
+    bool forced; /* EDDY_PROGRESS=1: also draw short operations (tests) */
+    bool bytes;  /* count bytes: sizes in KiB/MiB instead of plain numbers */
 };
 
 /* Starts a progress line; enabled only when stderr is a terminal (and
- * EDDY_PROGRESS is not "0"; EDDY_PROGRESS=1 forces it on, for tests). */
+ * EDDY_PROGRESS is not "0"; EDDY_PROGRESS=1 forces it on from the first
+ * update, for tests). */
 void cli_progress_start(struct cli_progress *p, const char *label, uint64_t total);
 /* Records done items and redraws when due. */
 void cli_progress_update(struct cli_progress *p, uint64_t done);

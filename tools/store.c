@@ -21,6 +21,7 @@
 void cli_error(const char *fmt, ...)
 {
     va_list ap;
+    fflush(stdout); /* what was said before the error comes before it */
     fputs("eddy: ", stderr);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

@@ -125,7 +125,7 @@ build_golden() {
     wait_until 30 pending_is 0
     stop_eddyd
     [ "$EDDYD_STATUS" -eq 0 ]
-    stop_fake || true # (its wait returns 137 for the killed fake)
+    stop_fake
     echo "GOLDEN_T=$GOLDEN_T" >"$(dirname "$dir")/golden.env"
     unset EDDY_CONF INGEST_PORT ADMIN_PORT SINK_PORT
 }

@@ -199,6 +199,8 @@ assert o["body"] == raw, (o["body"], raw)' "$BATS_TEST_TMPDIR/raw"
     run eddy pending list --json
     [ "${#lines[@]}" -eq 9 ]
     [[ "${lines[0]}" == *'"replays":1'* ]]
+    [ "$(eddy pending list --type users.behaviors.purchase --json | wc -l)" -eq 3 ]
+    [ "$(eddy pending list --limit 2 --json | wc -l)" -eq 2 ]
     run eddy find a0-4
     [ "$status" -eq 0 ]
     [[ "$output" == "pending  batch "* ]]
@@ -408,6 +410,17 @@ PY
     # the damaged record is listed as such, the others still read
     run eddy dlq list
     [[ "$output" == *"DAMAGED"* ]]
+    # replay moves every sound dead letter and leaves the damaged one
+    run eddy dlq replay --all
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"replayed 12 dead letters"*"damaged records were left"* ]]
+    [ "$(eddy dlq list --json | ids)" = "$id" ]
+    # purge gets rid of it; the store verifies again
+    run eddy dlq purge "$id" --yes
+    [ "$status" -eq 0 ]
+    run eddy verify
+    [ "$status" -eq 0 ]
+    [[ "$output" == "verify: ok, 12 records (12 pending, 0 dead letters)"* ]]
 }
 
 @test "SIGINT in the middle of a 50,000-record replay: every record in exactly one place" {
@@ -432,7 +445,8 @@ PY
     dead=$(dead_count)
     pending=$(pending_count)
     echo "moved=$moved dead=$dead pending=$pending"
-    [ "$moved" -gt 0 ] && [ "$dead" -gt 0 ]
+    [ "$moved" -gt 0 ]
+    [ "$dead" -gt 0 ]
     [ "$pending" -eq "$moved" ]
     [ $((dead + pending)) -eq 50000 ]
     # each of the 50,000 events exactly once, in pending or dead
@@ -441,7 +455,7 @@ PY
     [ "$(cut -d' ' -f2 "$BATS_TEST_TMPDIR/ids" | sort -u | wc -l)" -eq 50000 ]
     [ "$(grep -c '^pending ' "$BATS_TEST_TMPDIR/ids")" -eq "$pending" ]
     # the rest replays; EDDY_PROGRESS=1 draws the progress line anyway
-    EDDY_PROGRESS=1 eddy dlq replay --all --chunk 10 2>"$BATS_TEST_TMPDIR/err2"
+    EDDY_PROGRESS=1 eddy dlq replay --all 2>"$BATS_TEST_TMPDIR/err2"
     grep -q $'\r.*replay [0-9]*/[0-9]* \\[' "$BATS_TEST_TMPDIR/err2"
     [ "$(dead_count)" -eq 0 ]
     [ "$(pending_count)" -eq 50000 ]

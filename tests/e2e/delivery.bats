@@ -69,6 +69,8 @@ pending_is_zero() { status_is pending.batches 0; }
     # max_attempts=1 and retry_window=0 would bury a batch at its first
     # counted failure: refused connections never count
     [ "$(status_field dead.batches)" -eq 0 ]
+    # nothing was sent to a closed port: no possible duplicate
+    [ "$(metric eddy_delivery_possible_duplicates_total)" -eq 0 ]
     diff <(fixture_ids "$CORPUS"/batch-0000[1-9].json "$CORPUS"/batch-0001[0-2].json | sort -u) \
         <(sink_ids | sort -u)
     wait_until 5 status_is delivery.state ok
@@ -84,6 +86,8 @@ pending_is_zero() { status_is pending.batches 0; }
     [ "$(fake_stat accepted_events)" -eq 0 ]
     [ "$(status_field pending.batches)" -eq 4 ]
     [ "$(status_field dead.batches)" -eq 0 ]
+    # the bodies went out whole before the timeouts: possible duplicates
+    [ "$(metric eddy_delivery_possible_duplicates_total)" -ge 4 ]
     fake_ctl 'hang=0'
     wait_until 20 pending_is_zero
     [ "$(status_field dead.batches)" -eq 0 ]
@@ -103,6 +107,30 @@ pending_is_zero() { status_is pending.batches 0; }
     [ "$(status_field delivery.state)" = ok ]
     diff <(fixture_ids "$CORPUS"/batch-0000[1-5].json | sort) <(sink_ids | sort)
     [ "$(metric 'eddy_delivery_requests_total{code="503"}')" -eq 8 ]
+}
+
+@test "a batch that always gets 503 is dead-lettered only after max_attempts and retry_window" {
+    write_config delivery.max_attempts=3 delivery.retry_window=2s delivery.backoff_max=200ms
+    start_fake --write-key test-key --fail -1 --fail-status 503
+    start_eddyd
+    post_all "$CORPUS/batch-00001.json"
+    wait_until 5 status_is pending.batches 1
+    wait_until 10 status_is dead.batches 1
+    [ "$(status_field pending.batches)" -eq 0 ]
+    "$EDDY" -c "$EDDY_CONF" dlq list --json >"$BATS_TEST_TMPDIR/dlq.json"
+    python3 - "$BATS_TEST_TMPDIR/dlq.json" "$BATS_TEST_TMPDIR/sink-log.ndjson" <<'PY'
+import json, sys, datetime
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+assert len(rows) == 1, rows
+r = rows[0]
+assert r["events"] == 100 and r["last_status"] == 503, r
+assert r["attempts"] >= 3, r
+t = lambda s: datetime.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+assert t(r["last_failed_at"]) - t(r["first_failed_at"]) >= 1.9, r
+log = [json.loads(l) for l in open(sys.argv[2])]
+assert all(x["status"] == 503 for x in log) and len(log) == r["attempts"], (len(log), r)
+PY
+    [ "$(fake_stat accepted_events)" -eq 0 ]
 }
 
 @test "429 with Retry-After: 3: no retry before 3 s" {
