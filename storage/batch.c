@@ -439,6 +439,19 @@ static bool raw_key_is(const unsigned char *raw, size_t len, const char *lit)
     return eq;
 }
 
+bool batch_string_equals(const unsigned char *raw, size_t raw_len, const char *s, size_t len)
+{
+    if (!memchr(raw, '\\', raw_len))
+        return raw_len == len && memcmp(raw, s, len) == 0;
+    char *dec;
+    size_t dlen;
+    if (!decode_string(raw, raw_len, &dec, &dlen))
+        return false;
+    bool eq = dlen == len && memcmp(dec, s, len) == 0;
+    free(dec);
+    return eq;
+}
+
 /* ---- scanning a validated body ----------------------------------------- */
 
 static size_t skip_ws(const unsigned char *b, size_t i, size_t n)

@@ -16,6 +16,7 @@
 #ifndef EDDY_BATCH_H
 #define EDDY_BATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,5 +65,10 @@ int batch_join(const unsigned char *body, const struct batch_event *events, size
  * batch_summary.types (malloc'd). Returns BATCH_OK or BATCH_NOMEM. */
 int batch_types(const unsigned char *body, const struct batch_event *events, size_t n, char **types,
                 size_t *types_len);
+
+/* True when raw, the contents of a JSON string between the quotes as
+ * batch_scan reports them (still escaped), equals the len bytes of s once
+ * decoded ("a\u002fb" equals "a/b"). */
+bool batch_string_equals(const unsigned char *raw, size_t raw_len, const char *s, size_t len);
 
 #endif

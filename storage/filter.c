@@ -6,9 +6,8 @@
  * A corrupt record always passes: an operator listing or purging must see
  * it, and its fields cannot be trusted to filter on. Type filters use the
  * stored type list and scan the body only when that list was cut
- * (RECORD_F_TYPES_CUT). Event ids are compared on the raw bytes between the
- * quotes, which is the id itself for every id Braze sends (UUID-like, no
- * escapes).
+ * (RECORD_F_TYPES_CUT). Event ids are compared once decoded, so an id sent
+ * as "a\u002fb" is found as a/b.
  */
 #include "queue_internal.h"
 
@@ -71,7 +70,7 @@ static bool id_matches(const char *id, const struct record *r)
     size_t idlen = strlen(id);
     bool m = false;
     for (size_t i = 0; i < n && !m; i++)
-        m = ev[i].id_len == idlen && memcmp(r->body + ev[i].id_off, id, idlen) == 0;
+        m = ev[i].id_len && batch_string_equals(r->body + ev[i].id_off, ev[i].id_len, id, idlen);
     free(ev);
     return m;
 }

@@ -471,6 +471,26 @@ static void test_scan_garbage_in_bounds(void **state)
     free(b);
 }
 
+static void test_string_equals_decodes(void **state)
+{
+    (void)state;
+    const unsigned char *raw = (const unsigned char *)"a\\u002fb\\\"c";
+    size_t rl = strlen((const char *)raw);
+    assert_true(batch_string_equals(raw, rl, "a/b\"c", 5));
+    assert_false(batch_string_equals(raw, rl, "a/b\"", 4));
+    assert_false(batch_string_equals(raw, rl, (const char *)raw, rl));
+    assert_true(batch_string_equals((const unsigned char *)"plain", 5, "plain", 5));
+    assert_false(batch_string_equals((const unsigned char *)"plain", 5, "plai", 4));
+    assert_true(batch_string_equals((const unsigned char *)"\\u0000x", 7, "\0x", 2));
+    /* A broken escape never equals anything (and never crashes). */
+    assert_false(batch_string_equals((const unsigned char *)"\\u00", 5, "", 0));
+    assert_false(batch_string_equals((const unsigned char *)"x\\", 2, "x", 1));
+    /* batch_validate tolerates a missing err buffer. */
+    struct batch_summary sum;
+    assert_int_equal(batch_validate((const unsigned char *)"[", 1, &sum, NULL, 0),
+                     BATCH_INVALID_JSON);
+}
+
 static void test_scan_refuses_non_batches(void **state)
 {
     (void)state;
@@ -507,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_join_halves_concatenate),
         cmocka_unit_test(test_types_of_subset_match_validate),
         cmocka_unit_test(test_scan_garbage_in_bounds),
+        cmocka_unit_test(test_string_equals_decodes),
         cmocka_unit_test(test_scan_refuses_non_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -199,6 +199,11 @@ static void test_event_id(void **state)
     expect_ids(scan(q, QUEUE_PENDING, &f), NULL, 0);
     f.event_id = "c-"; /* exact, not a prefix */
     expect_ids(scan(q, QUEUE_PENDING, &f), NULL, 0);
+    /* An escaped id is matched on its decoded value. */
+    uint64_t s5 = append_json(q, "{\"events\":[{\"id\":\"slash\\/id\\u0041\"}]}", 500);
+    f.event_id = "slash/idA";
+    uint64_t w4[] = {s5};
+    expect_ids(scan(q, QUEUE_PENDING, &f), w4, 1);
     f = (struct queue_filter){.event_id = "c-2", .type_glob = "*Custom*", .since_ms = 250};
     uint64_t w3[] = {3};
     expect_ids(scan(q, QUEUE_PENDING, &f), w3, 1);

@@ -1,0 +1,40 @@
+/*
+ * fuzz_diff.c - differential harness: eddy's streaming validator against
+ * jansson's DOM parser.
+ *
+ * eddy must never be stricter than needed: whatever jansson (flags
+ * JSON_ALLOW_NUL, so "\u0000" inside strings is fine) parses as an object
+ * whose "events" member is an array, batch_validate must accept, with the same
+ * event count (BATCH_EMPTY for an empty array). Duplicate keys: jansson keeps
+ * the last value of a repeated key, the rule batch.c documents for "events".
+ * The other direction is not a property: eddy deliberately accepts what
+ * jansson refuses (invalid UTF-8 and lone surrogates in strings, integers
+ * beyond 64 bits, nesting deeper than jansson's 2048).
+ */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "batch.h"
+#include "fuzz_util.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)data, size, JSON_ALLOW_NUL, &jerr);
+    struct batch_summary s = {0};
+    char err[256] = "";
+    int rc = batch_validate(data, size, &s, err, sizeof err);
+
+    if (root && json_is_object(root) && json_is_array(json_object_get(root, "events"))) {
+        size_t want = json_array_size(json_object_get(root, "events"));
+        if (want == 0)
+            FUZZ_CHECK(rc == BATCH_EMPTY, "jansson: empty events array; eddy rc %d (%s)", rc, err);
+        else
+            FUZZ_CHECK(rc == BATCH_OK && s.events == want,
+                       "jansson: %zu events; eddy rc %d, %u events (%s)", want, rc, s.events, err);
+    }
+    json_decref(root);
+    free(s.types);
+    return 0;
+}

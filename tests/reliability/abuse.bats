@@ -1,0 +1,69 @@
+#!/usr/bin/env bats
+# abuse.bats - hostile clients against eddyd's ingest listener (abuse.py):
+# 1,000 idle connections, headers one byte a second (slowloris), a body
+# trickled, over-limit bodies, JSON nested 100,000 deep, 10,000 requests with
+# bad credentials, a gzip bomb. Each time a well-behaved client posting
+# alongside must keep getting 200 within 5 s, eddyd must stay up, and its peak
+# RSS (VmHWM) must stay under a generous bound, printed as a figure.
+
+load rel_helpers
+
+MAX_BODY=1048576
+
+setup() {
+    write_config ingest.max_body=$MAX_BODY
+    start_fake
+    start_eddyd
+    # Sanitizer builds carry shadow memory and a quarantine: a larger bound.
+    RSS_BOUND_KB=$((256 * 1024))
+    if ldd "$EDDYD" 2>/dev/null | grep -q 'libasan\|libtsan'; then RSS_BOUND_KB=$((1024 * 1024)); fi
+}
+
+teardown() {
+    rel_teardown
+}
+
+# abuse MODE [ARGS...]: runs abuse.py, then checks eddyd is alive and bounded.
+abuse() {
+    local mode=$1; shift
+    run python3 "$REL/abuse.py" "$mode" --port "$INGEST_PORT" --max-body "$MAX_BODY" "$@"
+    echo "$output"
+    kill -0 "$EDDYD_PID"
+    local rss hwm
+    rss=$(rss_kb "$EDDYD_PID" VmRSS) hwm=$(rss_kb "$EDDYD_PID" VmHWM)
+    rel_note "abuse $mode: eddyd VmRSS ${rss} KiB, peak VmHWM ${hwm} KiB (bound $RSS_BOUND_KB); $output"
+    [ "$status" -eq 0 ]
+    [ "$hwm" -lt "$RSS_BOUND_KB" ]
+}
+
+@test "abuse: 1,000 idle connections" {
+    abuse idle --connections 1000 --seconds 3
+}
+
+@test "abuse: slowloris, headers one byte a second" {
+    local s=5
+    soak && s=60
+    abuse slowloris --connections 100 --seconds $s
+}
+
+@test "abuse: a body trickled one byte a second" {
+    local s=5
+    soak && s=60
+    abuse trickle --connections 100 --seconds $s
+}
+
+@test "abuse: over-limit bodies get 413, plain and gzip" {
+    abuse overlimit
+}
+
+@test "abuse: JSON nested 100,000 deep" {
+    abuse deep
+}
+
+@test "abuse: 10,000 requests with bad credentials all get 401" {
+    abuse badcreds
+}
+
+@test "abuse: a gzip bomb (1 GiB of zeros in 1 MB) gets 413" {
+    abuse gzipbomb
+}
