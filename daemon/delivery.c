@@ -565,8 +565,10 @@ static void dispatch(struct worker *w, int64_t now)
         return;
     unsigned busy = inflight_all(d);
     size_t acking = acks_waiting(d);
-    if (acking >= DELIVERY_ACK_MAX)
-        return; /* the disk is behind: let the acker catch up */
+    if (acking >= DELIVERY_ACK_MAX) {
+        w->idle = true; /* the disk is behind: let the acker catch up (poll, don't spin) */
+        return;
+    }
     size_t seen = 0;
     bool head = d->rescan_head || now - d->last_head_scan_ms >= DELIVERY_HEAD_SCAN_MS;
 
