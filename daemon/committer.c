@@ -8,9 +8,15 @@
  * that call returned 0 are the requests handed back for their 200s; a failed
  * commit fails its whole group, and nothing of it is stored.
  *
- * This thread also refreshes the "above high water" flag from queue_stats,
- * after commits (at most every 50 ms) and every 250 ms while idle, so
- * ingest's backpressure lifts by itself when delivery frees space.
+ * Backpressure is exact, not sampled: before each commit the group's pages
+ * are added to the usage last read from queue_stats (plus everything
+ * appended since, so the estimate never runs low), and a group that would
+ * pass high water, or eat into a small reserve kept even at high_water = 1,
+ * is refused with QUEUE_FULL (503) without being written. A full LMDB map
+ * cannot even delete, so it could never drain. The "above high water" flag
+ * ingest and /readyz read is refreshed after commits (at most every 50 ms)
+ * and every 100 ms while idle, so backpressure lifts by itself once
+ * delivery frees space.
  */
 #include "committer.h"
 
@@ -24,7 +30,7 @@
 
 #include "log.h"
 
-#define COMMITTER_IDLE_MS 250
+#define COMMITTER_IDLE_MS 100
 #define COMMITTER_REFRESH_MS 50
 
 struct committer {
@@ -39,7 +45,34 @@ struct committer {
     struct queue_batch *batches; /* committer thread only */
     size_t batches_cap;
     int64_t last_refresh_ms;
+    /* Storage use as last measured plus what was appended since: deletes
+     * only lower it, so this never underestimates. */
+    uint64_t est_used, est_max;
+    uint64_t blocked_need; /* bytes a refused group needed; 0 when none */
 };
+
+/* The most a commit may fill the map to: high_water of it, and never the
+ * last 1/32 (at most 8 MiB), even with high_water = 1, because LMDB needs
+ * free pages to delete: a completely full map could never drain again. */
+static double committer_limit(const struct committer *c, uint64_t max)
+{
+    uint64_t reserve = max / 32 < (8u << 20) ? max / 32 : (8u << 20);
+    double hw = c->o.high_water * (double)max;
+    return hw < (double)(max - reserve) ? hw : (double)(max - reserve);
+}
+
+/* Pages a group will take at most: each record rounded up to whole pages
+ * (large bodies live in overflow pages) plus a few for the tree and meta. */
+static uint64_t committer_need(const struct committer_req *group)
+{
+    uint64_t need = 4 * 4096;
+    for (const struct committer_req *r = group; r; r = r->next) {
+        uint64_t rec = RECORD_HEADER_SIZE + r->batch.write_key_len + r->batch.types_len +
+                       r->batch.body_len + 64;
+        need += (rec + 4095) / 4096 * 4096;
+    }
+    return need;
+}
 
 static int64_t committer_mono_ms(void)
 {
@@ -61,7 +94,14 @@ static void committer_refresh_usage(struct committer *c)
     c->last_refresh_ms = committer_mono_ms();
     if (queue_stats(c->o.queue, &st) != QUEUE_OK)
         return; /* keep the last known state */
-    bool above = st.max_bytes && (double)st.used_bytes > c->o.high_water * (double)st.max_bytes;
+    c->est_used = st.used_bytes;
+    c->est_max = st.max_bytes;
+    /* Above: past high water, or too close to it for the last group that
+     * was refused (so /readyz and ingest agree, without flapping). */
+    bool above = st.max_bytes &&
+                 (double)(st.used_bytes + c->blocked_need) > committer_limit(c, st.max_bytes);
+    if (!above)
+        c->blocked_need = 0;
     bool was = atomic_exchange(&c->above_high_water, above);
     if (above != was) {
         if (above)
@@ -113,6 +153,20 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
             c->batches = b;
             c->batches_cap = cap;
         }
+        /* Never let a commit carry the store past high water: the headroom
+         * above it is what lets delivery delete (LMDB needs free pages to
+         * delete), so a full map could never drain again. */
+        uint64_t need = committer_need(group);
+        double limit = committer_limit(c, c->est_max);
+        if (c->est_max && (double)(c->est_used + need) > limit) {
+            committer_refresh_usage(c); /* space may have been freed since */
+            if ((double)(c->est_used + need) > committer_limit(c, c->est_max)) {
+                c->blocked_need = need;
+                committer_refresh_usage(c);
+                rc = QUEUE_FULL;
+                goto answer;
+            }
+        }
         size_t i = 0;
         for (struct committer_req *r = group; r; r = r->next)
             c->batches[i++] = r->batch;
@@ -121,6 +175,7 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
         double dt = committer_mono_s() - t0;
         struct metrics *m = c->o.metrics;
         if (rc == QUEUE_OK) {
+            c->est_used += need;
             i = 0;
             uint64_t events = 0, bytes = 0;
             for (struct committer_req *r = group; r; r = r->next, i++) {
@@ -147,10 +202,12 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
 answer:
     for (struct committer_req *r = group; r; r = r->next)
         r->result = rc;
+    /* The shutdown starts before the failed group is handed back, so its
+     * 503s are sent as part of the drain and written out before exit. */
     bool fatal = rc == QUEUE_IO && !atomic_exchange(&c->failed, true);
-    c->o.done(c->o.arg, group);
     if (fatal && c->o.fatal)
         c->o.fatal(c->o.arg);
+    c->o.done(c->o.arg, group);
     if (rc == QUEUE_FULL || committer_mono_ms() - c->last_refresh_ms >= COMMITTER_REFRESH_MS)
         committer_refresh_usage(c);
 }
