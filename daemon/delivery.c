@@ -15,8 +15,9 @@
  *   from the head of pending runs at least every second and whenever a batch
  *   went back to pending, to pick up retries whose next-try time passed.
  * - Answers follow policy.c (DESIGN.md "Delivery policy"). A 2xx is acked in
- *   groups: the seqs of many completions are deleted in one queue_ack
- *   transaction (a crash before it only means a duplicate later). Splits and
+ *   groups: an acker thread deletes the seqs of many completions in one
+ *   queue_ack transaction, so its fsync never stalls transfers (a crash
+ *   before it only means a duplicate later). Splits and
  *   burials are single transactions in storage, so a kill at any instant
  *   loses nothing: a batch is pending, dead, or was acknowledged by
  *   RudderStack.
