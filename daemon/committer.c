@@ -26,12 +26,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "log.h"
 
 #define COMMITTER_IDLE_MS 100
 #define COMMITTER_REFRESH_MS 50
+#define COMMITTER_DISK_RESERVE (2u << 20) /* filesystem bytes kept free */
 
 struct committer {
     struct committer_options o;
@@ -59,6 +62,37 @@ static double committer_limit(const struct committer *c, uint64_t max)
     uint64_t reserve = max / 32 < (8u << 20) ? max / 32 : (8u << 20);
     double hw = c->o.high_water * (double)max;
     return hw < (double)(max - reserve) ? hw : (double)(max - reserve);
+}
+
+/* True when the filesystem has room for the store to grow by `growth`
+ * bytes and keep a small reserve (for delivery's own writes). Without this
+ * a full disk shows up as a failed write inside LMDB, which LMDB reports as
+ * EIO: indistinguishable from a dying disk, so eddyd would have to stop. */
+static bool committer_disk_fits(const struct committer *c, uint64_t used_after)
+{
+    if (!c->o.data_dir)
+        return true;
+    char path[1100];
+    struct stat st;
+    struct statvfs vfs;
+    snprintf(path, sizeof(path), "%s/data.mdb", c->o.data_dir);
+    if (stat(path, &st) != 0 || statvfs(c->o.data_dir, &vfs) != 0)
+        return true; /* cannot tell: let LMDB decide */
+    uint64_t file = (uint64_t)st.st_size;
+    uint64_t growth = used_after > file ? used_after - file : 0; /* free pages are reused first */
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    /* Room inside the file (pages freed by delivery) needs no disk at all. */
+    return growth == 0 || growth + COMMITTER_DISK_RESERVE <= avail;
+}
+
+/* True when a group needing `need` bytes fits under the limit and on disk,
+ * by the current estimate of use. */
+static bool committer_fits(const struct committer *c, uint64_t need)
+{
+    if (!c->est_max)
+        return true;
+    return (double)(c->est_used + need) <= committer_limit(c, c->est_max) &&
+           committer_disk_fits(c, c->est_used + need);
 }
 
 /* Pages a group will take at most: each record rounded up to whole pages
@@ -96,19 +130,20 @@ static void committer_refresh_usage(struct committer *c)
         return; /* keep the last known state */
     c->est_used = st.used_bytes;
     c->est_max = st.max_bytes;
-    /* Above: past high water, or too close to it for the last group that
-     * was refused (so /readyz and ingest agree, without flapping). */
-    bool above = st.max_bytes &&
-                 (double)(st.used_bytes + c->blocked_need) > committer_limit(c, st.max_bytes);
+    /* Above: past high water or out of disk, or too close to either for the
+     * last group that was refused (so /readyz and ingest agree, without
+     * flapping). */
+    bool above = !committer_fits(c, c->blocked_need);
     if (!above)
         c->blocked_need = 0;
     bool was = atomic_exchange(&c->above_high_water, above);
     if (above != was) {
         if (above)
-            log_warn("storage above high water (%llu of %llu bytes used): ingest answers 503",
+            log_warn("storage full: above high water or out of disk (%llu of %llu bytes used); "
+                     "ingest answers 503",
                      (unsigned long long)st.used_bytes, (unsigned long long)st.max_bytes);
         else
-            log_info("storage below high water again (%llu of %llu bytes used): ingest resumes",
+            log_info("storage has room again (%llu of %llu bytes used): ingest resumes",
                      (unsigned long long)st.used_bytes, (unsigned long long)st.max_bytes);
     }
     if (c->o.metrics)
@@ -157,10 +192,9 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
          * above it is what lets delivery delete (LMDB needs free pages to
          * delete), so a full map could never drain again. */
         uint64_t need = committer_need(group);
-        double limit = committer_limit(c, c->est_max);
-        if (c->est_max && (double)(c->est_used + need) > limit) {
+        if (!committer_fits(c, need)) {
             committer_refresh_usage(c); /* space may have been freed since */
-            if ((double)(c->est_used + need) > committer_limit(c, c->est_max)) {
+            if (!committer_fits(c, need)) {
                 c->blocked_need = need;
                 committer_refresh_usage(c);
                 rc = QUEUE_FULL;

@@ -36,6 +36,7 @@ struct committer_options {
     struct metrics *metrics;
     size_t group_max_bytes; /* cap on body bytes per commit (one request always fits) */
     double high_water;      /* fraction of max_size above which ingest refuses */
+    const char *data_dir;   /* the store's directory, for the free-disk check (NULL: none) */
     committer_done_fn done;
     committer_fatal_fn fatal;
     void *arg; /* for done and fatal */
