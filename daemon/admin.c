@@ -64,7 +64,7 @@ static const char *admin_not_ready(const struct admin *a)
     if (a->o.committer && committer_failed(a->o.committer))
         return "storage failed (I/O error); eddyd is stopping";
     if (a->o.committer && committer_above_high_water(a->o.committer))
-        return "storage above high water";
+        return "storage full (above high water or out of disk)";
     return NULL;
 }
 

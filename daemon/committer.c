@@ -8,9 +8,15 @@
  * that call returned 0 are the requests handed back for their 200s; a failed
  * commit fails its whole group, and nothing of it is stored.
  *
- * This thread also refreshes the "above high water" flag from queue_stats,
- * after commits (at most every 50 ms) and every 250 ms while idle, so
- * ingest's backpressure lifts by itself when delivery frees space.
+ * Backpressure is exact, not sampled: before each commit the group's pages
+ * are added to the usage last read from queue_stats (plus everything
+ * appended since, so the estimate never runs low), and a group that would
+ * pass high water, or eat into a small reserve kept even at high_water = 1,
+ * is refused with QUEUE_FULL (503) without being written. A full LMDB map
+ * cannot even delete, so it could never drain. The "above high water" flag
+ * ingest and /readyz read is refreshed after commits (at most every 50 ms)
+ * and every 100 ms while idle, so backpressure lifts by itself once
+ * delivery frees space.
  */
 #include "committer.h"
 
@@ -20,12 +26,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "log.h"
 
-#define COMMITTER_IDLE_MS 250
+#define COMMITTER_IDLE_MS 100
 #define COMMITTER_REFRESH_MS 50
+#define COMMITTER_DISK_RESERVE (2u << 20) /* filesystem bytes kept free */
 
 struct committer {
     struct committer_options o;
@@ -39,7 +48,65 @@ struct committer {
     struct queue_batch *batches; /* committer thread only */
     size_t batches_cap;
     int64_t last_refresh_ms;
+    /* Storage use as last measured plus what was appended since: deletes
+     * only lower it, so this never underestimates. */
+    uint64_t est_used, est_max;
+    uint64_t blocked_need; /* bytes a refused group needed; 0 when none */
 };
+
+/* The most a commit may fill the map to: high_water of it, and never the
+ * last 1/32 (at most 8 MiB), even with high_water = 1, because LMDB needs
+ * free pages to delete: a completely full map could never drain again. */
+static double committer_limit(const struct committer *c, uint64_t max)
+{
+    uint64_t reserve = max / 32 < (8u << 20) ? max / 32 : (8u << 20);
+    double hw = c->o.high_water * (double)max;
+    return hw < (double)(max - reserve) ? hw : (double)(max - reserve);
+}
+
+/* True when the filesystem has room for the store to grow by `growth`
+ * bytes and keep a small reserve (for delivery's own writes). Without this
+ * a full disk shows up as a failed write inside LMDB, which LMDB reports as
+ * EIO: indistinguishable from a dying disk, so eddyd would have to stop. */
+static bool committer_disk_fits(const struct committer *c, uint64_t used_after)
+{
+    if (!c->o.data_dir)
+        return true;
+    char path[1100];
+    struct stat st;
+    struct statvfs vfs;
+    snprintf(path, sizeof(path), "%s/data.mdb", c->o.data_dir);
+    if (stat(path, &st) != 0 || statvfs(c->o.data_dir, &vfs) != 0)
+        return true; /* cannot tell: let LMDB decide */
+    uint64_t file = (uint64_t)st.st_size;
+    uint64_t growth = used_after > file ? used_after - file : 0; /* free pages are reused first */
+    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    /* Room inside the file (pages freed by delivery) needs no disk at all. */
+    return growth == 0 || growth + COMMITTER_DISK_RESERVE <= avail;
+}
+
+/* True when a group needing `need` bytes fits under the limit and on disk,
+ * by the current estimate of use. */
+static bool committer_fits(const struct committer *c, uint64_t need)
+{
+    if (!c->est_max)
+        return true;
+    return (double)(c->est_used + need) <= committer_limit(c, c->est_max) &&
+           committer_disk_fits(c, c->est_used + need);
+}
+
+/* Pages a group will take at most: each record rounded up to whole pages
+ * (large bodies live in overflow pages) plus a few for the tree and meta. */
+static uint64_t committer_need(const struct committer_req *group)
+{
+    uint64_t need = 4 * 4096;
+    for (const struct committer_req *r = group; r; r = r->next) {
+        uint64_t rec = RECORD_HEADER_SIZE + r->batch.write_key_len + r->batch.types_len +
+                       r->batch.body_len + 64;
+        need += (rec + 4095) / 4096 * 4096;
+    }
+    return need;
+}
 
 static int64_t committer_mono_ms(void)
 {
@@ -61,14 +128,22 @@ static void committer_refresh_usage(struct committer *c)
     c->last_refresh_ms = committer_mono_ms();
     if (queue_stats(c->o.queue, &st) != QUEUE_OK)
         return; /* keep the last known state */
-    bool above = st.max_bytes && (double)st.used_bytes > c->o.high_water * (double)st.max_bytes;
+    c->est_used = st.used_bytes;
+    c->est_max = st.max_bytes;
+    /* Above: past high water or out of disk, or too close to either for the
+     * last group that was refused (so /readyz and ingest agree, without
+     * flapping). */
+    bool above = !committer_fits(c, c->blocked_need);
+    if (!above)
+        c->blocked_need = 0;
     bool was = atomic_exchange(&c->above_high_water, above);
     if (above != was) {
         if (above)
-            log_warn("storage above high water (%llu of %llu bytes used): ingest answers 503",
+            log_warn("storage full: above high water or out of disk (%llu of %llu bytes used); "
+                     "ingest answers 503",
                      (unsigned long long)st.used_bytes, (unsigned long long)st.max_bytes);
         else
-            log_info("storage below high water again (%llu of %llu bytes used): ingest resumes",
+            log_info("storage has room again (%llu of %llu bytes used): ingest resumes",
                      (unsigned long long)st.used_bytes, (unsigned long long)st.max_bytes);
     }
     if (c->o.metrics)
@@ -113,6 +188,19 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
             c->batches = b;
             c->batches_cap = cap;
         }
+        /* Never let a commit carry the store past high water: the headroom
+         * above it is what lets delivery delete (LMDB needs free pages to
+         * delete), so a full map could never drain again. */
+        uint64_t need = committer_need(group);
+        if (!committer_fits(c, need)) {
+            committer_refresh_usage(c); /* space may have been freed since */
+            if (!committer_fits(c, need)) {
+                c->blocked_need = need;
+                committer_refresh_usage(c);
+                rc = QUEUE_FULL;
+                goto answer;
+            }
+        }
         size_t i = 0;
         for (struct committer_req *r = group; r; r = r->next)
             c->batches[i++] = r->batch;
@@ -121,6 +209,7 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
         double dt = committer_mono_s() - t0;
         struct metrics *m = c->o.metrics;
         if (rc == QUEUE_OK) {
+            c->est_used += need;
             i = 0;
             uint64_t events = 0, bytes = 0;
             for (struct committer_req *r = group; r; r = r->next, i++) {
@@ -147,10 +236,12 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
 answer:
     for (struct committer_req *r = group; r; r = r->next)
         r->result = rc;
+    /* The shutdown starts before the failed group is handed back, so its
+     * 503s are sent as part of the drain and written out before exit. */
     bool fatal = rc == QUEUE_IO && !atomic_exchange(&c->failed, true);
-    c->o.done(c->o.arg, group);
     if (fatal && c->o.fatal)
         c->o.fatal(c->o.arg);
+    c->o.done(c->o.arg, group);
     if (rc == QUEUE_FULL || committer_mono_ms() - c->last_refresh_ms >= COMMITTER_REFRESH_MS)
         committer_refresh_usage(c);
 }

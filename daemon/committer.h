@@ -26,9 +26,9 @@ struct committer_req {
  * must not call committer functions. */
 typedef void (*committer_done_fn)(void *arg, struct committer_req *group);
 
-/* Called once, on the committer thread, after a commit failed with QUEUE_IO
- * and its group was handed back. eddyd must stop: a retried fsync can report
- * success for data it lost. */
+/* Called once, on the committer thread, when a commit failed with QUEUE_IO,
+ * just before its group is handed back. eddyd must stop: a retried fsync can
+ * report success for data it lost. */
 typedef void (*committer_fatal_fn)(void *arg);
 
 struct committer_options {
@@ -36,6 +36,7 @@ struct committer_options {
     struct metrics *metrics;
     size_t group_max_bytes; /* cap on body bytes per commit (one request always fits) */
     double high_water;      /* fraction of max_size above which ingest refuses */
+    const char *data_dir;   /* the store's directory, for the free-disk check (NULL: none) */
     committer_done_fn done;
     committer_fatal_fn fatal;
     void *arg; /* for done and fatal */
@@ -52,7 +53,7 @@ int committer_start(struct committer **c, const struct committer_options *o, cha
 void committer_submit(struct committer *c, struct committer_req *r);
 
 /* True while storage use is above high_water (refreshed after commits and
- * every 250 ms while idle, so it clears by itself when space is freed). */
+ * every 100 ms while idle, so it clears by itself when space is freed). */
 bool committer_above_high_water(const struct committer *c);
 
 /* True once a commit failed with QUEUE_IO. */

@@ -1,19 +1,23 @@
 /*
- * delivery.c - the delivery worker: one thread that replays pending batches
- * to RudderStack's webhook with libcurl, at least once.
+ * delivery.c - the delivery worker: replays pending batches to RudderStack's
+ * webhook with libcurl, at least once.
  *
  * Design:
- * - One curl multi handle drives `concurrency` easy handles (one per slot,
- *   reused, so connections are kept alive). The thread owns everything here;
- *   only the stop flag is shared (delivery_stop sets it and wakes the poll).
+ * - `concurrency` easy handles (slots, reused, so connections are kept
+ *   alive) are shared out over two sender threads, each driving its own curl
+ *   multi handle: one thread's libcurl is the bottleneck of a drain before
+ *   the store is (two give ~1.5x on this kind of machine). Everything the
+ *   threads share (the cursor, the delivery state, which batch is in which
+ *   slot) is guarded by one mutex, never held across network I/O.
  * - Work comes from queue_ready, which copies records out: no read
  *   transaction is ever held across network I/O. A cursor finds new batches
  *   (ingest, CLI replays and split halves all get higher sequences); a scan
  *   from the head of pending runs at least every second and whenever a batch
  *   went back to pending, to pick up retries whose next-try time passed.
  * - Answers follow policy.c (DESIGN.md "Delivery policy"). A 2xx is acked in
- *   groups: the seqs of many completions are deleted in one queue_ack
- *   transaction (a crash before it only means a duplicate later). Splits and
+ *   groups: an acker thread deletes the seqs of many completions in one
+ *   queue_ack transaction, so its fsync never stalls transfers (a crash
+ *   before it only means a duplicate later). Splits and
  *   burials are single transactions in storage, so a kill at any instant
  *   loses nothing: a batch is pending, dead, or was acknowledged by
  *   RudderStack.
@@ -41,9 +45,13 @@
 #include "policy.h"
 
 #define DELIVERY_ACK_MAX 256         /* acks waiting for the acker before dispatch pauses */
+#define DELIVERY_ACK_GATHER 64       /* the acker waits for this many acks... */
+#define DELIVERY_ACK_GATHER_MS 5     /* ...or this long, whichever comes first */
 #define DELIVERY_HEAD_SCAN_MS 1000   /* head-of-queue rescan period */
 #define DELIVERY_IDLE_POLL_MS 50     /* how often an idle worker looks for new batches */
 #define DELIVERY_STATE_WRITE_MS 1000 /* status/error-only changes written at most this often */
+
+struct delivery;
 
 struct slot {
     CURL *easy;
@@ -61,15 +69,30 @@ struct slot {
     struct timespec started;
 };
 
+/* One sender thread with its curl multi handle and its share of the slots. */
+struct worker {
+    struct delivery *d;
+    pthread_t thread;
+    bool started;
+    CURLM *multi;
+    struct slot *slots;
+    unsigned nslots;
+    bool idle; /* its last dispatch found no ready batch */
+};
+
+#define DELIVERY_WORKERS_MAX 2
+
 struct delivery {
     queue_t *q;
     struct config cfg; /* shallow copy: only the [delivery] scalars and arrays are used */
     struct metrics *m;
-    pthread_t thread;
     atomic_bool stop;
-    CURLM *multi;
-    struct slot *slots;
-    unsigned nslots;
+    /* mu guards everything below but the acker's fields, and every slot's
+     * busy flag and entry (a slot's transfer itself belongs to its worker).
+     * Lock order: mu, then ack_mu. */
+    pthread_mutex_t mu;
+    struct worker workers[DELIVERY_WORKERS_MAX];
+    unsigned nworkers;
     /* Acked by RudderStack, not yet deleted: still "busy". The acker thread
      * deletes them so the fsync of the delete never stalls transfers; it
      * takes everything queued (`acks`) into `committing` per transaction,
@@ -84,7 +107,6 @@ struct delivery {
     uint64_t cursor;
     int64_t last_head_scan_ms;
     bool rescan_head;
-    bool idle; /* the last dispatch found no ready batch */
     /* state */
     enum delivery_state state;
     int last_status;
@@ -174,6 +196,9 @@ static void state_set(struct delivery *d, enum delivery_state st, int status, co
         else
             log_info("delivery resumed: RudderStack answered %d", status);
         atomic_store(&d->m->delivery_state, (int)st);
+        if (st == DELIVERY_OK) /* the other sender may be waiting out a probe */
+            for (unsigned i = 0; i < d->nworkers; i++)
+                curl_multi_wakeup(d->workers[i].multi);
     }
     if (changed_state || status != d->last_status || strcmp(text, d->last_error) != 0) {
         d->state = st;
@@ -196,6 +221,20 @@ static void *acker_main(void *arg)
             pthread_cond_wait(&d->ack_cv, &d->ack_mu);
         if (d->nacks == 0 && d->acker_stop)
             break;
+        /* Under load, gather a few ms of acks into one transaction: fewer
+         * fsyncs, fewer wake-ups (a crash meanwhile only means duplicates). */
+        if (d->nacks < DELIVERY_ACK_GATHER && !d->acker_stop) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += DELIVERY_ACK_GATHER_MS * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            while (d->nacks < DELIVERY_ACK_GATHER && !d->acker_stop &&
+                   pthread_cond_timedwait(&d->ack_cv, &d->ack_mu, &until) == 0)
+                ;
+        }
         uint64_t *t = d->committing;
         d->committing = d->acks;
         d->ncommitting = d->nacks;
@@ -222,12 +261,13 @@ static size_t acks_waiting(struct delivery *d)
 }
 
 /* True when seq is in flight or delivered but not yet deleted. The caller
- * holds ack_mu. */
+ * holds mu and ack_mu. */
 static bool is_busy_locked(const struct delivery *d, uint64_t seq)
 {
-    for (unsigned i = 0; i < d->nslots; i++)
-        if (d->slots[i].busy && d->slots[i].e.id == seq)
-            return true;
+    for (unsigned w = 0; w < d->nworkers; w++)
+        for (unsigned i = 0; i < d->workers[w].nslots; i++)
+            if (d->workers[w].slots[i].busy && d->workers[w].slots[i].e.id == seq)
+                return true;
     for (size_t i = 0; i < d->nacks; i++)
         if (d->acks[i] == seq)
             return true;
@@ -244,7 +284,9 @@ static void ack(struct delivery *d, uint64_t seq)
     pthread_mutex_lock(&d->ack_mu);
     if (d->nacks < d->ack_cap) {
         d->acks[d->nacks++] = seq;
-        pthread_cond_signal(&d->ack_cv);
+        /* wake the acker for the first ack and when a group is full */
+        if (d->nacks == 1 || d->nacks == DELIVERY_ACK_GATHER)
+            pthread_cond_signal(&d->ack_cv);
         pthread_mutex_unlock(&d->ack_mu);
         return;
     }
@@ -396,8 +438,9 @@ static int slot_init(struct delivery *d, struct slot *s)
 }
 
 /* Starts the POST of s->e (already in the slot). Returns 0 or -1. */
-static int send_batch(struct delivery *d, struct slot *s)
+static int send_batch(struct worker *w, struct slot *s)
 {
+    const struct delivery *d = w->d;
     const struct record *r = &s->e.rec;
     const char *key = r->write_key_len ? r->write_key : d->cfg.write_key;
     size_t keylen = r->write_key_len ? r->write_key_len : strlen(d->cfg.write_key);
@@ -440,33 +483,55 @@ static int send_batch(struct delivery *d, struct slot *s)
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     s->sent_len = body_len;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
-    if (curl_multi_add_handle(d->multi, s->easy) != CURLM_OK)
+    if (curl_multi_add_handle(w->multi, s->easy) != CURLM_OK)
         return -1;
     s->busy = true;
     return 0;
 }
 
-static unsigned inflight(const struct delivery *d)
+static unsigned inflight(const struct worker *w)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < d->nslots; i++)
-        n += d->slots[i].busy;
+    for (unsigned i = 0; i < w->nslots; i++)
+        n += w->slots[i].busy;
     return n;
 }
 
-static struct slot *free_slot(struct delivery *d)
+static unsigned inflight_all(const struct delivery *d)
 {
-    for (unsigned i = 0; i < d->nslots; i++)
-        if (!d->slots[i].busy)
-            return &d->slots[i];
+    unsigned n = 0;
+    for (unsigned i = 0; i < d->nworkers; i++)
+        n += inflight(&d->workers[i]);
+    return n;
+}
+
+/* How many more transfers worker w may start now (mu held): its free slots
+ * while delivery is ok, else one probe for all workers together. */
+static unsigned capacity(const struct worker *w, int64_t now)
+{
+    const struct delivery *d = w->d;
+    unsigned busy = inflight(w);
+    if (now < d->gate_ms || busy >= w->nslots)
+        return 0;
+    if (d->state == DELIVERY_OK)
+        return w->nslots - busy;
+    return inflight_all(d) == 0 ? 1 : 0;
+}
+
+static struct slot *free_slot(struct worker *w)
+{
+    for (unsigned i = 0; i < w->nslots; i++)
+        if (!w->slots[i].busy)
+            return &w->slots[i];
     return NULL;
 }
 
 /* Takes one ready entry: buries it if corrupt, splits it if too large, acks
  * it if every event was dropped, else starts its transfer. Consumes *e (it
  * is moved into a slot or freed). Returns true when a transfer started. */
-static bool start_entry(struct delivery *d, struct queue_entry *e)
+static bool start_entry(struct worker *w, struct queue_entry *e)
 {
+    struct delivery *d = w->d;
     if (e->status != RECORD_OK) {
         char reason[128];
         snprintf(reason, sizeof(reason), "corrupt record: %s", record_strerror(e->status));
@@ -483,7 +548,7 @@ static bool start_entry(struct delivery *d, struct queue_entry *e)
         return false; /* the halves come back through the cursor */
     }
     /* (a batch that cannot be split is sent whole) */
-    struct slot *s = free_slot(d);
+    struct slot *s = free_slot(w);
     s->e = *e;
     memset(e, 0, sizeof(*e));
     s->filtered = NULL;
@@ -499,7 +564,7 @@ static bool start_entry(struct delivery *d, struct queue_entry *e)
         slot_release(s);
         return false;
     }
-    if (send_batch(d, s) != 0) {
+    if (send_batch(w, s) != 0) {
         log_error("delivery: cannot start a transfer (out of memory?)");
         slot_release(s);
         d->rescan_head = true;
@@ -508,20 +573,20 @@ static bool start_entry(struct delivery *d, struct queue_entry *e)
     return true;
 }
 
-/* Fills free slots with ready batches (one slot only while backing off or
- * held: a probe). */
-static void dispatch(struct delivery *d, int64_t now)
+/* Fills w's free slots with ready batches (one slot in all while backing off
+ * or held: a probe). Called with mu held. */
+static void dispatch(struct worker *w, int64_t now)
 {
-    if (now < d->gate_ms)
+    struct delivery *d = w->d;
+    unsigned want = capacity(w, now);
+    if (want == 0)
         return;
-    unsigned busy = inflight(d);
+    unsigned busy = inflight_all(d);
     size_t acking = acks_waiting(d);
-    if (acking >= DELIVERY_ACK_MAX)
-        return; /* the disk is behind: let the acker catch up */
-    unsigned limit = d->state == DELIVERY_OK ? d->nslots : 1;
-    if (busy >= limit)
+    if (acking >= DELIVERY_ACK_MAX) {
+        w->idle = true; /* the disk is behind: let the acker catch up (poll, don't spin) */
         return;
-    unsigned want = limit - busy;
+    }
     size_t seen = 0;
     bool head = d->rescan_head || now - d->last_head_scan_ms >= DELIVERY_HEAD_SCAN_MS;
 
@@ -564,14 +629,14 @@ static void dispatch(struct delivery *d, int64_t now)
             if (e->id > d->cursor)
                 d->cursor = e->id;
             seen++;
-            if (start_entry(d, e))
+            if (start_entry(w, e))
                 want--;
         }
     }
-    d->idle = seen == 0;
+    w->idle = seen == 0;
 }
 
-/* Applies the policy to one finished transfer. */
+/* Applies the policy to one finished transfer. Called with mu held. */
 static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t now)
 {
     long status = 0;
@@ -663,60 +728,71 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
     }
 }
 
-static void reap(struct delivery *d)
+static void reap(struct worker *w)
 {
+    struct delivery *d = w->d;
     CURLMsg *msg;
     int left = 0;
-    while ((msg = curl_multi_info_read(d->multi, &left))) {
+    while ((msg = curl_multi_info_read(w->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         struct slot *s = NULL;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
-        curl_multi_remove_handle(d->multi, easy);
+        curl_multi_remove_handle(w->multi, easy);
+        pthread_mutex_lock(&d->mu);
         complete(d, s, code, wall_ms());
         slot_release(s);
+        pthread_mutex_unlock(&d->mu);
     }
 }
 
-static long poll_timeout(const struct delivery *d, int64_t now)
+/* How long w may sleep (mu held); 0 when it has work to start at once. */
+static long sleep_ms(const struct worker *w, int64_t now)
 {
+    const struct delivery *d = w->d;
+    unsigned cap = capacity(w, now);
+    if (cap > 0 && !w->idle)
+        return 0;
     int64_t t = 1000;
-    if (d->gate_ms > now && d->gate_ms - now < t)
+    if (d->gate_ms > now)
         t = d->gate_ms - now;
-    else if (d->gate_ms <= now && inflight(d) < d->nslots && d->idle && t > DELIVERY_IDLE_POLL_MS)
-        t = DELIVERY_IDLE_POLL_MS;
+    else if (inflight(w) < w->nslots)
+        t = DELIVERY_IDLE_POLL_MS; /* idle, or waiting for another worker's probe */
     if (d->state_dirty && t > DELIVERY_STATE_WRITE_MS)
         t = DELIVERY_STATE_WRITE_MS;
-    return (long)(t < 0 ? 0 : t);
+    return (long)(t < 1 ? 1 : t);
 }
 
-static void *delivery_main(void *arg)
+static void *worker_main(void *arg)
 {
-    struct delivery *d = arg;
+    struct worker *w = arg;
+    struct delivery *d = w->d;
     while (!atomic_load(&d->stop)) {
-        int64_t now = wall_ms();
-        dispatch(d, now);
+        pthread_mutex_lock(&d->mu);
+        dispatch(w, wall_ms());
+        pthread_mutex_unlock(&d->mu);
         int running = 0;
-        curl_multi_perform(d->multi, &running);
-        reap(d);
-        now = wall_ms();
+        curl_multi_perform(w->multi, &running);
+        reap(w);
+        pthread_mutex_lock(&d->mu);
+        int64_t now = wall_ms();
         if (d->state_dirty && now - d->state_written_ms >= DELIVERY_STATE_WRITE_MS)
             state_write(d, now);
-        /* Don't sleep when a slot is free and the queue had more work. */
-        if (!(inflight(d) < (d->state == DELIVERY_OK ? d->nslots : 1u) && !d->idle &&
-              now >= d->gate_ms))
-            curl_multi_poll(d->multi, NULL, 0, (int)poll_timeout(d, now), NULL);
+        long t = sleep_ms(w, now);
+        pthread_mutex_unlock(&d->mu);
+        if (t > 0)
+            curl_multi_poll(w->multi, NULL, 0, (int)t, NULL);
     }
     /* Stopping: abort what is in flight; those batches stay pending. */
-    for (unsigned i = 0; i < d->nslots; i++)
-        if (d->slots[i].busy) {
-            curl_multi_remove_handle(d->multi, d->slots[i].easy);
-            slot_release(&d->slots[i]);
+    for (unsigned i = 0; i < w->nslots; i++)
+        if (w->slots[i].busy) {
+            curl_multi_remove_handle(w->multi, w->slots[i].easy);
+            pthread_mutex_lock(&d->mu);
+            slot_release(&w->slots[i]);
+            pthread_mutex_unlock(&d->mu);
         }
-    if (d->state_dirty)
-        state_write(d, wall_ms());
     return NULL;
 }
 
@@ -726,21 +802,39 @@ static void delivery_free(struct delivery *d)
 {
     if (!d)
         return;
-    for (unsigned i = 0; d->slots && i < d->nslots; i++) {
-        if (d->slots[i].busy)
-            slot_release(&d->slots[i]);
-        if (d->slots[i].easy)
-            curl_easy_cleanup(d->slots[i].easy);
+    for (unsigned w = 0; w < d->nworkers; w++) {
+        struct worker *wk = &d->workers[w];
+        for (unsigned i = 0; wk->slots && i < wk->nslots; i++) {
+            if (wk->slots[i].busy)
+                slot_release(&wk->slots[i]);
+            if (wk->slots[i].easy)
+                curl_easy_cleanup(wk->slots[i].easy);
+        }
+        if (wk->multi)
+            curl_multi_cleanup(wk->multi);
+        free(wk->slots);
     }
-    if (d->multi)
-        curl_multi_cleanup(d->multi);
-    free(d->slots);
     free(d->scan);
     free(d->acks);
     free(d->committing);
+    pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->ack_mu);
     pthread_cond_destroy(&d->ack_cv);
     free(d);
+}
+
+/* Stops and joins the sender threads that were started. */
+static void workers_finish(struct delivery *d)
+{
+    atomic_store(&d->stop, true);
+    for (unsigned i = 0; i < d->nworkers; i++)
+        if (d->workers[i].multi)
+            curl_multi_wakeup(d->workers[i].multi);
+    for (unsigned i = 0; i < d->nworkers; i++)
+        if (d->workers[i].started) {
+            pthread_join(d->workers[i].thread, NULL);
+            d->workers[i].started = false;
+        }
 }
 
 /* Lets the acker commit what is queued, then ends it. */
@@ -768,32 +862,38 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->q = q;
     d->cfg = *cfg;
     d->m = m;
-    d->nslots = cfg->concurrency ? cfg->concurrency : 1;
+    unsigned nslots = cfg->concurrency ? cfg->concurrency : 1;
+    d->nworkers = nslots < DELIVERY_WORKERS_MAX ? nslots : DELIVERY_WORKERS_MAX;
     d->rng = (unsigned)(wall_ms() ^ (int64_t)getpid());
     d->rescan_head = true;
-    d->scan_cap = d->nslots * 2 + DELIVERY_ACK_MAX + 8;
-    d->slots = calloc(d->nslots, sizeof(*d->slots));
+    d->scan_cap = nslots * 2 + DELIVERY_ACK_MAX + 8;
     d->scan = calloc(d->scan_cap, sizeof(*d->scan));
     /* room for DELIVERY_ACK_MAX waiting, plus one dispatch's worth of empty
      * batches and every slot completing at once */
-    d->ack_cap = DELIVERY_ACK_MAX + d->scan_cap + d->nslots;
+    d->ack_cap = DELIVERY_ACK_MAX + d->scan_cap + nslots;
     d->acks = calloc(d->ack_cap, sizeof(*d->acks));
     d->committing = calloc(d->ack_cap, sizeof(*d->committing));
+    pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->ack_mu, NULL);
     pthread_cond_init(&d->ack_cv, NULL);
-    d->multi = curl_multi_init();
-    if (!d->slots || !d->scan || !d->acks || !d->committing || !d->multi) {
-        snprintf(err, errlen, "delivery: out of memory");
+    bool ok = d->scan && d->acks && d->committing;
+    for (unsigned w = 0; ok && w < d->nworkers; w++) {
+        struct worker *wk = &d->workers[w];
+        wk->d = d;
+        wk->nslots = nslots / d->nworkers + (w < nslots % d->nworkers);
+        wk->slots = calloc(wk->nslots, sizeof(*wk->slots));
+        wk->multi = curl_multi_init();
+        ok = wk->slots && wk->multi;
+        if (ok)
+            curl_multi_setopt(wk->multi, CURLMOPT_MAXCONNECTS, (long)wk->nslots);
+        for (unsigned i = 0; ok && i < wk->nslots; i++)
+            ok = slot_init(d, &wk->slots[i]) == 0;
+    }
+    if (!ok) {
+        snprintf(err, errlen, "delivery: out of memory (curl handles)");
         delivery_free(d);
         return -1;
     }
-    curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)d->nslots);
-    for (unsigned i = 0; i < d->nslots; i++)
-        if (slot_init(d, &d->slots[i]) != 0) {
-            snprintf(err, errlen, "delivery: cannot create a curl handle");
-            delivery_free(d);
-            return -1;
-        }
     /* Start from the last recorded state so `eddy status` stays truthful
      * across a restart until the first answer. */
     char buf[1024];
@@ -814,17 +914,21 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     }
     atomic_store(&m->delivery_state, (int)d->state);
     int rc = pthread_create(&d->acker, NULL, acker_main, d);
-    if (rc == 0) {
+    if (rc == 0)
         d->acker_started = true;
-        rc = pthread_create(&d->thread, NULL, delivery_main, d);
+    for (unsigned w = 0; rc == 0 && w < d->nworkers; w++) {
+        rc = pthread_create(&d->workers[w].thread, NULL, worker_main, &d->workers[w]);
+        d->workers[w].started = rc == 0;
     }
     if (rc != 0) {
         snprintf(err, errlen, "delivery: cannot start a thread: %s", strerror(rc));
+        workers_finish(d);
         acker_finish(d);
         delivery_free(d);
         return -1;
     }
-    log_info("delivery: forwarding to %s with %u connections", cfg->url, d->nslots);
+    log_info("delivery: forwarding to %s with %u connections on %u threads", cfg->url, nslots,
+             d->nworkers);
     *out = d;
     return 0;
 }
@@ -833,9 +937,11 @@ void delivery_stop(struct delivery *d)
 {
     if (!d)
         return;
-    atomic_store(&d->stop, true);
-    curl_multi_wakeup(d->multi);
-    pthread_join(d->thread, NULL);
+    workers_finish(d);
+    pthread_mutex_lock(&d->mu);
+    if (d->state_dirty)
+        state_write(d, wall_ms());
+    pthread_mutex_unlock(&d->mu);
     acker_finish(d);
     delivery_free(d);
 }

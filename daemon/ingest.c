@@ -46,6 +46,7 @@
 #define INGEST_RETRY_FULL 30
 #define INGEST_RETRY_BUSY 1
 #define INGEST_RETRY_STOP 5
+#define INGEST_FLUSH_WAIT_S 5 /* longest wait for answers to leave at shutdown */
 /* Bodies this large (and every gzip body, which may inflate to max_body)
  * are validated by a separate pool, so however many of them arrive at once
  * the workers for ordinary batches stay free. */
@@ -88,6 +89,9 @@ struct ingest {
     /* loop thread only */
     size_t inflight;
     bool draining;
+    bool exiting;
+    long closing;           /* answered during the drain, connection not closed yet */
+    struct event *flush_ev; /* bounds the wait for those connections */
     /* any thread */
     _Atomic uint64_t inflight_bytes;
     uint64_t inflight_limit;
@@ -159,6 +163,8 @@ static void ingest_set_error(struct ingest_job *j, int code, const char *error, 
     snprintf(j->answer, sizeof(j->answer), "{\"error\":\"%s\",\"message\":\"%s\"}", error, esc);
 }
 
+static void ingest_on_conn_closed(struct evhttp_connection *evcon, void *arg);
+
 /* Sends an answer on the loop thread and counts it. */
 static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code, const char *json,
                          int retry_after)
@@ -173,8 +179,14 @@ static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code
         evhttp_add_header(h, "Allow", "POST");
     if (code == 401)
         evhttp_add_header(h, "WWW-Authenticate", "Bearer, Basic realm=\"eddy\"");
-    if (in->draining)
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (in->draining && evcon) {
+        /* evhttp closes the connection once this answer is written; the
+         * loop runs until then, so no answer is lost at exit. */
         evhttp_add_header(h, "Connection", "close");
+        evhttp_connection_set_closecb(evcon, ingest_on_conn_closed, in);
+        in->closing++;
+    }
     struct evbuffer *b = evbuffer_new();
     if (b)
         evbuffer_add_printf(b, "%s\n", json);
@@ -204,8 +216,38 @@ static void ingest_job_free(struct ingest_job *j)
 
 static void ingest_maybe_exit(struct ingest *in)
 {
-    if (in->draining && in->inflight == 0)
-        event_base_loopexit(in->base, NULL);
+    if (!in->draining || in->exiting || in->inflight > 0 || in->closing > 0)
+        return;
+    in->exiting = true;
+    /* One more short turn of the loop writes out answers sent just before
+     * the drain began (kept-alive connections, not counted in closing). */
+    struct timeval grace = {0, 50 * 1000};
+    event_base_loopexit(in->base, &grace);
+}
+
+/* Loop thread: a connection answered during the drain is closed (written
+ * out, or the client went away). */
+static void ingest_on_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct ingest *in = arg;
+    in->closing--;
+    ingest_maybe_exit(in);
+}
+
+/* Loop thread: clients that do not read their answers must not hold the
+ * shutdown forever. */
+static void ingest_on_flush_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct ingest *in = arg;
+    if (in->inflight > 0)
+        return; /* still committing: check again at the next tick */
+    if (in->closing > 0)
+        log_warn("ingest: %ld answer(s) not written out after %ds; stopping anyway", in->closing,
+                 INGEST_FLUSH_WAIT_S);
+    in->closing = 0;
+    ingest_maybe_exit(in);
 }
 
 /* Queues finished jobs for the loop thread and wakes it. */
@@ -265,7 +307,8 @@ static void ingest_on_done(evutil_socket_t fd, short what, void *arg)
                          j->creq.batch.event_count, (unsigned long long)j->creq.batch.seq);
                 ingest_reply(in, j->req, 200, json, 0);
             } else if (rc == QUEUE_FULL) {
-                ingest_reply_error(in, j->req, 503, "storage_full", "storage is full; retry later",
+                ingest_reply_error(in, j->req, 503, "storage_full",
+                                   "storage is at its high-water mark or full; retry later",
                                    INGEST_RETRY_FULL);
             } else {
                 ingest_reply_error(in, j->req, 503, "storage_error",
@@ -482,6 +525,10 @@ static void ingest_on_stop(evutil_socket_t fd, short what, void *arg)
             in->bound = NULL;
         }
         log_info("ingest: stopped accepting; answering %zu request(s) in flight", in->inflight);
+        struct timeval wait = {INGEST_FLUSH_WAIT_S, 0};
+        in->flush_ev = event_new(in->base, -1, EV_PERSIST, ingest_on_flush_deadline, in);
+        if (in->flush_ev)
+            event_add(in->flush_ev, &wait);
     }
     ingest_maybe_exit(in);
 }
@@ -605,6 +652,8 @@ void ingest_free(struct ingest *in)
         event_free(in->done_ev);
     if (in->stop_ev)
         event_free(in->stop_ev);
+    if (in->flush_ev)
+        event_free(in->flush_ev);
     /* Jobs answered after the loop stopped (none in a clean drain). */
     struct ingest_job *j = in->done_head;
     while (j) {

@@ -248,6 +248,7 @@ int main(int argc, char **argv)
                                    .metrics = &metrics,
                                    .group_max_bytes = MAIN_GROUP_MAX_BYTES,
                                    .high_water = cfg.high_water,
+                                   .data_dir = cfg.data_dir,
                                    .done = ingest_commit_done,
                                    .fatal = ingest_commit_fatal,
                                    .arg = in};

@@ -15,7 +15,7 @@
  * Escaped key names and type strings are decoded with yajl, never by hand.
  *
  * Measured: batch_validate on tests/fixtures/corpus/batch-00001.json (94 KB,
- * 100 events) runs at 460-590 MB/s on the shared 2-core dev VM (-O2;
+ * 100 events) runs at 350-590 MB/s on the shared, loaded 2-core dev VM (-O2;
  * build/bench/bench_storage prints it on every run), about 10x jansson's DOM.
  */
 #include "batch.h"

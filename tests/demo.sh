@@ -89,6 +89,6 @@ MSG
 
 wait -n "${pids[@]}"
 rc=$?
-# Ctrl-C reaches the children too (status 130): only report a real exit.
-[ $rc -gt 128 ] || echo "demo: a process exited with status $rc" >&2
+# Ctrl-C reaches the children too (they exit 0 or 130): report only failures.
+[ $rc -eq 0 ] || [ $rc -gt 128 ] || echo "demo: a process failed with status $rc" >&2
 cleanup

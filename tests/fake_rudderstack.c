@@ -21,6 +21,7 @@
  *   fail=N fail_status=S retry_after=SECS   answer S (default 503) to the next
  *                                           N requests (-1: until fail=0);
  *                                           with retry_after, add Retry-After
+ *                                           (retry_after_date=1: as an HTTP-date)
  *   delay_ms=N         answer every request N ms late
  *   hang=N             accept the next N requests and never answer (-1: all);
  *                      hang=0 stops hanging and closes the hung connections
@@ -77,7 +78,8 @@ struct fake {
     size_t max_body;
     long fail; /* requests still to fail; -1 = until cleared */
     int fail_status;
-    int retry_after; /* seconds; 0 = no header */
+    int retry_after;       /* seconds; 0 = no header */
+    bool retry_after_date; /* send it as an HTTP-date rather than seconds */
     long delay_ms;
     long hang;       /* requests still to hang; -1 = all */
     long close_next; /* connections still to close; -1 = all */
@@ -134,6 +136,7 @@ static void fake_reset(struct fake *f)
     f->fail = 0;
     f->fail_status = 503;
     f->retry_after = 0;
+    f->retry_after_date = false;
     f->delay_ms = 0;
     f->hang = 0;
     f->close_next = 0;
@@ -182,6 +185,8 @@ static int fake_set(struct fake *f, const char *k, const char *v)
         f->fail_status = (int)x;
     else if (!strcmp(k, "retry_after") || !strcmp(k, "retry-after"))
         f->retry_after = (int)x;
+    else if (!strcmp(k, "retry_after_date") || !strcmp(k, "retry-after-date"))
+        f->retry_after_date = x != 0;
     else if (!strcmp(k, "delay_ms") || !strcmp(k, "delay-ms"))
         f->delay_ms = x;
     else if (!strcmp(k, "hang")) {
@@ -389,7 +394,7 @@ struct delayed {
     struct evhttp_request *req;
     int code;
     char *text;
-    char retry_after[16];
+    char retry_after[64];
 };
 
 static void delayed_fire(evutil_socket_t fd, short what, void *arg)
@@ -418,8 +423,14 @@ static void answer(struct fake *f, struct evhttp_request *req, int code, const c
     d->req = req;
     d->code = code;
     d->text = strdup(text);
-    if (retry_after > 0)
+    if (retry_after > 0 && f->retry_after_date) {
+        time_t at = time(NULL) + retry_after;
+        struct tm tm;
+        gmtime_r(&at, &tm);
+        strftime(d->retry_after, sizeof(d->retry_after), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    } else if (retry_after > 0) {
         snprintf(d->retry_after, sizeof(d->retry_after), "%d", retry_after);
+    }
     f->inflight++;
     if (f->inflight > f->inflight_max)
         f->inflight_max = f->inflight;

@@ -56,7 +56,7 @@ static const struct {
                "  eddy -d /var/lib/eddy status\n"
                "  eddy -d /var/lib/eddy status --json | jq .pending.batches\n"},
     {"pending", "usage: eddy pending list [FILTERS] [--limit N] [--json]\n"
-                "       eddy pending show ID [--raw]\n"
+                "       eddy pending show ID [--raw | --json]\n"
                 "\n"
                 "Batches stored and not yet delivered, oldest first, with their failed\n"
                 "attempts and next try. show prints one batch's metadata, attempt history\n"
@@ -90,11 +90,12 @@ static const struct {
                  "examples:\n"
                  "  eddy dlq list --since 2h --status 400\n"
                  "  eddy dlq list --type 'users.messages.*' --json | jq .id\n"},
-    {"dlq show", "usage: eddy dlq show ID [--raw]\n"
+    {"dlq show", "usage: eddy dlq show ID [--raw | --json]\n"
                  "\n"
                  "One dead letter: metadata, the reason, every kept attempt (time, status,\n"
                  "start of the answer) and the body pretty-printed (numbers and keys as\n"
-                 "stored). --raw prints only the stored body, byte for byte.\n"
+                 "stored). --raw prints only the stored body, byte for byte; --json the\n"
+                 "metadata and attempts as one JSON object.\n"
                  "\n"
                  "examples:\n"
                  "  eddy dlq show 17\n"

@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-$PWD/build}
 BATCHES=${BATCHES:-10000}
 CONCURRENCY=${CONCURRENCY:-8}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 WRK_SECONDS=${WRK_SECONDS:-3}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/eddy-drain.XXXXXX")
 pids=()

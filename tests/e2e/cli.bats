@@ -155,6 +155,10 @@ narrows() {
     [[ "$output" == *"attempts:"* ]]
     [[ "$output" == *'"id": "a1-5"'* ]]
     [[ "$output" == *'"price": 19.99'* ]] # numbers shown as stored
+    run eddy dlq show "$id" --json
+    [ "$status" -eq 0 ]
+    [ "$(echo "$output" | json_field id)" = "$id" ]
+    [ "$(echo "$output" | python3 -c 'import json,sys; print(json.load(sys.stdin)["history"][-1]["status"])')" = 400 ]
     eddy dlq show "$id" --raw >"$BATS_TEST_TMPDIR/raw"
     # the dead letter holds exactly the posted event, in a one-event batch
     python3 - "$BATS_TEST_TMPDIR/raw" "$POSTED/a1.json.events" <<'PY'

@@ -133,19 +133,24 @@ PY
     [ "$(fake_stat accepted_events)" -eq 0 ]
 }
 
-@test "429 with Retry-After: 3: no retry before 3 s" {
+@test "429 with Retry-After: 3 (seconds, then an HTTP-date): no retry before 3 s" {
     write_config delivery.backoff_max=10s
     start_fake --write-key test-key --fail 1 --fail-status 429 --retry-after 3
     start_eddyd
     post_all "$CORPUS/batch-00001.json"
     wait_until 15 fake_events_at_least 100
+    # the same as an HTTP-date (one-second resolution: at least 2 s)
+    fake_ctl 'fail=1&fail_status=429&retry_after=3&retry_after_date=1'
+    post_all "$CORPUS/batch-00002.json"
+    wait_until 15 fake_events_at_least 200
     python3 - "$BATS_TEST_TMPDIR/sink-log.ndjson" <<'PY'
 import json, sys
 log = [json.loads(l) for l in open(sys.argv[1])]
-assert [r["status"] for r in log] == [429, 200], log
+assert [r["status"] for r in log] == [429, 200, 429, 200], log
 gap = log[1]["t"] - log[0]["t"]
-assert gap >= 3000, "retried after %d ms" % gap
-assert gap < 6000, "waited %d ms" % gap
+assert 3000 <= gap < 6000, "seconds form: retried after %d ms" % gap
+gap = log[3]["t"] - log[2]["t"]
+assert 2000 <= gap < 6000, "HTTP-date form: retried after %d ms" % gap
 PY
 }
 

@@ -31,7 +31,7 @@ mode() { stat -c %a "$1"; }
         "$EDDY" -d "$DATA_DIR" backup "$BATS_TEST_TMPDIR/backup"
         [ "$(mode "$BATS_TEST_TMPDIR/backup")" = 700 ]
         [ "$(mode "$BATS_TEST_TMPDIR/backup/data.mdb")" = 600 ]
-        wait_until 20 test "$(status_field dead.batches)" -ge 1
+        wait_until 20 eval 'test "$(status_field dead.batches)" -ge 1'
         "$EDDY" -d "$DATA_DIR" dlq export -o "$BATS_TEST_TMPDIR/dead.ndjson"
         [ -s "$BATS_TEST_TMPDIR/dead.ndjson" ]
         [ "$(mode "$BATS_TEST_TMPDIR/dead.ndjson")" = 600 ]
@@ -90,7 +90,7 @@ CONF
     curl -s -o /dev/null -X POST --data-binary @"$body" "$INGEST_URL/v1/webhook?writeKey=guess-SECRET-four"
     curl -s -o /dev/null -X POST -H 'Authorization: Bearer guess-SECRET-five' --data-binary @"$body" \
         "$INGEST_URL/v1/webhook"
-    wait_until 20 test "$(status_field delivery.state)" = held
+    wait_until 20 eval 'test "$(status_field delivery.state)" = held'
     curl -s "$ADMIN_URL/metrics" >"$BATS_TEST_TMPDIR/metrics.txt"
     curl -s "$ADMIN_URL/status" >"$BATS_TEST_TMPDIR/status.json"
     stop_eddyd TERM

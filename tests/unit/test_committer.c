@@ -192,6 +192,8 @@ static void test_high_water_and_full(void **state)
     struct queue_stats st;
     assert_int_equal(queue_stats(q, &st), QUEUE_OK);
     assert_int_equal(st.pending_batches, i);
+    /* Refused before the store passed high water: headroom stays free. */
+    assert_true(st.used_bytes <= st.max_bytes / 2);
     free(body);
     pthread_mutex_destroy(&t.lock);
     close_store(q);

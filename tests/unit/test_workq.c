@@ -1,0 +1,92 @@
+/*
+ * test_workq.c - daemon/workq.c: every submitted item runs exactly once, on
+ * the pool's threads, several at a time, and workq_stop runs what is still
+ * queued before it returns.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../daemon/workq.h"
+
+#define NITEMS 5000
+
+struct item {
+    struct workq_item w;
+    atomic_int runs;
+};
+
+struct ctx {
+    atomic_int done, running, max_running;
+    pthread_t main_thread;
+    atomic_bool ran_on_main;
+};
+
+static void work(void *arg, struct workq_item *wi)
+{
+    struct ctx *c = arg;
+    struct item *it = (struct item *)wi;
+    int now = atomic_fetch_add(&c->running, 1) + 1;
+    int max = atomic_load(&c->max_running);
+    while (now > max && !atomic_compare_exchange_weak(&c->max_running, &max, now))
+        ;
+    if (pthread_equal(pthread_self(), c->main_thread))
+        atomic_store(&c->ran_on_main, true);
+    if (atomic_load(&c->done) < 8)
+        usleep(20000); /* the first items overlap, so several threads must run */
+    atomic_fetch_add(&it->runs, 1);
+    atomic_fetch_sub(&c->running, 1);
+    atomic_fetch_add(&c->done, 1);
+}
+
+static void test_each_item_once_and_drained_on_stop(void **state)
+{
+    (void)state;
+    static struct ctx c;
+    memset(&c, 0, sizeof(c));
+    c.main_thread = pthread_self();
+    static struct item items[NITEMS];
+    memset(items, 0, sizeof(items));
+    struct workq *w;
+    char err[128];
+    assert_int_equal(workq_start(&w, "test-workq", 4, work, &c, err, sizeof(err)), 0);
+    for (int i = 0; i < NITEMS; i++)
+        workq_submit(w, &items[i].w);
+    workq_stop(w); /* must run everything queued */
+    assert_int_equal(atomic_load(&c.done), NITEMS);
+    for (int i = 0; i < NITEMS; i++)
+        assert_int_equal(atomic_load(&items[i].runs), 1);
+    assert_true(atomic_load(&c.max_running) > 1);
+    assert_false(atomic_load(&c.ran_on_main));
+}
+
+static void test_stop_idle_pool(void **state)
+{
+    (void)state;
+    static struct ctx c;
+    memset(&c, 0, sizeof(c));
+    struct workq *w;
+    char err[128];
+    assert_int_equal(workq_start(&w, "idle", 0, work, &c, err, sizeof(err)), 0); /* 0 -> 1 */
+    workq_stop(w);
+    workq_stop(NULL);
+    assert_int_equal(atomic_load(&c.done), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_each_item_once_and_drained_on_stop),
+        cmocka_unit_test(test_stop_idle_pool),
+    };
+    return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
+}
