@@ -16,7 +16,6 @@ teardown() {
 eddyd_gone() { ! proc_alive "$EDDYD_PID"; }
 
 @test "fsync failure: 503 for the group, eddyd exits non-zero, nothing acknowledged lost" {
-    known_bug "the failed group's 503 answers are not sent before eddyd exits (clients see the connection close)"
     [ -f "$SHIM" ] || skip "build/shim/fsyncfail.so not built"
     # A sink that never answers, and a long delivery timeout: no delivery
     # write (ack or failure) commits, so the failing sync is an ingest group's.
