@@ -17,13 +17,6 @@ rel_note() {
 
 soak() { [ "${EDDY_SOAK:-0}" = 1 ]; }
 
-# known_bug TEXT: a test that shows a bug still open in code this suite does
-# not own. It is skipped, naming the bug, unless EDDY_KNOWN_BUGS=1; remove
-# the call once the bug is fixed.
-known_bug() {
-    [ "${EDDY_KNOWN_BUGS:-0}" = 1 ] || skip "known bug, run with EDDY_KNOWN_BUGS=1: $*"
-}
-
 # start_fake [FLAGS...]: build/fake-rudderstack on $SINK_PORT; accepted
 # requests go to $BATS_TEST_TMPDIR/sink.ndjson (appended across restarts).
 start_fake() {
