@@ -144,6 +144,7 @@ for h in "${built[@]}"; do
         else
             echo "fuzz_$h: REGRESSION INPUT FAILS (log: $BUILD/logs/$h.regress.log)"
             grep -m5 -E 'ERROR|property broken|SUMMARY|Running:' "$BUILD/logs/$h.regress.log"
+            summary+=("fuzz_$h: a saved regression input fails: $(grep '^Running:' "$BUILD/logs/$h.regress.log" | tail -1)")
             failed=1
         fi
     fi
