@@ -115,7 +115,7 @@ asan:
 
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang SAN="-fsanitize=thread" all
-	@BUILD=$(abspath build/tsan) SUITES="e2e" tests/run.sh
+	@TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" BUILD=$(abspath build/tsan) SUITES="e2e" tests/run.sh
 
 soak: all
 	@BUILD=$(abspath $(BUILD)) EDDY_SOAK=1 tests/run.sh
