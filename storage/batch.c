@@ -172,7 +172,28 @@ struct vstate {
     bool key_type;     /* the pending key of that object is "event_type" */
     uint32_t count;
     struct typeset types;
+    /* The event's "event_type" so far: the last one counts, as in
+     * batch_scan, so it is added when the event object closes. */
+    char *cur_type;
+    size_t cur_len, cur_cap;
 };
+
+/* Remembers str as the open event's type (len 0: none). */
+static void vstate_set_type(struct vstate *s, const unsigned char *str, size_t len)
+{
+    if (len > s->cur_cap) {
+        char *nb = realloc(s->cur_type, len);
+        if (!nb) {
+            s->types.nomem = true;
+            return;
+        }
+        s->cur_type = nb;
+        s->cur_cap = len;
+    }
+    if (len)
+        memcpy(s->cur_type, str, len);
+    s->cur_len = len;
+}
 
 static bool key_is(const unsigned char *k, size_t n, const char *lit)
 {
@@ -198,8 +219,8 @@ static void value_start(struct vstate *s, int kind /* 0 scalar, 1 map, 2 array *
     } else if (s->depth == 2 && s->in_events) {
         s->count++;
     } else if (s->depth == 3 && s->in_event_obj) {
-        if (s->key_type && is_string)
-            typeset_add(&s->types, (const char *)str, len);
+        if (s->key_type)
+            vstate_set_type(s, str, is_string ? len : 0);
         s->key_type = false;
     }
 }
@@ -208,8 +229,10 @@ static void container_open(struct vstate *s, int kind)
 {
     bool opening_events = s->depth == 1 && s->key_events && kind == 2;
     value_start(s, kind, NULL, 0, false); /* consumes key_events */
-    if (s->depth == 2 && s->in_events && kind == 1)
+    if (s->depth == 2 && s->in_events && kind == 1) {
         s->in_event_obj = true;
+        s->cur_len = 0;
+    }
     s->depth++;
     if (opening_events)
         s->in_events = true;
@@ -221,8 +244,10 @@ static void container_close(struct vstate *s)
         s->depth--;
     if (s->depth == 1)
         s->in_events = false;
-    if (s->depth == 2)
+    if (s->depth == 2 && s->in_event_obj) {
+        typeset_add(&s->types, s->cur_type, s->cur_len);
         s->in_event_obj = false;
+    }
 }
 
 static int cb_null(void *ctx)
@@ -292,10 +317,17 @@ static const yajl_callbacks validate_callbacks = {
     .yajl_end_array = cb_end,
 };
 
+/* Whitespace as yajl's lexer has it: JSON's four plus \v and \f. The
+ * scanner below must skip exactly what the validator skipped. */
+static bool is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
 static bool all_whitespace(const unsigned char *b, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (b[i] != ' ' && b[i] != '\t' && b[i] != '\r' && b[i] != '\n')
+        if (!is_ws(b[i]))
             return false;
     return true;
 }
@@ -371,6 +403,7 @@ int batch_validate(const unsigned char *body, size_t len, struct batch_summary *
     }
     yajl_free(h);
     typeset_free(&s.types);
+    free(s.cur_type);
     return rc;
 }
 
@@ -456,7 +489,7 @@ bool batch_string_equals(const unsigned char *raw, size_t raw_len, const char *s
 
 static size_t skip_ws(const unsigned char *b, size_t i, size_t n)
 {
-    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+    while (i < n && is_ws(b[i]))
         i++;
     return i;
 }
@@ -507,7 +540,7 @@ static bool skip_value(const unsigned char *b, size_t i, size_t n, size_t *end)
         return false;
     }
     size_t j = i;
-    while (j < n && !strchr(",}]: \t\r\n", b[j]))
+    while (j < n && !is_ws(b[j]) && !strchr(",}]:", b[j]))
         j++;
     if (j == i)
         return false;
