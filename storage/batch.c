@@ -170,6 +170,11 @@ struct vstate {
     bool in_events;    /* the counted events array is open */
     bool in_event_obj; /* an object directly inside it is open */
     bool key_type;     /* the pending key of that object is "event_type" */
+    /* That event's "event_type" so far: the last member wins, as in
+     * batch_scan and JavaScript, so it is added when the event closes. */
+    char *type;
+    size_t type_len, type_cap;
+    bool has_type;
     uint32_t count;
     struct typeset types;
 };
@@ -178,6 +183,26 @@ static bool key_is(const unsigned char *k, size_t n, const char *lit)
 {
     size_t l = strlen(lit);
     return n == l && memcmp(k, lit, l) == 0;
+}
+
+static void event_type_set(struct vstate *s, const unsigned char *str, size_t len, bool is_string)
+{
+    s->has_type = false;
+    if (!is_string)
+        return;
+    if (len > s->type_cap) {
+        char *t = realloc(s->type, len);
+        if (!t) {
+            s->types.nomem = true;
+            return;
+        }
+        s->type = t;
+        s->type_cap = len;
+    }
+    if (len)
+        memcpy(s->type, str, len);
+    s->type_len = len;
+    s->has_type = true;
 }
 
 /* Called at the start of every value, before a container raises depth. */
@@ -198,8 +223,8 @@ static void value_start(struct vstate *s, int kind /* 0 scalar, 1 map, 2 array *
     } else if (s->depth == 2 && s->in_events) {
         s->count++;
     } else if (s->depth == 3 && s->in_event_obj) {
-        if (s->key_type && is_string)
-            typeset_add(&s->types, (const char *)str, len);
+        if (s->key_type)
+            event_type_set(s, str, len, is_string);
         s->key_type = false;
     }
 }
@@ -221,8 +246,12 @@ static void container_close(struct vstate *s)
         s->depth--;
     if (s->depth == 1)
         s->in_events = false;
-    if (s->depth == 2)
+    if (s->depth == 2 && s->in_event_obj) {
+        if (s->has_type)
+            typeset_add(&s->types, s->type, s->type_len);
+        s->has_type = false;
         s->in_event_obj = false;
+    }
 }
 
 static int cb_null(void *ctx)
@@ -292,10 +321,17 @@ static const yajl_callbacks validate_callbacks = {
     .yajl_end_array = cb_end,
 };
 
+/* What yajl's lexer skips between tokens: JSON's four plus \v and \f, so
+ * the scanner below indexes every body the validator accepted. */
+static bool is_ws(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
+}
+
 static bool all_whitespace(const unsigned char *b, size_t len)
 {
     for (size_t i = 0; i < len; i++)
-        if (b[i] != ' ' && b[i] != '\t' && b[i] != '\r' && b[i] != '\n')
+        if (!is_ws(b[i]))
             return false;
     return true;
 }
@@ -371,6 +407,7 @@ int batch_validate(const unsigned char *body, size_t len, struct batch_summary *
     }
     yajl_free(h);
     typeset_free(&s.types);
+    free(s.type);
     return rc;
 }
 
@@ -456,7 +493,7 @@ bool batch_string_equals(const unsigned char *raw, size_t raw_len, const char *s
 
 static size_t skip_ws(const unsigned char *b, size_t i, size_t n)
 {
-    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
+    while (i < n && is_ws(b[i]))
         i++;
     return i;
 }
@@ -507,7 +544,7 @@ static bool skip_value(const unsigned char *b, size_t i, size_t n, size_t *end)
         return false;
     }
     size_t j = i;
-    while (j < n && !strchr(",}]: \t\r\n", b[j]))
+    while (j < n && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ':' && !is_ws(b[j]))
         j++;
     if (j == i)
         return false;
