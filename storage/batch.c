@@ -170,35 +170,39 @@ struct vstate {
     bool in_events;    /* the counted events array is open */
     bool in_event_obj; /* an object directly inside it is open */
     bool key_type;     /* the pending key of that object is "event_type" */
+    /* That event's "event_type" so far: the last member wins, as in
+     * batch_scan and JavaScript, so it is added when the event closes. */
+    char *type;
+    size_t type_len, type_cap;
+    bool has_type;
     uint32_t count;
     struct typeset types;
-    /* The event's "event_type" so far: the last one counts, as in
-     * batch_scan, so it is added when the event object closes. */
-    char *cur_type;
-    size_t cur_len, cur_cap;
 };
-
-/* Remembers str as the open event's type (len 0: none). */
-static void vstate_set_type(struct vstate *s, const unsigned char *str, size_t len)
-{
-    if (len > s->cur_cap) {
-        char *nb = realloc(s->cur_type, len);
-        if (!nb) {
-            s->types.nomem = true;
-            return;
-        }
-        s->cur_type = nb;
-        s->cur_cap = len;
-    }
-    if (len)
-        memcpy(s->cur_type, str, len);
-    s->cur_len = len;
-}
 
 static bool key_is(const unsigned char *k, size_t n, const char *lit)
 {
     size_t l = strlen(lit);
     return n == l && memcmp(k, lit, l) == 0;
+}
+
+static void event_type_set(struct vstate *s, const unsigned char *str, size_t len, bool is_string)
+{
+    s->has_type = false;
+    if (!is_string)
+        return;
+    if (len > s->type_cap) {
+        char *t = realloc(s->type, len);
+        if (!t) {
+            s->types.nomem = true;
+            return;
+        }
+        s->type = t;
+        s->type_cap = len;
+    }
+    if (len)
+        memcpy(s->type, str, len);
+    s->type_len = len;
+    s->has_type = true;
 }
 
 /* Called at the start of every value, before a container raises depth. */
@@ -220,7 +224,7 @@ static void value_start(struct vstate *s, int kind /* 0 scalar, 1 map, 2 array *
         s->count++;
     } else if (s->depth == 3 && s->in_event_obj) {
         if (s->key_type)
-            vstate_set_type(s, str, is_string ? len : 0);
+            event_type_set(s, str, len, is_string);
         s->key_type = false;
     }
 }
@@ -229,10 +233,8 @@ static void container_open(struct vstate *s, int kind)
 {
     bool opening_events = s->depth == 1 && s->key_events && kind == 2;
     value_start(s, kind, NULL, 0, false); /* consumes key_events */
-    if (s->depth == 2 && s->in_events && kind == 1) {
+    if (s->depth == 2 && s->in_events && kind == 1)
         s->in_event_obj = true;
-        s->cur_len = 0;
-    }
     s->depth++;
     if (opening_events)
         s->in_events = true;
@@ -245,7 +247,9 @@ static void container_close(struct vstate *s)
     if (s->depth == 1)
         s->in_events = false;
     if (s->depth == 2 && s->in_event_obj) {
-        typeset_add(&s->types, s->cur_type, s->cur_len);
+        if (s->has_type)
+            typeset_add(&s->types, s->type, s->type_len);
+        s->has_type = false;
         s->in_event_obj = false;
     }
 }
@@ -317,8 +321,8 @@ static const yajl_callbacks validate_callbacks = {
     .yajl_end_array = cb_end,
 };
 
-/* Whitespace as yajl's lexer has it: JSON's four plus \v and \f. The
- * scanner below must skip exactly what the validator skipped. */
+/* What yajl's lexer skips between tokens: JSON's four plus \v and \f, so
+ * the scanner below indexes every body the validator accepted. */
 static bool is_ws(unsigned char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
@@ -403,7 +407,7 @@ int batch_validate(const unsigned char *body, size_t len, struct batch_summary *
     }
     yajl_free(h);
     typeset_free(&s.types);
-    free(s.cur_type);
+    free(s.type);
     return rc;
 }
 
@@ -540,7 +544,7 @@ static bool skip_value(const unsigned char *b, size_t i, size_t n, size_t *end)
         return false;
     }
     size_t j = i;
-    while (j < n && !is_ws(b[j]) && !strchr(",}]:", b[j]))
+    while (j < n && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ':' && !is_ws(b[j]))
         j++;
     if (j == i)
         return false;

@@ -303,6 +303,40 @@ static void test_last_events_key_wins(void **state)
     free(ev);
 }
 
+/* Found by the fuzzers: the summary and batch_scan must agree on which
+ * event_type counts (the last, as in JavaScript) and on whitespace (yajl
+ * also skips \v and \f between tokens). */
+static void test_summary_and_scan_agree(void **state)
+{
+    (void)state;
+    const char *b = "{\"events\":[{\"event_type\":\"first\",\"event_type\":\"last\"},"
+                    "{\"event_type\":\"gone\",\"event_type\":1}]}";
+    struct batch_summary s;
+    assert_int_equal(validate(b, &s), BATCH_OK);
+    assert_string_equal(s.types, "last");
+    struct batch_event *ev;
+    size_t n;
+    char *types;
+    size_t types_len;
+    assert_int_equal(batch_scan((const unsigned char *)b, strlen(b), &ev, &n), BATCH_OK);
+    assert_int_equal(batch_types((const unsigned char *)b, ev, n, &types, &types_len), BATCH_OK);
+    assert_int_equal(types_len, s.types_len);
+    assert_memory_equal(types, s.types, types_len);
+    free(types);
+    free(ev);
+    free(s.types);
+
+    const char *ws = "\f{\"events\"\v:\f[\v1\f,{\"id\":\"a\"}\v]}\f";
+    assert_int_equal(validate(ws, &s), BATCH_OK);
+    assert_int_equal(s.events, 2);
+    free(s.types);
+    assert_int_equal(batch_scan((const unsigned char *)ws, strlen(ws), &ev, &n), BATCH_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(ws + ev[0].off, "1", ev[0].len);
+    assert_memory_equal(ws + ev[1].id_off, "a", 1);
+    free(ev);
+}
+
 static void test_scan_spans_ids_types(void **state)
 {
     (void)state;
@@ -523,6 +557,7 @@ int main(void)
         cmocka_unit_test(test_deep_nesting_100k),
         cmocka_unit_test(test_types_distinct_in_order),
         cmocka_unit_test(test_last_events_key_wins),
+        cmocka_unit_test(test_summary_and_scan_agree),
         cmocka_unit_test(test_scan_spans_ids_types),
         cmocka_unit_test(test_join_halves_concatenate),
         cmocka_unit_test(test_types_of_subset_match_validate),
