@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 struct admin {
@@ -29,13 +30,6 @@ struct admin {
     pthread_t thread;
     bool running;
 };
-
-static int64_t admin_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void admin_send(struct evhttp_request *req, int code, const char *ctype, const char *body)
 {
@@ -99,7 +93,7 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         struct queue_stats st;
         bool have = queue_stats(a->o.queue, &st) == QUEUE_OK;
-        char *text = metrics_render(a->o.metrics, have ? &st : NULL, admin_now_ms());
+        char *text = metrics_render(a->o.metrics, have ? &st : NULL, clock_wall_ms());
         if (!text) {
             admin_send(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
             return;
@@ -108,7 +102,7 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
         free(text);
     } else {
         char *json = NULL;
-        if (queue_status_json(a->o.queue, admin_now_ms(), &json) != QUEUE_OK || !json) {
+        if (queue_status_json(a->o.queue, clock_wall_ms(), &json) != QUEUE_OK || !json) {
             free(json);
             admin_send(req, 503, "application/json", "{\"error\":\"storage_error\"}\n");
             return;

@@ -30,6 +30,7 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define COMMITTER_IDLE_MS 100
@@ -108,24 +109,10 @@ static uint64_t committer_need(const struct committer_req *group)
     return need;
 }
 
-static int64_t committer_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static double committer_mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void committer_refresh_usage(struct committer *c)
 {
     struct queue_stats st;
-    c->last_refresh_ms = committer_mono_ms();
+    c->last_refresh_ms = clock_mono_ms();
     if (queue_stats(c->o.queue, &st) != QUEUE_OK)
         return; /* keep the last known state */
     c->est_used = st.used_bytes;
@@ -204,9 +191,9 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
         size_t i = 0;
         for (struct committer_req *r = group; r; r = r->next)
             c->batches[i++] = r->batch;
-        double t0 = committer_mono_s();
+        double t0 = clock_mono_s();
         rc = queue_append_group(c->o.queue, c->batches, n);
-        double dt = committer_mono_s() - t0;
+        double dt = clock_mono_s() - t0;
         struct metrics *m = c->o.metrics;
         if (rc == QUEUE_OK) {
             c->est_used += need;
@@ -242,7 +229,7 @@ answer:
     if (fatal && c->o.fatal)
         c->o.fatal(c->o.arg);
     c->o.done(c->o.arg, group);
-    if (rc == QUEUE_FULL || committer_mono_ms() - c->last_refresh_ms >= COMMITTER_REFRESH_MS)
+    if (rc == QUEUE_FULL || clock_mono_ms() - c->last_refresh_ms >= COMMITTER_REFRESH_MS)
         committer_refresh_usage(c);
 }
 
@@ -255,12 +242,7 @@ static void *committer_main(void *arg)
             if (c->stopping)
                 break;
             struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += COMMITTER_IDLE_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            clock_deadline(CLOCK_MONOTONIC, COMMITTER_IDLE_MS, &until);
             int w = pthread_cond_timedwait(&c->wake, &c->lock, &until);
             if (w == ETIMEDOUT && !c->head) {
                 pthread_mutex_unlock(&c->lock);

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "../storage/batch.h"
+#include "clock.h"
 #include "log.h"
 #include "policy.h"
 
@@ -119,13 +120,6 @@ struct delivery {
     struct queue_entry *scan; /* scratch for queue_ready */
     size_t scan_cap;
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static double since_s(const struct timespec *t0)
 {
@@ -225,12 +219,7 @@ static void *acker_main(void *arg)
          * fsyncs, fewer wake-ups (a crash meanwhile only means duplicates). */
         if (d->nacks < DELIVERY_ACK_GATHER && !d->acker_stop) {
             struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += DELIVERY_ACK_GATHER_MS * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            clock_deadline(CLOCK_REALTIME, DELIVERY_ACK_GATHER_MS, &until);
             while (d->nacks < DELIVERY_ACK_GATHER && !d->acker_stop &&
                    pthread_cond_timedwait(&d->ack_cv, &d->ack_mu, &until) == 0)
                 ;
@@ -742,7 +731,7 @@ static void reap(struct worker *w)
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
         curl_multi_remove_handle(w->multi, easy);
         pthread_mutex_lock(&d->mu);
-        complete(d, s, code, wall_ms());
+        complete(d, s, code, clock_wall_ms());
         slot_release(s);
         pthread_mutex_unlock(&d->mu);
     }
@@ -771,13 +760,13 @@ static void *worker_main(void *arg)
     struct delivery *d = w->d;
     while (!atomic_load(&d->stop)) {
         pthread_mutex_lock(&d->mu);
-        dispatch(w, wall_ms());
+        dispatch(w, clock_wall_ms());
         pthread_mutex_unlock(&d->mu);
         int running = 0;
         curl_multi_perform(w->multi, &running);
         reap(w);
         pthread_mutex_lock(&d->mu);
-        int64_t now = wall_ms();
+        int64_t now = clock_wall_ms();
         if (d->state_dirty && now - d->state_written_ms >= DELIVERY_STATE_WRITE_MS)
             state_write(d, now);
         long t = sleep_ms(w, now);
@@ -864,7 +853,7 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->m = m;
     unsigned nslots = cfg->concurrency ? cfg->concurrency : 1;
     d->nworkers = nslots < DELIVERY_WORKERS_MAX ? nslots : DELIVERY_WORKERS_MAX;
-    d->rng = (unsigned)(wall_ms() ^ (int64_t)getpid());
+    d->rng = (unsigned)(clock_wall_ms() ^ (int64_t)getpid());
     d->rescan_head = true;
     d->scan_cap = nslots * 2 + DELIVERY_ACK_MAX + 8;
     d->scan = calloc(d->scan_cap, sizeof(*d->scan));
@@ -940,7 +929,7 @@ void delivery_stop(struct delivery *d)
     workers_finish(d);
     pthread_mutex_lock(&d->mu);
     if (d->state_dirty)
-        state_write(d, wall_ms());
+        state_write(d, clock_wall_ms());
     pthread_mutex_unlock(&d->mu);
     acker_finish(d);
     delivery_free(d);

@@ -37,6 +37,7 @@
 #include "../storage/batch.h"
 #include "auth.h"
 #include "gzip.h"
+#include "clock.h"
 #include "log.h"
 #include "workq.h"
 
@@ -98,13 +99,6 @@ struct ingest {
     atomic_int exit_code;
     atomic_bool stop_requested;
 };
-
-static int64_t ingest_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *ingest_reason(int code)
 {
@@ -497,7 +491,7 @@ static void ingest_on_request(struct evhttp_request *req, void *arg)
     j->in = in;
     j->req = req;
     j->gzip = gzip;
-    j->received_ms = ingest_now_ms();
+    j->received_ms = clock_wall_ms();
     j->key_len = key_len;
     if (key_len)
         memcpy(j->key, keycopy, key_len);

@@ -275,33 +275,53 @@ int queue_fail(queue_t *q, uint64_t seq, const struct queue_attempt *a, int64_t 
     return qi_txn_commit(txn, "commit failed attempt");
 }
 
-int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id)
+/* Begins a write transaction and copies pending[seq] out of it (LMDB
+ * values are only valid until the next write). On success the caller owns
+ * *txn and *copy; on failure neither is left. */
+static int begin_with_pending(queue_t *q, uint64_t seq, MDB_txn **txn, unsigned char **copy,
+                              size_t *len)
 {
-    MDB_txn *txn;
-    int st = qi_txn_begin(q, false, &txn);
+    int st = qi_txn_begin(q, false, txn);
     if (st)
         return st;
     unsigned char kb[8];
     qi_key_put(kb, seq);
     MDB_val k = {8, kb}, d;
-    int rc = mdb_get(txn, q->pending, &k, &d);
+    int rc = mdb_get(*txn, q->pending, &k, &d);
     if (rc) {
-        mdb_txn_abort(txn);
+        mdb_txn_abort(*txn);
         if (rc == MDB_NOTFOUND)
             return qi_error(QUEUE_NOT_FOUND, "pending %llu: no such record",
                             (unsigned long long)seq);
         return qi_lmdb_error(rc, "read pending");
     }
-    /* LMDB values are only valid until the next write: copy first. */
-    unsigned char *rec = malloc(d.mv_size ? d.mv_size : 1);
+    *copy = malloc(d.mv_size ? d.mv_size : 1);
+    if (!*copy) {
+        mdb_txn_abort(*txn);
+        return qi_error(QUEUE_ERROR, "out of memory");
+    }
+    memcpy(*copy, d.mv_data, d.mv_size);
+    *len = d.mv_size;
+    return QUEUE_OK;
+}
+
+int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id)
+{
+    MDB_txn *txn;
+    unsigned char *rec;
+    size_t rec_len;
+    int st = begin_with_pending(q, seq, &txn, &rec, &rec_len);
+    if (st)
+        return st;
+    unsigned char kb[8];
+    qi_key_put(kb, seq);
+    MDB_val k = {8, kb};
     struct queue_attempts *a = malloc(sizeof(*a));
     unsigned char *ab = NULL;
-    if (!rec || !a) {
+    if (!a) {
         st = qi_error(QUEUE_ERROR, "out of memory");
         goto out;
     }
-    memcpy(rec, d.mv_data, d.mv_size);
-    size_t rec_len = d.mv_size;
     uint32_t replays;
     st = read_attempts(q, txn, &k, a, &replays);
     if (st)
@@ -332,7 +352,7 @@ int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id)
     unsigned char dk[8];
     qi_key_put(dk, id);
     MDB_val dkey = {8, dk}, dval = {qi_dead_size(&dv), NULL};
-    rc = mdb_put(txn, q->dead, &dkey, &dval, MDB_APPEND | MDB_RESERVE);
+    int rc = mdb_put(txn, q->dead, &dkey, &dval, MDB_APPEND | MDB_RESERVE);
     if (rc) {
         st = qi_lmdb_error(rc, "append to dead");
         goto out;
@@ -363,31 +383,19 @@ out:
 int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b)
 {
     MDB_txn *txn;
-    int st = qi_txn_begin(q, false, &txn);
+    unsigned char *copy;
+    size_t copy_len;
+    int st = begin_with_pending(q, seq, &txn, &copy, &copy_len);
     if (st)
         return st;
     unsigned char kb[8];
     qi_key_put(kb, seq);
-    MDB_val k = {8, kb}, d;
-    int rc = mdb_get(txn, q->pending, &k, &d);
-    if (rc) {
-        mdb_txn_abort(txn);
-        if (rc == MDB_NOTFOUND)
-            return qi_error(QUEUE_NOT_FOUND, "pending %llu: no such record",
-                            (unsigned long long)seq);
-        return qi_lmdb_error(rc, "read pending");
-    }
-    unsigned char *copy = malloc(d.mv_size ? d.mv_size : 1);
+    MDB_val k = {8, kb};
     struct batch_event *ev = NULL;
     unsigned char *body[2] = {NULL, NULL};
     char *types[2] = {NULL, NULL};
-    if (!copy) {
-        st = qi_error(QUEUE_ERROR, "out of memory");
-        goto out;
-    }
-    memcpy(copy, d.mv_data, d.mv_size);
     struct record r;
-    int rs = record_decode(copy, d.mv_size, &r);
+    int rs = record_decode(copy, copy_len, &r);
     if (rs != RECORD_OK) {
         st = qi_error(QUEUE_CORRUPT, "pending %llu: %s", (unsigned long long)seq,
                       record_strerror(rs));
