@@ -169,9 +169,7 @@ char *timefmt_age(int64_t ms, char *buf, size_t cap)
         ms = -ms;
     }
     int64_t s = ms / 1000;
-    if (s < 1)
-        snprintf(buf, cap, "%snow", sign);
-    else if (s < 60)
+    if (s < 60) /* "0s", so "0s ago" and "in 0s" read right */
         snprintf(buf, cap, "%s%" PRId64 "s", sign, s);
     else if (s < 3600)
         snprintf(buf, cap, "%s%" PRId64 "m", sign, s / 60);
