@@ -25,7 +25,7 @@ int timefmt_parse_time(const char *s, int64_t now_ms, int64_t *ms);
 #define TIMEFMT_RFC3339_LEN 32
 char *timefmt_rfc3339(int64_t ms, char *buf, size_t cap);
 
-/* A compact age for tables: "now", "45s", "12m", "3h05m", "2d04h", "400d". */
+/* A compact age for tables: "0s", "45s", "12m", "3h05m", "2d04h", "400d". */
 char *timefmt_age(int64_t ms, char *buf, size_t cap);
 
 /* A size for tables: "512 B", "1.5 KiB", "3.2 MiB", "1.0 GiB". */
