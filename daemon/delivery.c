@@ -9,8 +9,10 @@
  *   the store is (two give ~1.5x on this kind of machine). Everything the
  *   threads share (the cursor, the delivery state, which batch is in which
  *   slot) is guarded by one mutex, never held across network I/O.
- * - Work comes from queue_ready, which copies records out: no read
- *   transaction is ever held across network I/O. A cursor finds new batches
+ * - Work is claimed under mu from queue_ready_ids (sequences only), then
+ *   each sender copies its batches out with queue_get (and checks their
+ *   CRC) with mu dropped, so the two copy at once: no read transaction is
+ *   ever held across network I/O. A cursor finds new batches
  *   (ingest, CLI replays and split halves all get higher sequences); a scan
  *   from the head of pending runs at least every second and whenever a batch
  *   went back to pending, to pick up retries whose next-try time passed.
@@ -56,7 +58,9 @@ struct delivery;
 
 struct slot {
     CURL *easy;
-    bool busy;
+    bool busy;    /* claimed: busy and seq are guarded by mu */
+    uint64_t seq; /* the pending batch it holds */
+    /* The rest belongs to the slot's worker while busy. */
     struct queue_entry e;
     unsigned char *filtered; /* body without dropped events, or NULL: e's body is sent */
     size_t filtered_len;
@@ -117,7 +121,7 @@ struct delivery {
     unsigned global_failures;
     int64_t gate_ms; /* no new transfers before this */
     unsigned rng;
-    struct queue_entry *scan; /* scratch for queue_ready */
+    uint64_t *scan; /* scratch for queue_ready_ids */
     size_t scan_cap;
 };
 
@@ -255,7 +259,7 @@ static bool is_busy_locked(const struct delivery *d, uint64_t seq)
 {
     for (unsigned w = 0; w < d->nworkers; w++)
         for (unsigned i = 0; i < d->workers[w].nslots; i++)
-            if (d->workers[w].slots[i].busy && d->workers[w].slots[i].e.id == seq)
+            if (d->workers[w].slots[i].busy && d->workers[w].slots[i].seq == seq)
                 return true;
     for (size_t i = 0; i < d->nacks; i++)
         if (d->acks[i] == seq)
@@ -390,8 +394,10 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return atomic_load(&d->stop) ? 1 : 0; /* non-zero aborts the transfer */
 }
 
+/* Frees what a finished transfer held and frees the slot (mu held). */
 static void slot_release(struct slot *s)
 {
+    s->seq = 0;
     queue_entry_free(&s->e);
     memset(&s->e, 0, sizeof(s->e));
     free(s->filtered);
@@ -515,68 +521,74 @@ static struct slot *free_slot(struct worker *w)
     return NULL;
 }
 
-/* Takes one ready entry: buries it if corrupt, splits it if too large, acks
- * it if every event was dropped, else starts its transfer. Consumes *e (it
- * is moved into a slot or freed). Returns true when a transfer started. */
-static bool start_entry(struct worker *w, struct queue_entry *e)
+/* Fetches the batch claimed in s and starts its transfer, with mu dropped
+ * (the copy and its CRC check are the costly part of a dispatch). Buries a
+ * corrupt record, splits an oversize one, acks one whose events were all
+ * dropped. Returns true when a transfer started; else the slot is freed. */
+static bool start_slot(struct worker *w, struct slot *s)
 {
     struct delivery *d = w->d;
-    if (e->status != RECORD_OK) {
+    bool rescan = false;
+    int rc = queue_get(d->q, QUEUE_PENDING, s->seq, &s->e);
+    if (rc != QUEUE_OK) {
+        /* QUEUE_NOT_FOUND: removed meanwhile (eddy); else retry from the head */
+        rescan = rc != QUEUE_NOT_FOUND;
+        if (rescan)
+            log_warn("delivery: cannot read pending batch %llu: %s", (unsigned long long)s->seq,
+                     queue_last_error());
+    } else if (s->e.status != RECORD_OK) {
         char reason[128];
-        snprintf(reason, sizeof(reason), "corrupt record: %s", record_strerror(e->status));
-        bury(d, e->id, reason);
-        queue_entry_free(e);
-        return false;
+        snprintf(reason, sizeof(reason), "corrupt record: %s", record_strerror(s->e.status));
+        bury(d, s->seq, reason);
+    } else if (atomic_load(&d->m->delivery_state) == DELIVERY_OK &&
+               s->e.rec.body_len > d->cfg.max_batch_bytes && s->e.rec.event_count >= 2 &&
+               split(d, s->seq, "larger than max_batch_bytes")) {
+        /* Split only while RudderStack answers: a probe during an outage
+         * goes whole, so an outage does not churn the store (a 413 still
+         * splits it once RudderStack is back). The halves come back through
+         * the cursor; a batch that cannot be split is sent whole. */
+    } else {
+        s->filtered = NULL;
+        s->sent_events = s->e.rec.event_count;
+        s->dropped = 0;
+        s->answer_len = 0;
+        if (d->cfg.require_external_user_id)
+            filter_events(s);
+        if (s->sent_events == 0 && s->dropped > 0) {
+            /* Every event lacked external_user_id: nothing to forward. */
+            metrics_inc(&d->m->dropped_events, s->dropped);
+            ack(d, s->seq);
+        } else if (send_batch(w, s) == 0) {
+            return true;
+        } else {
+            log_error("delivery: cannot start a transfer (out of memory?)");
+            rescan = true;
+        }
     }
-    /* Split oversize batches only while RudderStack answers: a probe during
-     * an outage goes whole, so an outage does not churn the store (a 413
-     * still splits it once RudderStack is back). */
-    if (d->state == DELIVERY_OK && e->rec.body_len > d->cfg.max_batch_bytes &&
-        e->rec.event_count >= 2 && split(d, e->id, "larger than max_batch_bytes")) {
-        queue_entry_free(e);
-        return false; /* the halves come back through the cursor */
-    }
-    /* (a batch that cannot be split is sent whole) */
-    struct slot *s = free_slot(w);
-    s->e = *e;
-    memset(e, 0, sizeof(*e));
-    s->filtered = NULL;
-    s->sent_events = s->e.rec.event_count;
-    s->dropped = 0;
-    s->answer_len = 0;
-    if (d->cfg.require_external_user_id)
-        filter_events(s);
-    if (s->sent_events == 0 && s->dropped > 0) {
-        /* Every event lacked external_user_id: nothing to forward. */
-        metrics_inc(&d->m->dropped_events, s->dropped);
-        ack(d, s->e.id);
-        slot_release(s);
-        return false;
-    }
-    if (send_batch(w, s) != 0) {
-        log_error("delivery: cannot start a transfer (out of memory?)");
-        slot_release(s);
+    pthread_mutex_lock(&d->mu);
+    slot_release(s);
+    if (rescan)
         d->rescan_head = true;
-        return false;
-    }
-    return true;
+    pthread_mutex_unlock(&d->mu);
+    return false;
 }
 
-/* Fills w's free slots with ready batches (one slot in all while backing off
- * or held: a probe). Called with mu held. */
-static void dispatch(struct worker *w, int64_t now)
+/* Claims ready batches for w's free slots (one slot in all while backing off
+ * or held: a probe): each claimed slot is marked busy with its sequence, so
+ * no other sender takes it, and goes into claimed[] for start_slot once mu
+ * is dropped. Called with mu held; returns the number claimed. */
+static unsigned dispatch(struct worker *w, int64_t now, struct slot **claimed)
 {
     struct delivery *d = w->d;
-    unsigned want = capacity(w, now);
+    unsigned want = capacity(w, now), nclaimed = 0;
     if (want == 0)
-        return;
+        return 0;
     unsigned busy = inflight_all(d);
     size_t acking = acks_waiting(d);
     if (acking >= DELIVERY_ACK_MAX) {
         w->idle = true; /* the disk is behind: let the acker catch up (poll, don't spin) */
-        return;
+        return 0;
     }
-    size_t seen = 0;
     bool head = d->rescan_head || now - d->last_head_scan_ms >= DELIVERY_HEAD_SCAN_MS;
 
     for (int pass = head ? 0 : 1; pass < 2 && want > 0; pass++) {
@@ -586,43 +598,38 @@ static void dispatch(struct worker *w, int64_t now)
         size_t max = want + (pass == 0 ? busy + acking : 0), n = 0;
         if (max > d->scan_cap)
             max = d->scan_cap;
-        /* ack_mu is held from before the read until the busy entries are
+        /* ack_mu is held from before the read until the busy sequences are
          * dropped: the acker cannot forget a seq it deleted after this read
          * began, so a delivered batch is never seen as new again. */
         pthread_mutex_lock(&d->ack_mu);
-        int rc = queue_ready(d->q, after, now, d->scan, max, &n);
+        int rc = queue_ready_ids(d->q, after, now, d->scan, max, &n);
         for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
-            if (is_busy_locked(d, d->scan[i].id)) {
-                queue_entry_free(&d->scan[i]);
-                memset(&d->scan[i], 0, sizeof(d->scan[i])); /* id 0: skipped below */
-            }
+            if (is_busy_locked(d, d->scan[i]))
+                d->scan[i] = 0;
         pthread_mutex_unlock(&d->ack_mu);
         if (rc != QUEUE_OK) {
             log_warn("delivery: cannot read pending batches: %s", queue_last_error());
-            return;
+            break;
         }
         if (pass == 0) {
             d->last_head_scan_ms = now;
             d->rescan_head = false;
         }
-        for (size_t i = 0; i < n; i++) {
-            struct queue_entry *e = &d->scan[i];
-            /* Past the slots we can fill: leave it for the next round (the
-             * cursor stays before it). */
-            if (e->id == 0)
+        /* Past the slots we can fill, the cursor stays before the rest. */
+        for (size_t i = 0; i < n && want > 0; i++) {
+            if (d->scan[i] == 0)
                 continue;
-            if (want == 0) {
-                queue_entry_free(e);
-                continue;
-            }
-            if (e->id > d->cursor)
-                d->cursor = e->id;
-            seen++;
-            if (start_entry(w, e))
-                want--;
+            if (d->scan[i] > d->cursor)
+                d->cursor = d->scan[i];
+            struct slot *s = free_slot(w);
+            s->busy = true;
+            s->seq = d->scan[i];
+            claimed[nclaimed++] = s;
+            want--;
         }
     }
-    w->idle = seen == 0;
+    w->idle = nclaimed == 0;
+    return nclaimed;
 }
 
 /* Applies the policy to one finished transfer. Called with mu held. */
@@ -758,10 +765,13 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     struct delivery *d = w->d;
-    while (!atomic_load(&d->stop)) {
+    struct slot **claimed = calloc(w->nslots, sizeof(*claimed));
+    while (claimed && !atomic_load(&d->stop)) {
         pthread_mutex_lock(&d->mu);
-        dispatch(w, clock_wall_ms());
+        unsigned n = dispatch(w, clock_wall_ms(), claimed);
         pthread_mutex_unlock(&d->mu);
+        for (unsigned i = 0; i < n; i++)
+            start_slot(w, claimed[i]);
         int running = 0;
         curl_multi_perform(w->multi, &running);
         reap(w);
@@ -774,6 +784,7 @@ static void *worker_main(void *arg)
         if (t > 0)
             curl_multi_poll(w->multi, NULL, 0, (int)t, NULL);
     }
+    free(claimed);
     /* Stopping: abort what is in flight; those batches stay pending. */
     for (unsigned i = 0; i < w->nslots; i++)
         if (w->slots[i].busy) {

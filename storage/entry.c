@@ -21,7 +21,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #define ATTEMPTS_VERSION 1
 #define ATTEMPTS_HEADER 56
@@ -175,7 +174,7 @@ void qi_dead_encode(const struct qi_dead *d, unsigned char *out)
     if (d->attempts_len)
         memcpy(out + k, d->attempts, d->attempts_len);
     k += d->attempts_len;
-    put_le(out + 4, crc32_z(crc32_z(0, Z_NULL, 0), out + 8, k - 8), 4);
+    put_le(out + 4, record_crc32(0, out + 8, k - 8), 4);
     if (d->record_len)
         memcpy(out + k, d->record, d->record_len);
 }
@@ -192,7 +191,7 @@ bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d)
     if (rl > room || al > room - rl)
         return false;
     size_t k = QI_DEAD_HEADER_SIZE + rl + al;
-    if ((uint32_t)get_le(p + 4, 4) != (uint32_t)crc32_z(crc32_z(0, Z_NULL, 0), p + 8, k - 8))
+    if ((uint32_t)get_le(p + 4, 4) != record_crc32(0, p + 8, k - 8))
         return false;
     d->dead_ms = (int64_t)get_le(p + 8, 8);
     d->pending_seq = get_le(p + 16, 8);

@@ -96,11 +96,10 @@ int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
     return st;
 }
 
-int queue_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out, size_t max,
-                size_t *n)
+int queue_ready_ids(queue_t *q, uint64_t after, int64_t now, uint64_t *seqs, size_t max, size_t *n)
 {
     *n = 0;
-    if (max == 0)
+    if (max == 0 || after == UINT64_MAX)
         return QUEUE_OK;
     MDB_txn *txn;
     int st = qi_txn_begin(q, true, &txn);
@@ -115,7 +114,7 @@ int queue_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out
     unsigned char kb[8];
     qi_key_put(kb, after + 1);
     MDB_val k = {8, kb}, d;
-    rc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
+    rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
     while (rc == 0 && *n < max) {
         MDB_val ak = k, ad;
         int arc = mdb_get(txn, q->attempts, &ak, &ad);
@@ -123,24 +122,38 @@ int queue_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out
             st = qi_lmdb_error(arc, "read attempts");
             break;
         }
-        bool ready = true;
-        if (arc == 0) {
-            struct queue_attempts a;
-            if (qi_attempts_decode(ad.mv_data, ad.mv_size, &a, NULL) && a.next_try_ms > now)
-                ready = false;
-        }
-        if (ready) {
-            st = qi_entry_pending(&out[*n], qi_key_get(&k), &d, arc == 0 ? &ad : NULL, true);
-            if (st)
-                break;
-            (*n)++;
-        }
+        struct queue_attempts a;
+        if (arc != 0 || !qi_attempts_decode(ad.mv_data, ad.mv_size, &a, NULL) ||
+            a.next_try_ms <= now)
+            seqs[(*n)++] = qi_key_get(&k);
         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
     }
     if (st == QUEUE_OK && rc != 0 && rc != MDB_NOTFOUND)
         st = qi_lmdb_error(rc, "read pending");
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
+    if (st)
+        *n = 0;
+    return st;
+}
+
+int queue_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out, size_t max,
+                size_t *n)
+{
+    *n = 0;
+    uint64_t *seqs = max ? malloc(max * sizeof(*seqs)) : NULL;
+    size_t ns = 0;
+    if (max && !seqs)
+        return qi_error(QUEUE_ERROR, "out of memory listing pending records");
+    int st = queue_ready_ids(q, after, now, seqs, max, &ns);
+    for (size_t i = 0; st == QUEUE_OK && i < ns; i++) {
+        st = queue_get(q, QUEUE_PENDING, seqs[i], &out[*n]);
+        if (st == QUEUE_OK)
+            (*n)++;
+        else if (st == QUEUE_NOT_FOUND)
+            st = QUEUE_OK; /* acknowledged or moved meanwhile */
+    }
+    free(seqs);
     if (st) {
         for (size_t i = 0; i < *n; i++)
             queue_entry_free(&out[i]);

@@ -120,10 +120,16 @@ struct queue_entry {
 };
 void queue_entry_free(struct queue_entry *e);
 
-/* Copies up to max pending records with sequence > after whose next-try time
- * is <= now_ms (records that never failed are always ready), in sequence
- * order, into out[]. *n is the count. Corrupt records are returned with
- * status != RECORD_OK so the caller can dead-letter them. */
+/* Lists up to max pending sequences > after whose next-try time is <= now_ms
+ * (records that never failed are always ready), in order, into seqs[]; *n is
+ * the count. Reads keys and attempt times only: cheap enough to run under a
+ * caller's lock, the bodies are fetched afterwards with queue_get. */
+int queue_ready_ids(queue_t *q, uint64_t after, int64_t now_ms, uint64_t *seqs, size_t max,
+                    size_t *n);
+
+/* queue_ready_ids, then each record copied out into out[] (one gone
+ * meanwhile is left out). Corrupt records are returned with status !=
+ * RECORD_OK so the caller can dead-letter them. */
 int queue_ready(queue_t *q, uint64_t after, int64_t now_ms, struct queue_entry *out, size_t max,
                 size_t *n);
 

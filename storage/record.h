@@ -3,7 +3,8 @@
  *
  * A record is a fixed 48-byte header, then the write key, the distinct event
  * types ('\n'-separated), then the request body exactly as received
- * (decompressed). Integers are little-endian. Two zlib CRC32s guard it: one
+ * (decompressed). Integers are little-endian. Two CRC32s (zlib's crc32(),
+ * the gzip polynomial) guard it: one
  * over the body (the contract's checksum) and one over the header, key and
  * types, so any flipped byte is detected.
  *
@@ -74,6 +75,10 @@ size_t record_encode(const struct record *r, unsigned char *out);
  * both CRCs. Returns RECORD_OK or a negative record_status; never reads past
  * len. */
 int record_decode(const void *buf, size_t len, struct record *r);
+
+/* CRC32 of n bytes at p continuing from crc (0 to start): the value of
+ * zlib's crc32(crc, p, n), computed with ISA-L. */
+uint32_t record_crc32(uint32_t crc, const void *p, size_t n);
 
 /* Human text for a record_status. */
 const char *record_strerror(int status);

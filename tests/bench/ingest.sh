@@ -14,33 +14,16 @@
 # The data dirs live under the repo's var/ (a real disk, never tmpfs).
 set -u
 cd "$(dirname "$0")/../.."
-BUILD=${BUILD:-$PWD/build}
 CONNS=${CONNS:-32}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
 ROUNDS=${ROUNDS:-3}
 BODY=${BODY:-$PWD/tests/fixtures/corpus/batch-00001.json}
 dir=${BENCH_DIR:-$PWD/var/bench-ingest}
-for b in eddyd bench/ack_server bench/lmdb_group; do
-    [ -x "$BUILD/$b" ] || { echo "ingest bench: $BUILD/$b missing (run make)"; exit 1; }
-done
-command -v wrk >/dev/null || { echo "ingest bench: wrk missing (make deps)"; exit 1; }
-
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$dir"
-}
-trap cleanup EXIT
+BENCH="ingest bench"
+scratch=$dir
+. tests/bench/lib.bash
+need eddyd bench/ack_server bench/lmdb_group
 rm -rf "$dir" && mkdir -p "$dir"
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 200); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.05
-    done
-    echo "ingest bench: $1 did not come up"
-    return 1
-}
 
 cat >"$dir/post.lua" <<LUA
 wrk.method = "POST"

@@ -17,27 +17,16 @@
 # machine is shared, single windows are noisy).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
-BUILD=${BUILD:-$PWD/build}
 DEAD=${DEAD:-100000}
 CONNS=${CONNS:-16}
 BASE_SECONDS=${BASE_SECONDS:-3}
 ROUNDS=${ROUNDS:-3}
 CHUNK=${CHUNK:-} # records per replay transaction; empty = the CLI's default
+BENCH=replay
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/eddy-replay.XXXXXX")
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
-for b in eddyd eddy bench/dlq_fill; do
-    [ -x "$BUILD/$b" ] || { echo "replay: $BUILD/$b missing"; exit 1; }
-done
-command -v wrk >/dev/null || { echo "replay: wrk missing (make deps)"; exit 1; }
+scratch=$tmp
+. tests/bench/lib.bash
+need eddyd eddy bench/dlq_fill
 
 t0=$(now)
 "$BUILD/bench/dlq_fill" "$tmp/seed" "$DEAD" >/dev/null || exit 1
