@@ -3,15 +3,12 @@
  * webhook with libcurl, at least once.
  *
  * Design:
- * - `concurrency` easy handles (slots, reused, so connections are kept
- *   alive) are shared out over two sender threads, each driving its own curl
- *   multi handle: one thread's libcurl is the bottleneck of a drain before
- *   the store is (two give ~1.5x on this kind of machine). Everything the
- *   threads share (the cursor, the delivery state, which batch is in which
- *   slot) is guarded by one mutex, never held across network I/O.
- * - Work is claimed under mu from queue_ready_ids (sequences only), then
- *   each sender copies its batches out with queue_get (and checks their
- *   CRC) with mu dropped, so the two copy at once: no read transaction is
+ * - One sender thread drives `concurrency` easy handles (slots, reused, so
+ *   connections are kept alive) on a curl multi handle. (Two senders with
+ *   half the slots each drained ~25% slower on a 2-core machine: they
+ *   compete with the acker and the receiver for the same cores.)
+ * - Work is listed with queue_ready_ids (sequences only), then each batch is
+ *   copied out with queue_get (its CRC checked), so no read transaction is
  *   ever held across network I/O. A cursor finds new batches
  *   (ingest, CLI replays and split halves all get higher sequences); a scan
  *   from the head of pending runs at least every second and whenever a batch
@@ -23,7 +20,7 @@
  *   burials are single transactions in storage, so a kill at any instant
  *   loses nothing: a batch is pending, dead, or was acknowledged by
  *   RudderStack.
- * - Failures gate the whole worker (state backoff: wait, then one probe at a
+ * - Failures gate the whole sender (state backoff: wait, then one probe at a
  *   time until a 2xx) besides setting the batch's own next-try time; a 401,
  *   403 or 404 holds it (state held: nothing is failed or buried, one slow
  *   probe at a time). The state is mirrored in meta "delivery" for
@@ -51,16 +48,13 @@
 #define DELIVERY_ACK_GATHER 64       /* the acker waits for this many acks... */
 #define DELIVERY_ACK_GATHER_MS 5     /* ...or this long, whichever comes first */
 #define DELIVERY_HEAD_SCAN_MS 1000   /* head-of-queue rescan period */
-#define DELIVERY_IDLE_POLL_MS 50     /* how often an idle worker looks for new batches */
+#define DELIVERY_IDLE_POLL_MS 50     /* how often an idle sender looks for new batches */
 #define DELIVERY_STATE_WRITE_MS 1000 /* status/error-only changes written at most this often */
-
-struct delivery;
 
 struct slot {
     CURL *easy;
-    bool busy;    /* claimed: busy and seq are guarded by mu */
+    bool busy;
     uint64_t seq; /* the pending batch it holds */
-    /* The rest belongs to the slot's worker while busy. */
     struct queue_entry e;
     unsigned char *filtered; /* body without dropped events, or NULL: e's body is sent */
     size_t filtered_len;
@@ -74,30 +68,18 @@ struct slot {
     struct timespec started;
 };
 
-/* One sender thread with its curl multi handle and its share of the slots. */
-struct worker {
-    struct delivery *d;
-    pthread_t thread;
-    bool started;
-    CURLM *multi;
-    struct slot *slots;
-    unsigned nslots;
-    bool idle; /* its last dispatch found no ready batch */
-};
-
-#define DELIVERY_WORKERS_MAX 2
-
 struct delivery {
     queue_t *q;
     struct config cfg; /* shallow copy: only the [delivery] scalars and arrays are used */
     struct metrics *m;
     atomic_bool stop;
-    /* mu guards everything below but the acker's fields, and every slot's
-     * busy flag and entry (a slot's transfer itself belongs to its worker).
-     * Lock order: mu, then ack_mu. */
-    pthread_mutex_t mu;
-    struct worker workers[DELIVERY_WORKERS_MAX];
-    unsigned nworkers;
+    /* The sender thread owns everything but the acker's fields. */
+    pthread_t sender;
+    bool sender_started;
+    CURLM *multi;
+    struct slot *slots;
+    unsigned nslots;
+    bool idle; /* the last dispatch found no ready batch */
     /* Acked by RudderStack, not yet deleted: still "busy". The acker thread
      * deletes them so the fsync of the delete never stalls transfers; it
      * takes everything queued (`acks`) into `committing` per transaction,
@@ -194,9 +176,6 @@ static void state_set(struct delivery *d, enum delivery_state st, int status, co
         else
             log_info("delivery resumed: RudderStack answered %d", status);
         atomic_store(&d->m->delivery_state, (int)st);
-        if (st == DELIVERY_OK) /* the other sender may be waiting out a probe */
-            for (unsigned i = 0; i < d->nworkers; i++)
-                curl_multi_wakeup(d->workers[i].multi);
     }
     if (changed_state || status != d->last_status || strcmp(text, d->last_error) != 0) {
         d->state = st;
@@ -254,13 +233,12 @@ static size_t acks_waiting(struct delivery *d)
 }
 
 /* True when seq is in flight or delivered but not yet deleted. The caller
- * holds mu and ack_mu. */
+ * holds ack_mu. */
 static bool is_busy_locked(const struct delivery *d, uint64_t seq)
 {
-    for (unsigned w = 0; w < d->nworkers; w++)
-        for (unsigned i = 0; i < d->workers[w].nslots; i++)
-            if (d->workers[w].slots[i].busy && d->workers[w].slots[i].seq == seq)
-                return true;
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (d->slots[i].busy && d->slots[i].seq == seq)
+            return true;
     for (size_t i = 0; i < d->nacks; i++)
         if (d->acks[i] == seq)
             return true;
@@ -394,7 +372,7 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return atomic_load(&d->stop) ? 1 : 0; /* non-zero aborts the transfer */
 }
 
-/* Frees what a finished transfer held and frees the slot (mu held). */
+/* Frees what a finished transfer held and frees the slot. */
 static void slot_release(struct slot *s)
 {
     s->seq = 0;
@@ -433,9 +411,8 @@ static int slot_init(struct delivery *d, struct slot *s)
 }
 
 /* Starts the POST of s->e (already in the slot). Returns 0 or -1. */
-static int send_batch(struct worker *w, struct slot *s)
+static int send_batch(struct delivery *d, struct slot *s)
 {
-    const struct delivery *d = w->d;
     const struct record *r = &s->e.rec;
     const char *key = r->write_key_len ? r->write_key : d->cfg.write_key;
     size_t keylen = r->write_key_len ? r->write_key_len : strlen(d->cfg.write_key);
@@ -478,57 +455,48 @@ static int send_batch(struct worker *w, struct slot *s)
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     s->sent_len = body_len;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
-    if (curl_multi_add_handle(w->multi, s->easy) != CURLM_OK)
+    if (curl_multi_add_handle(d->multi, s->easy) != CURLM_OK)
         return -1;
     s->busy = true;
     return 0;
 }
 
-static unsigned inflight(const struct worker *w)
+static unsigned inflight(const struct delivery *d)
 {
     unsigned n = 0;
-    for (unsigned i = 0; i < w->nslots; i++)
-        n += w->slots[i].busy;
+    for (unsigned i = 0; i < d->nslots; i++)
+        n += d->slots[i].busy;
     return n;
 }
 
-static unsigned inflight_all(const struct delivery *d)
+/* How many more transfers may start now: the free slots while delivery is
+ * ok, else one probe at a time. */
+static unsigned capacity(const struct delivery *d, int64_t now)
 {
-    unsigned n = 0;
-    for (unsigned i = 0; i < d->nworkers; i++)
-        n += inflight(&d->workers[i]);
-    return n;
-}
-
-/* How many more transfers worker w may start now (mu held): its free slots
- * while delivery is ok, else one probe for all workers together. */
-static unsigned capacity(const struct worker *w, int64_t now)
-{
-    const struct delivery *d = w->d;
-    unsigned busy = inflight(w);
-    if (now < d->gate_ms || busy >= w->nslots)
+    unsigned busy = inflight(d);
+    if (now < d->gate_ms || busy >= d->nslots)
         return 0;
     if (d->state == DELIVERY_OK)
-        return w->nslots - busy;
-    return inflight_all(d) == 0 ? 1 : 0;
+        return d->nslots - busy;
+    return busy == 0 ? 1 : 0;
 }
 
-static struct slot *free_slot(struct worker *w)
+static struct slot *free_slot(struct delivery *d)
 {
-    for (unsigned i = 0; i < w->nslots; i++)
-        if (!w->slots[i].busy)
-            return &w->slots[i];
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (!d->slots[i].busy)
+            return &d->slots[i];
     return NULL;
 }
 
-/* Fetches the batch claimed in s and starts its transfer, with mu dropped
- * (the copy and its CRC check are the costly part of a dispatch). Buries a
- * corrupt record, splits an oversize one, acks one whose events were all
- * dropped. Returns true when a transfer started; else the slot is freed. */
-static bool start_slot(struct worker *w, struct slot *s)
+/* Copies pending batch seq into the free slot s and starts its transfer.
+ * Buries a corrupt record, splits an oversize one, acks one whose events were
+ * all dropped. Returns true when a transfer started; else s stays free. */
+static bool start_slot(struct delivery *d, struct slot *s, uint64_t seq)
 {
-    struct delivery *d = w->d;
     bool rescan = false;
+    s->busy = true;
+    s->seq = seq;
     int rc = queue_get(d->q, QUEUE_PENDING, s->seq, &s->e);
     if (rc != QUEUE_OK) {
         /* QUEUE_NOT_FOUND: removed meanwhile (eddy); else retry from the head */
@@ -540,9 +508,8 @@ static bool start_slot(struct worker *w, struct slot *s)
         char reason[128];
         snprintf(reason, sizeof(reason), "corrupt record: %s", record_strerror(s->e.status));
         bury(d, s->seq, reason);
-    } else if (atomic_load(&d->m->delivery_state) == DELIVERY_OK &&
-               s->e.rec.body_len > d->cfg.max_batch_bytes && s->e.rec.event_count >= 2 &&
-               split(d, s->seq, "larger than max_batch_bytes")) {
+    } else if (d->state == DELIVERY_OK && s->e.rec.body_len > d->cfg.max_batch_bytes &&
+               s->e.rec.event_count >= 2 && split(d, s->seq, "larger than max_batch_bytes")) {
         /* Split only while RudderStack answers: a probe during an outage
          * goes whole, so an outage does not churn the store (a 413 still
          * splits it once RudderStack is back). The halves come back through
@@ -558,37 +525,33 @@ static bool start_slot(struct worker *w, struct slot *s)
             /* Every event lacked external_user_id: nothing to forward. */
             metrics_inc(&d->m->dropped_events, s->dropped);
             ack(d, s->seq);
-        } else if (send_batch(w, s) == 0) {
+        } else if (send_batch(d, s) == 0) {
             return true;
         } else {
             log_error("delivery: cannot start a transfer (out of memory?)");
             rescan = true;
         }
     }
-    pthread_mutex_lock(&d->mu);
     slot_release(s);
     if (rescan)
         d->rescan_head = true;
-    pthread_mutex_unlock(&d->mu);
     return false;
 }
 
-/* Claims ready batches for w's free slots (one slot in all while backing off
- * or held: a probe): each claimed slot is marked busy with its sequence, so
- * no other sender takes it, and goes into claimed[] for start_slot once mu
- * is dropped. Called with mu held; returns the number claimed. */
-static unsigned dispatch(struct worker *w, int64_t now, struct slot **claimed)
+/* Fills the free slots with ready batches (one slot in all while backing
+ * off or held: a probe). */
+static void dispatch(struct delivery *d, int64_t now)
 {
-    struct delivery *d = w->d;
-    unsigned want = capacity(w, now), nclaimed = 0;
+    unsigned want = capacity(d, now);
     if (want == 0)
-        return 0;
-    unsigned busy = inflight_all(d);
+        return;
+    unsigned busy = inflight(d);
     size_t acking = acks_waiting(d);
     if (acking >= DELIVERY_ACK_MAX) {
-        w->idle = true; /* the disk is behind: let the acker catch up (poll, don't spin) */
-        return 0;
+        d->idle = true; /* the disk is behind: let the acker catch up (poll, don't spin) */
+        return;
     }
+    size_t seen = 0;
     bool head = d->rescan_head || now - d->last_head_scan_ms >= DELIVERY_HEAD_SCAN_MS;
 
     for (int pass = head ? 0 : 1; pass < 2 && want > 0; pass++) {
@@ -621,18 +584,15 @@ static unsigned dispatch(struct worker *w, int64_t now, struct slot **claimed)
                 continue;
             if (d->scan[i] > d->cursor)
                 d->cursor = d->scan[i];
-            struct slot *s = free_slot(w);
-            s->busy = true;
-            s->seq = d->scan[i];
-            claimed[nclaimed++] = s;
-            want--;
+            seen++;
+            if (start_slot(d, free_slot(d), d->scan[i]))
+                want--;
         }
     }
-    w->idle = nclaimed == 0;
-    return nclaimed;
+    d->idle = seen == 0;
 }
 
-/* Applies the policy to one finished transfer. Called with mu held. */
+/* Applies the policy to one finished transfer. */
 static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t now)
 {
     long status = 0;
@@ -724,74 +684,58 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
     }
 }
 
-static void reap(struct worker *w)
+static void reap(struct delivery *d)
 {
-    struct delivery *d = w->d;
     CURLMsg *msg;
     int left = 0;
-    while ((msg = curl_multi_info_read(w->multi, &left))) {
+    while ((msg = curl_multi_info_read(d->multi, &left))) {
         if (msg->msg != CURLMSG_DONE)
             continue;
         struct slot *s = NULL;
         CURL *easy = msg->easy_handle;
         CURLcode code = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
-        curl_multi_remove_handle(w->multi, easy);
-        pthread_mutex_lock(&d->mu);
+        curl_multi_remove_handle(d->multi, easy);
         complete(d, s, code, clock_wall_ms());
         slot_release(s);
-        pthread_mutex_unlock(&d->mu);
     }
 }
 
-/* How long w may sleep (mu held); 0 when it has work to start at once. */
-static long sleep_ms(const struct worker *w, int64_t now)
+/* How long the sender may sleep; 0 when it has work to start at once. */
+static long sleep_ms(const struct delivery *d, int64_t now)
 {
-    const struct delivery *d = w->d;
-    unsigned cap = capacity(w, now);
-    if (cap > 0 && !w->idle)
+    if (capacity(d, now) > 0 && !d->idle)
         return 0;
     int64_t t = 1000;
     if (d->gate_ms > now)
         t = d->gate_ms - now;
-    else if (inflight(w) < w->nslots)
-        t = DELIVERY_IDLE_POLL_MS; /* idle, or waiting for another worker's probe */
+    else if (inflight(d) < d->nslots)
+        t = DELIVERY_IDLE_POLL_MS; /* idle: look for new batches now and then */
     if (d->state_dirty && t > DELIVERY_STATE_WRITE_MS)
         t = DELIVERY_STATE_WRITE_MS;
     return (long)(t < 1 ? 1 : t);
 }
 
-static void *worker_main(void *arg)
+static void *sender_main(void *arg)
 {
-    struct worker *w = arg;
-    struct delivery *d = w->d;
-    struct slot **claimed = calloc(w->nslots, sizeof(*claimed));
-    while (claimed && !atomic_load(&d->stop)) {
-        pthread_mutex_lock(&d->mu);
-        unsigned n = dispatch(w, clock_wall_ms(), claimed);
-        pthread_mutex_unlock(&d->mu);
-        for (unsigned i = 0; i < n; i++)
-            start_slot(w, claimed[i]);
+    struct delivery *d = arg;
+    while (!atomic_load(&d->stop)) {
+        dispatch(d, clock_wall_ms());
         int running = 0;
-        curl_multi_perform(w->multi, &running);
-        reap(w);
-        pthread_mutex_lock(&d->mu);
+        curl_multi_perform(d->multi, &running);
+        reap(d);
         int64_t now = clock_wall_ms();
         if (d->state_dirty && now - d->state_written_ms >= DELIVERY_STATE_WRITE_MS)
             state_write(d, now);
-        long t = sleep_ms(w, now);
-        pthread_mutex_unlock(&d->mu);
+        long t = sleep_ms(d, now);
         if (t > 0)
-            curl_multi_poll(w->multi, NULL, 0, (int)t, NULL);
+            curl_multi_poll(d->multi, NULL, 0, (int)t, NULL);
     }
-    free(claimed);
     /* Stopping: abort what is in flight; those batches stay pending. */
-    for (unsigned i = 0; i < w->nslots; i++)
-        if (w->slots[i].busy) {
-            curl_multi_remove_handle(w->multi, w->slots[i].easy);
-            pthread_mutex_lock(&d->mu);
-            slot_release(&w->slots[i]);
-            pthread_mutex_unlock(&d->mu);
+    for (unsigned i = 0; i < d->nslots; i++)
+        if (d->slots[i].busy) {
+            curl_multi_remove_handle(d->multi, d->slots[i].easy);
+            slot_release(&d->slots[i]);
         }
     return NULL;
 }
@@ -802,39 +746,32 @@ static void delivery_free(struct delivery *d)
 {
     if (!d)
         return;
-    for (unsigned w = 0; w < d->nworkers; w++) {
-        struct worker *wk = &d->workers[w];
-        for (unsigned i = 0; wk->slots && i < wk->nslots; i++) {
-            if (wk->slots[i].busy)
-                slot_release(&wk->slots[i]);
-            if (wk->slots[i].easy)
-                curl_easy_cleanup(wk->slots[i].easy);
-        }
-        if (wk->multi)
-            curl_multi_cleanup(wk->multi);
-        free(wk->slots);
+    for (unsigned i = 0; d->slots && i < d->nslots; i++) {
+        if (d->slots[i].busy)
+            slot_release(&d->slots[i]);
+        if (d->slots[i].easy)
+            curl_easy_cleanup(d->slots[i].easy);
     }
+    if (d->multi)
+        curl_multi_cleanup(d->multi);
+    free(d->slots);
     free(d->scan);
     free(d->acks);
     free(d->committing);
-    pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->ack_mu);
     pthread_cond_destroy(&d->ack_cv);
     free(d);
 }
 
-/* Stops and joins the sender threads that were started. */
-static void workers_finish(struct delivery *d)
+/* Stops and joins the sender thread if it was started. */
+static void sender_finish(struct delivery *d)
 {
     atomic_store(&d->stop, true);
-    for (unsigned i = 0; i < d->nworkers; i++)
-        if (d->workers[i].multi)
-            curl_multi_wakeup(d->workers[i].multi);
-    for (unsigned i = 0; i < d->nworkers; i++)
-        if (d->workers[i].started) {
-            pthread_join(d->workers[i].thread, NULL);
-            d->workers[i].started = false;
-        }
+    if (!d->sender_started)
+        return;
+    curl_multi_wakeup(d->multi);
+    pthread_join(d->sender, NULL);
+    d->sender_started = false;
 }
 
 /* Lets the acker commit what is queued, then ends it. */
@@ -863,7 +800,6 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->cfg = *cfg;
     d->m = m;
     unsigned nslots = cfg->concurrency ? cfg->concurrency : 1;
-    d->nworkers = nslots < DELIVERY_WORKERS_MAX ? nslots : DELIVERY_WORKERS_MAX;
     d->rng = (unsigned)(clock_wall_ms() ^ (int64_t)getpid());
     d->rescan_head = true;
     d->scan_cap = nslots * 2 + DELIVERY_ACK_MAX + 8;
@@ -873,22 +809,16 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->ack_cap = DELIVERY_ACK_MAX + d->scan_cap + nslots;
     d->acks = calloc(d->ack_cap, sizeof(*d->acks));
     d->committing = calloc(d->ack_cap, sizeof(*d->committing));
-    pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->ack_mu, NULL);
     pthread_cond_init(&d->ack_cv, NULL);
-    bool ok = d->scan && d->acks && d->committing;
-    for (unsigned w = 0; ok && w < d->nworkers; w++) {
-        struct worker *wk = &d->workers[w];
-        wk->d = d;
-        wk->nslots = nslots / d->nworkers + (w < nslots % d->nworkers);
-        wk->slots = calloc(wk->nslots, sizeof(*wk->slots));
-        wk->multi = curl_multi_init();
-        ok = wk->slots && wk->multi;
-        if (ok)
-            curl_multi_setopt(wk->multi, CURLMOPT_MAXCONNECTS, (long)wk->nslots);
-        for (unsigned i = 0; ok && i < wk->nslots; i++)
-            ok = slot_init(d, &wk->slots[i]) == 0;
-    }
+    d->nslots = nslots;
+    d->slots = calloc(nslots, sizeof(*d->slots));
+    d->multi = curl_multi_init();
+    bool ok = d->scan && d->acks && d->committing && d->slots && d->multi;
+    if (ok)
+        curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)nslots);
+    for (unsigned i = 0; ok && i < nslots; i++)
+        ok = slot_init(d, &d->slots[i]) == 0;
     if (!ok) {
         snprintf(err, errlen, "delivery: out of memory (curl handles)");
         delivery_free(d);
@@ -916,19 +846,16 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     int rc = pthread_create(&d->acker, NULL, acker_main, d);
     if (rc == 0)
         d->acker_started = true;
-    for (unsigned w = 0; rc == 0 && w < d->nworkers; w++) {
-        rc = pthread_create(&d->workers[w].thread, NULL, worker_main, &d->workers[w]);
-        d->workers[w].started = rc == 0;
-    }
+    if (rc == 0)
+        rc = pthread_create(&d->sender, NULL, sender_main, d);
+    d->sender_started = rc == 0;
     if (rc != 0) {
         snprintf(err, errlen, "delivery: cannot start a thread: %s", strerror(rc));
-        workers_finish(d);
         acker_finish(d);
         delivery_free(d);
         return -1;
     }
-    log_info("delivery: forwarding to %s with %u connections on %u threads", cfg->url, nslots,
-             d->nworkers);
+    log_info("delivery: forwarding to %s with %u connections", cfg->url, nslots);
     *out = d;
     return 0;
 }
@@ -937,11 +864,9 @@ void delivery_stop(struct delivery *d)
 {
     if (!d)
         return;
-    workers_finish(d);
-    pthread_mutex_lock(&d->mu);
+    sender_finish(d);
     if (d->state_dirty)
         state_write(d, clock_wall_ms());
-    pthread_mutex_unlock(&d->mu);
     acker_finish(d);
     delivery_free(d);
 }
