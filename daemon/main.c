@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,8 +102,22 @@ static int main_apply_flag(struct config *c, const char *flag, const char *secti
     return 0;
 }
 
+/* Request bodies and LMDB's dirty pages are malloc'd and freed by the
+ * hundred KB on every request and commit. glibc's defaults hand such memory
+ * back to the kernel (trim above 128 KiB, mmap above a moving threshold), so
+ * the next commit page-faults it in again: that was a third of the
+ * committer's CPU in the ingest bench. Keeping up to 32 MiB free per arena
+ * (never more than eddyd's peak use) took the committer from 179 to 108 us
+ * of CPU per request, and ingest +5% in back-to-back runs. */
+static void keep_freed_memory(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
+}
+
 int main(int argc, char **argv)
 {
+    keep_freed_memory();
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"data-dir", required_argument, NULL, 'd'},
