@@ -1,7 +1,7 @@
 /*
  * test_workq.c - daemon/workq.c: every submitted item runs exactly once, on
- * the pool's threads, several at a time, and workq_stop runs what is still
- * queued before it returns.
+ * the pool's threads, several at a time, at a lower priority than the
+ * caller, and workq_stop runs what is still queued before it returns.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -69,6 +70,32 @@ static void test_each_item_once_and_drained_on_stop(void **state)
     assert_false(atomic_load(&c.ran_on_main));
 }
 
+static atomic_int job_nice = -100;
+
+static void record_nice(void *arg, struct workq_item *wi)
+{
+    (void)arg, (void)wi;
+    atomic_store(&job_nice, getpriority(PRIO_PROCESS, (id_t)gettid()));
+}
+
+/* Validation yields to the committer and the event loop on a busy machine:
+ * the pool's threads run 5 nice levels below the thread that started it. */
+static void test_threads_run_nicer(void **state)
+{
+    (void)state;
+    int mine = getpriority(PRIO_PROCESS, (id_t)gettid());
+    struct workq *w;
+    struct workq_item it = {0};
+    char err[128];
+    assert_int_equal(workq_start(&w, "nicer", 1, record_nice, NULL, err, sizeof(err)), 0);
+    workq_submit(w, &it);
+    workq_stop(w);
+    int want = mine + 5 > 19 ? 19 : mine + 5;
+    assert_int_equal(atomic_load(&job_nice), want);
+    /* the caller's own priority is untouched */
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)gettid()), mine);
+}
+
 static void test_stop_idle_pool(void **state)
 {
     (void)state;
@@ -86,6 +113,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_item_once_and_drained_on_stop),
+        cmocka_unit_test(test_threads_run_nicer),
         cmocka_unit_test(test_stop_idle_pool),
     };
     return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
