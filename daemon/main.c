@@ -102,6 +102,22 @@ static int main_apply_flag(struct config *c, const char *flag, const char *secti
     return 0;
 }
 
+/* An existing data dir keeps its mode (eddyd creates new ones 0700): say so
+ * when other users can reach the events and write keys it holds. */
+static void warn_open_to_others(const char *dir)
+{
+    static const char *const names[] = {"", "/data.mdb", "/lock.mdb"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+        if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
+            log_warn("%s is open to other users (mode %03o) and holds every stored event and "
+                     "write key: chmod %s it",
+                     path, (unsigned)(st.st_mode & 0777), i == 0 ? "700" : "600");
+    }
+}
+
 /* Request bodies and LMDB's dirty pages are malloc'd and freed by the
  * hundred KB on every request and commit. glibc's defaults hand such memory
  * back to the kernel (trim above 128 KiB, mmap above a moving threshold), so
@@ -255,6 +271,7 @@ int main(int argc, char **argv)
         log_error("cannot open the store in %s: %s", cfg.data_dir, err);
         goto out;
     }
+    warn_open_to_others(cfg.data_dir);
     if (ingest_new(&in, base, &cfg, &metrics, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;

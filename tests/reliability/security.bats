@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # security.bats - the README "Security" claims, checked on the real binaries:
 # a new data dir is 0700 and its files 0600 (also backups and exports);
-# eddyd warns about a world-readable config holding secrets; by default both
+# eddyd warns about a world-readable config holding secrets and about an
+# existing data dir open to other users; by default both
 # listeners bind loopback only; tokens and write keys never reach eddyd's
 # log, /metrics or /status, even when RudderStack refuses the key.
 
@@ -50,6 +51,27 @@ mode() { stat -c %a "$1"; }
     start_eddyd
     stop_eddyd TERM
     ! grep -q 'readable by every user' "$BATS_TEST_TMPDIR/eddyd.log"
+}
+
+@test "security: an existing data dir open to other users is warned about, a 0700 one is not" {
+    write_config
+    mkdir -p "$DATA_DIR"
+    chmod 0755 "$DATA_DIR"
+    start_eddyd
+    stop_eddyd TERM
+    grep -q "$DATA_DIR is open to other users (mode 755).*chmod 700" "$BATS_TEST_TMPDIR/eddyd.log"
+    ! grep -q "data.mdb is open to other users" "$BATS_TEST_TMPDIR/eddyd.log"
+    chmod 0644 "$DATA_DIR/data.mdb"
+    : >"$BATS_TEST_TMPDIR/eddyd.log"
+    start_eddyd
+    stop_eddyd TERM
+    grep -q "data.mdb is open to other users (mode 644).*chmod 600" "$BATS_TEST_TMPDIR/eddyd.log"
+    chmod 0700 "$DATA_DIR"
+    chmod 0600 "$DATA_DIR/data.mdb"
+    : >"$BATS_TEST_TMPDIR/eddyd.log"
+    start_eddyd
+    stop_eddyd TERM
+    ! grep -q 'open to other users' "$BATS_TEST_TMPDIR/eddyd.log"
 }
 
 @test "security: by default ingest and admin listen on loopback only" {
