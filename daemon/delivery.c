@@ -455,10 +455,7 @@ static int send_batch(struct delivery *d, struct slot *s)
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     s->sent_len = body_len;
     clock_gettime(CLOCK_MONOTONIC, &s->started);
-    if (curl_multi_add_handle(d->multi, s->easy) != CURLM_OK)
-        return -1;
-    s->busy = true;
-    return 0;
+    return curl_multi_add_handle(d->multi, s->easy) == CURLM_OK ? 0 : -1;
 }
 
 static unsigned inflight(const struct delivery *d)
