@@ -137,31 +137,6 @@ int queue_ready_ids(queue_t *q, uint64_t after, int64_t now, uint64_t *seqs, siz
     return st;
 }
 
-int queue_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out, size_t max,
-                size_t *n)
-{
-    *n = 0;
-    uint64_t *seqs = max ? malloc(max * sizeof(*seqs)) : NULL;
-    size_t ns = 0;
-    if (max && !seqs)
-        return qi_error(QUEUE_ERROR, "out of memory listing pending records");
-    int st = queue_ready_ids(q, after, now, seqs, max, &ns);
-    for (size_t i = 0; st == QUEUE_OK && i < ns; i++) {
-        st = queue_get(q, QUEUE_PENDING, seqs[i], &out[*n]);
-        if (st == QUEUE_OK)
-            (*n)++;
-        else if (st == QUEUE_NOT_FOUND)
-            st = QUEUE_OK; /* acknowledged or moved meanwhile */
-    }
-    free(seqs);
-    if (st) {
-        for (size_t i = 0; i < *n; i++)
-            queue_entry_free(&out[i]);
-        *n = 0;
-    }
-    return st;
-}
-
 /* Counter changes gathered over a transaction, written to meta once. */
 struct deltas {
     int64_t events, bytes;

@@ -127,12 +127,6 @@ void queue_entry_free(struct queue_entry *e);
 int queue_ready_ids(queue_t *q, uint64_t after, int64_t now_ms, uint64_t *seqs, size_t max,
                     size_t *n);
 
-/* queue_ready_ids, then each record copied out into out[] (one gone
- * meanwhile is left out). Corrupt records are returned with status !=
- * RECORD_OK so the caller can dead-letter them. */
-int queue_ready(queue_t *q, uint64_t after, int64_t now_ms, struct queue_entry *out, size_t max,
-                size_t *n);
-
 /* Deletes delivered records (pending + attempts) in one transaction. Ids
  * already gone are ignored (at-least-once: a replay of an ack is harmless). */
 int queue_ack(queue_t *q, const uint64_t *seqs, size_t n);

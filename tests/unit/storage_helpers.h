@@ -125,4 +125,26 @@ static inline uint64_t th_append(queue_t *q, const char *body, size_t len, int64
     return b.seq;
 }
 
+/* The ready pending records copied out, as the delivery worker reads them:
+ * queue_ready_ids, then queue_get of each (one gone meanwhile is left out).
+ * Returns a queue status; no assertions, so forked children can use it. */
+static inline int th_ready(queue_t *q, uint64_t after, int64_t now, struct queue_entry *out,
+                           size_t max, size_t *n)
+{
+    uint64_t seqs[64];
+    size_t ns = 0;
+    *n = 0;
+    if (max > 64)
+        max = 64;
+    int st = queue_ready_ids(q, after, now, seqs, max, &ns);
+    for (size_t i = 0; st == QUEUE_OK && i < ns; i++) {
+        st = queue_get(q, QUEUE_PENDING, seqs[i], &out[*n]);
+        if (st == QUEUE_OK)
+            (*n)++;
+        else if (st == QUEUE_NOT_FOUND)
+            st = QUEUE_OK;
+    }
+    return st;
+}
+
 #endif

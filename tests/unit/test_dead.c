@@ -114,7 +114,7 @@ static void test_replay_keeps_body_bytes(void **state)
     assert_int_equal(st.pending_bytes, len);
     struct queue_entry e[2];
     size_t n;
-    assert_int_equal(queue_ready(q, 0, 0, e, 2, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 0, e, 2, &n), QUEUE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(e[0].id, s + 1); /* a new sequence */
     assert_int_equal(e[0].rec.body_len, len);
@@ -138,7 +138,7 @@ static void test_replay_keeps_body_bytes(void **state)
     ids[0] = id;
     assert_int_equal(queue_dead_apply(q, QUEUE_REPLAY, ids, 1, NULL, 0, NULL, NULL, NULL),
                      QUEUE_OK);
-    assert_int_equal(queue_ready(q, 0, 0, e, 2, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 0, e, 2, &n), QUEUE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(e[0].replays, 2);
     assert_memory_equal(e[0].rec.body, body, len);

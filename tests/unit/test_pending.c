@@ -79,7 +79,7 @@ static void test_group_round_trip(void **state)
     }
     struct queue_entry e[N];
     size_t n;
-    assert_int_equal(queue_ready(q, 0, 0, e, N, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 0, e, N, &n), QUEUE_OK);
     assert_int_equal(n, N);
     for (int i = 0; i < N; i++) {
         assert_int_equal(e[i].id, b[i].seq);
@@ -103,12 +103,12 @@ static void test_group_round_trip(void **state)
     assert_int_equal(s.pending_bytes, bytes);
     assert_int_equal(s.pending_oldest_ms, 1000);
     /* after and max page through the queue. */
-    assert_int_equal(queue_ready(q, 30, 0, e, N, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 30, 0, e, N, &n), QUEUE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(e[0].id, 31);
     queue_entry_free(&e[0]);
     queue_entry_free(&e[1]);
-    assert_int_equal(queue_ready(q, 0, 0, e, 3, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 0, e, 3, &n), QUEUE_OK);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++)
         queue_entry_free(&e[i]);
@@ -147,7 +147,7 @@ static void test_group_all_or_nothing_map_full(void **state)
     assert_int_equal(two[1].seq, first + 2);
     struct queue_entry e[4];
     size_t n;
-    assert_int_equal(queue_ready(q, 0, 0, e, 4, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 0, e, 4, &n), QUEUE_OK);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++) {
         assert_memory_equal(e[i].rec.body, body, len);
@@ -218,13 +218,13 @@ static void test_ready_honours_next_try(void **state)
     assert_int_equal(queue_fail(q, b, &at, 10000), QUEUE_OK);
     struct queue_entry e[4];
     size_t n;
-    assert_int_equal(queue_ready(q, 0, 9999, e, 4, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 9999, e, 4, &n), QUEUE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(e[0].id, a);
     assert_int_equal(e[1].id, c);
     queue_entry_free(&e[0]);
     queue_entry_free(&e[1]);
-    assert_int_equal(queue_ready(q, 0, 10000, e, 4, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 10000, e, 4, &n), QUEUE_OK);
     assert_int_equal(n, 3);
     assert_int_equal(e[1].id, b);
     assert_int_equal(e[1].attempts.counted, 1);
@@ -431,7 +431,7 @@ static void test_split_halves_concatenate(void **state)
     free(body);
 }
 
-/* A record damaged on disk comes back from queue_ready flagged, not as an
+/* A record damaged on disk comes back from a ready read flagged, not as an
  * error, so delivery can dead-letter it; split refuses it. */
 static void test_corrupt_record_surfaces(void **state)
 {
@@ -463,7 +463,7 @@ static void test_corrupt_record_surfaces(void **state)
     q = th_open(*state, 0, true);
     struct queue_entry e[2];
     size_t n;
-    assert_int_equal(queue_ready(q, 0, 0, e, 2, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 0, e, 2, &n), QUEUE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(e[0].id, s);
     assert_int_equal(e[0].status, RECORD_BAD_CRC);
@@ -521,7 +521,7 @@ static void *mt_deliver(void *arg)
         struct queue_entry e[16];
         uint64_t ids[16];
         size_t n;
-        if (queue_ready(m->q, 0, 0, e, 16, &n) != QUEUE_OK) {
+        if (th_ready(m->q, 0, 0, e, 16, &n) != QUEUE_OK) {
             m->errors++;
             break;
         }

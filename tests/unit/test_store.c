@@ -283,7 +283,7 @@ static void test_backup_copy(void **state)
     assert_int_equal(queue_open(&q, &o, err, sizeof(err)), QUEUE_OK);
     struct queue_entry e[4];
     size_t n;
-    assert_int_equal(queue_ready(q, 0, 0, e, 4, &n), QUEUE_OK);
+    assert_int_equal(th_ready(q, 0, 0, e, 4, &n), QUEUE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(e[0].id, 2);
     assert_int_equal(e[0].rec.body_len, len);
@@ -341,7 +341,7 @@ static void test_forked_reader_sees_commits(void **state)
         while (seen < 20 && mono_ms() < deadline) {
             struct queue_entry e[8];
             size_t n;
-            if (queue_ready(cq, seen, 0, e, 8, &n) != QUEUE_OK)
+            if (th_ready(cq, seen, 0, e, 8, &n) != QUEUE_OK)
                 _exit(12);
             for (size_t i = 0; i < n; i++) {
                 if (e[i].id != seen + 1 || e[i].status != RECORD_OK || e[i].rec.body_len != len ||
