@@ -134,8 +134,8 @@ static inline int th_ready(queue_t *q, uint64_t after, int64_t now, struct queue
     uint64_t seqs[64];
     size_t ns = 0;
     *n = 0;
-    if (max > 64)
-        max = 64;
+    if (max > sizeof(seqs) / sizeof(seqs[0]))
+        return QUEUE_ERROR; /* a test asking for more must not silently get fewer */
     int st = queue_ready_ids(q, after, now, seqs, max, &ns);
     for (size_t i = 0; st == QUEUE_OK && i < ns; i++) {
         st = queue_get(q, QUEUE_PENDING, seqs[i], &out[*n]);
