@@ -3,7 +3,7 @@
  * the end-to-end tests, the demo (`make run`) and the drain benchmark.
  *
  * It answers POST /v1/webhook the way the gateway does for a Braze source
- * (see shared/reference/research-rudderstack.md): 200 "OK"; 401 for a missing
+ * (see DESIGN.md "RudderStack's gateway: the receiver"): 200 "OK"; 401 for a missing
  * or unknown write key (?writeKey= first, else the Basic-auth user); 404
  * "source is disabled"; 413 above the size limit (4000 KiB, decompressed);
  * 400 for a body that is not JSON, has no "events" array, or whose events all
