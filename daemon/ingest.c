@@ -57,6 +57,26 @@
 
 enum ingest_stage { INGEST_ANSWERED, INGEST_COMMITTED };
 
+/* At most one log line a second for a repeated event; the rest are counted
+ * and the count is given with the next line. */
+struct ingest_ratelog {
+    int64_t last_ms; /* CLOCK_MONOTONIC */
+    uint64_t suppressed;
+};
+
+static bool ingest_ratelog_ok(struct ingest_ratelog *r, uint64_t *suppressed)
+{
+    int64_t now = clock_mono_ms();
+    if (r->last_ms && now - r->last_ms < 1000) {
+        r->suppressed++;
+        return false;
+    }
+    r->last_ms = now;
+    *suppressed = r->suppressed;
+    r->suppressed = 0;
+    return true;
+}
+
 struct ingest_job {
     struct committer_req creq; /* committer path; creq.batch points into this job */
     struct workq_item witem;
@@ -91,6 +111,8 @@ struct ingest {
     struct ingest_job *done_head, *done_tail; /* under done_lock */
     /* loop thread only */
     size_t inflight;
+    bool replying; /* inside evhttp_send_reply: output bytes are ours */
+    struct ingest_ratelog libevent_log;
     bool draining;
     bool exiting;
     long closing;           /* answered during the drain, connection not closed yet */
@@ -115,6 +137,8 @@ static const char *ingest_reason(int code)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 411:
+        return "Length Required";
     case 413:
         return "Payload Too Large";
     case 415:
@@ -175,6 +199,8 @@ static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code
         evhttp_add_header(h, "Allow", "POST");
     if (code == 401)
         evhttp_add_header(h, "WWW-Authenticate", "Bearer, Basic realm=\"eddy\"");
+    if (code == 411) /* the body that followed would be read as the next request */
+        evhttp_add_header(h, "Connection", "close");
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (in->draining && evcon) {
         /* evhttp closes the connection once this answer is written; the
@@ -186,7 +212,9 @@ static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code
     struct evbuffer *b = evbuffer_new();
     if (b)
         evbuffer_add_printf(b, "%s\n", json);
+    in->replying = true;
     evhttp_send_reply(req, code, ingest_reason(code), b);
+    in->replying = false;
     if (b)
         evbuffer_free(b);
     metrics_count_code(in->m->ingest_requests, code);
@@ -402,6 +430,42 @@ answer:
     ingest_push_done(in, j, j);
 }
 
+/* Loop thread: bytes written to a connection. evhttp answers some requests
+ * by itself, without calling us (a Content-Length over its cap: 413; a
+ * malformed request line, header or chunk: 400; an Expect other than
+ * 100-continue: 417), and libevent 2.1 has no hook for that. Every answer
+ * evhttp writes starts with its status line, added alone, and this callback
+ * runs at each add; our own answers are written inside ingest_reply
+ * (in->replying), so a status line added outside it is one of evhttp's. */
+static void ingest_on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct ingest *in = arg;
+    if (in->replying || info->n_added < 13 || info->n_added > 256)
+        return;
+    char line[16];
+    struct evbuffer_ptr at;
+    if (evbuffer_ptr_set(buf, &at, info->orig_size, EVBUFFER_PTR_SET) != 0 ||
+        evbuffer_copyout_from(buf, &at, line, sizeof(line) - 1) < 13)
+        return;
+    line[sizeof(line) - 1] = '\0';
+    int code = 0;
+    if (strncmp(line, "HTTP/1.", 7) != 0 || sscanf(line + 9, "%3d", &code) != 1 || code < 200)
+        return; /* not a status line, or 100 Continue */
+    metrics_count_code(in->m->ingest_requests, code);
+    const char *why = code == 413   ? "Content-Length or chunked body over the size cap"
+                      : code == 400 ? "malformed request line, header, length or chunk"
+                                    : "request refused before it was read";
+    uint64_t more;
+    if (!ingest_ratelog_ok(&in->libevent_log, &more))
+        return;
+    if (more)
+        log_warn("ingest: libevent answered %d by itself (%s); %llu more such answer(s) since the "
+                 "last line",
+                 code, why, (unsigned long long)more);
+    else
+        log_warn("ingest: libevent answered %d by itself (%s)", code, why);
+}
+
 /* evhttp's connections, as evhttp makes them, but reading up to
  * INGEST_READ_MAX per callback instead of libevent's 16 KiB: a 100 KB body
  * then takes one or two reads, loop wake-ups and buffer chains instead of
@@ -409,10 +473,15 @@ answer:
  * than the socket holds, so idle connections cost nothing more. */
 static struct bufferevent *ingest_new_bev(struct event_base *base, void *arg)
 {
-    (void)arg;
+    struct ingest *in = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
-    if (bev)
-        bufferevent_set_max_single_read(bev, INGEST_READ_MAX);
+    if (!bev)
+        return NULL;
+    bufferevent_set_max_single_read(bev, INGEST_READ_MAX);
+    if (!evbuffer_add_cb(bufferevent_get_output(bev), ingest_on_output, in)) {
+        bufferevent_free(bev);
+        return NULL;
+    }
     return bev;
 }
 
@@ -445,6 +514,15 @@ static void ingest_on_request(struct evhttp_request *req, void *arg)
         return;
     }
     struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
+
+    /* Without a Content-Length (and not chunked) evhttp reads no body at
+     * all: whatever the client sent after the headers would be lost. */
+    const char *te = evhttp_find_header(hdr, "Transfer-Encoding");
+    if (!evhttp_find_header(hdr, "Content-Length") && !(te && strcasecmp(te, "chunked") == 0)) {
+        ingest_reply_error(in, req, 411, "length_required",
+                           "send a Content-Length (or Transfer-Encoding: chunked)", 0);
+        return;
+    }
 
     /* Authentication, before anything about the body (an empty body must
      * still get its 401). */
@@ -602,7 +680,7 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
     evhttp_set_timeout(in->http, INGEST_TIMEOUT_S);
     evhttp_set_flags(in->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_default_content_type(in->http, "application/json");
-    evhttp_set_bevcb(in->http, ingest_new_bev, NULL);
+    evhttp_set_bevcb(in->http, ingest_new_bev, in);
     /* Let every method reach the callbacks, so a wrong one gets 405, not
      * evhttp's 501. */
     evhttp_set_allowed_methods(in->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
