@@ -56,7 +56,7 @@ build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS)
 DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
             libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libisal-dev libcmocka-dev bats \
             clang clang-format clang-tidy cppcheck libclang-rt-14-dev curl wrk python3 \
-            iproute2 e2fsprogs procps psmisc nginx-light openssl
+            iproute2 e2fsprogs procps psmisc nginx-light openssl haproxy python3-yaml
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 	    grep -q 'ok installed' || echo $$p; done); \

@@ -3,9 +3,10 @@
 
 Reads the ids loadgen.py recorded as acknowledged (--acked, repeatable), the
 fake RudderStack's NDJSON output of accepted requests (--sink, repeatable),
-and eddy's LMDB store (--data-dir) through lmdb-utils' mdb_dump, so that the
-check does not trust eddy's own code to read its records. Every acknowledged
-id must be at the sink, in pending or in dead. Prints one line
+and eddy's LMDB stores (--data-dir, repeatable: one per node) through
+lmdb-utils' mdb_dump, so that the check does not trust eddy's own code to
+read its records. Every acknowledged id must be at the sink, in pending or
+in dead. Prints one line
 
   acked=N at_sink=N pending=N dead=N lost=N duplicates=N unacked_delivered=N
 
@@ -63,7 +64,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--acked", action="append", default=[])
     p.add_argument("--sink", action="append", default=[])
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", action="append", default=[])
     p.add_argument("--max-dead", type=int, default=-1)
     p.add_argument("--max-pending", type=int, default=-1)
     p.add_argument("--json", help="also write the figures to this file")
@@ -84,10 +85,10 @@ def main():
                             seen[i] = seen.get(i, 0) + 1
 
     pending, dead = set(), set()
-    if a.data_dir:
-        for _, v in dump_db(a.data_dir, "pending"):
+    for d in a.data_dir:
+        for _, v in dump_db(d, "pending"):
             pending.update(record_ids(v, "pending"))
-        for _, v in dump_db(a.data_dir, "dead"):
+        for _, v in dump_db(d, "dead"):
             dead.update(record_ids(v, "dead"))
 
     lost = sorted(i for i in acked if i not in seen and i not in pending and i not in dead)

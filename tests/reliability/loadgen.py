@@ -8,7 +8,8 @@ back, so the file is exactly the set of events eddyd promised to keep; a
 SIGKILLed eddyd just looks like refused or reset connections, which are
 counted and retried with fresh events. Runs until --duration seconds pass,
 --batches batches were acknowledged, or --stop-file appears; then writes the
-per-status counts as JSON to --stats.
+per-status counts as JSON to --stats. An https:// URL (a TLS front such as
+etc/haproxy-eddy.cfg) is verified against --cacert.
 """
 import argparse
 import gzip
@@ -16,6 +17,7 @@ import http.client
 import json
 import os
 import random
+import ssl
 import threading
 import time
 import urllib.parse
@@ -88,7 +90,11 @@ def worker(shared, tid):
             body = gzip.compress(body, 1)
             headers["Content-Encoding"] = "gzip"
         try:
-            if conn is None:
+            if conn is None and u.scheme == "https":
+                tls = ssl.create_default_context(cafile=a.cacert)
+                conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=a.timeout,
+                                                   context=tls)
+            elif conn is None:
                 conn = http.client.HTTPConnection(u.hostname, u.port, timeout=a.timeout)
             conn.request("POST", path, body=body, headers=headers)
             resp = conn.getresponse()
@@ -125,6 +131,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True, help="ingest URL, with ?writeKey= if wanted")
     p.add_argument("--token", default="")
+    p.add_argument("--cacert", help="CA file for an https:// URL")
     p.add_argument("--acked", required=True)
     p.add_argument("--stats")
     p.add_argument("--prefix", default="ev")
