@@ -10,6 +10,8 @@
  */
 #include "admin.h"
 
+#include <errno.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "acceptguard.h"
 #include "clock.h"
 #include "log.h"
 
@@ -27,6 +30,7 @@ struct admin {
     struct admin_options o;
     struct event_base *base;
     struct evhttp *http;
+    struct accept_guard *guard; /* keeps a spare descriptor for when they run out */
     pthread_t thread;
     bool running;
 };
@@ -62,9 +66,29 @@ static const char *admin_not_ready(const struct admin *a)
     return NULL;
 }
 
+/* Admin thread, the loop turn after an admin connection closed: its
+ * descriptor is free, so the spare is taken back before ingest can take it. */
+static void admin_reclaim_spare(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct admin *a = arg;
+    accept_guard_reclaim(a->guard);
+}
+
+static void admin_on_conn_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    struct admin *a = arg;
+    struct timeval now = {0, 0};
+    event_base_once(a->base, -1, EV_TIMEOUT, admin_reclaim_spare, a, &now);
+}
+
 static void admin_on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, admin_on_conn_closed, a);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (!path)
@@ -158,9 +182,17 @@ int admin_start(struct admin **out, const struct admin_options *o, char *err, si
         snprintf(err, errlen, "admin: listen: \"%s\" is not HOST:PORT", o->cfg->admin_listen);
         goto fail;
     }
-    if (!evhttp_bind_socket_with_handle(a->http, host, port)) {
+    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(a->http, host, port);
+    if (!bound) {
         snprintf(err, errlen, "admin: cannot listen on %s: %s", o->cfg->admin_listen,
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        goto fail;
+    }
+    /* /healthz must answer even when ingest connections took every
+     * descriptor: the admin listener keeps one in reserve. */
+    a->guard = accept_guard_new(a->base, evhttp_bound_socket_get_listener(bound), "admin", true);
+    if (!a->guard) {
+        snprintf(err, errlen, "admin: cannot set up the listener: %s", strerror(errno));
         goto fail;
     }
     int rc = pthread_create(&a->thread, NULL, admin_main, a);
@@ -185,6 +217,7 @@ void admin_stop(struct admin *a)
         event_base_loopexit(a->base, NULL); /* thread-safe: evthread_use_pthreads ran */
         pthread_join(a->thread, NULL);
     }
+    accept_guard_free(a->guard);
     if (a->http)
         evhttp_free(a->http);
     if (a->base)

@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../storage/batch.h"
+#include "acceptguard.h"
 #include "auth.h"
 #include "gzip.h"
 #include "clock.h"
@@ -56,26 +57,6 @@
 #define INGEST_LARGE_BODY (1u << 20)
 
 enum ingest_stage { INGEST_ANSWERED, INGEST_COMMITTED };
-
-/* At most one log line a second for a repeated event; the rest are counted
- * and the count is given with the next line. */
-struct ingest_ratelog {
-    int64_t last_ms; /* CLOCK_MONOTONIC */
-    uint64_t suppressed;
-};
-
-static bool ingest_ratelog_ok(struct ingest_ratelog *r, uint64_t *suppressed)
-{
-    int64_t now = clock_mono_ms();
-    if (r->last_ms && now - r->last_ms < 1000) {
-        r->suppressed++;
-        return false;
-    }
-    r->last_ms = now;
-    *suppressed = r->suppressed;
-    r->suppressed = 0;
-    return true;
-}
 
 struct ingest_job {
     struct committer_req creq; /* committer path; creq.batch points into this job */
@@ -103,6 +84,7 @@ struct ingest {
     struct event_base *base;
     struct evhttp *http;
     struct evhttp_bound_socket *bound;
+    struct accept_guard *guard; /* pauses accepting while out of descriptors */
     struct committer *committer;
     struct workq *workers;       /* small identity bodies */
     struct workq *large_workers; /* bodies of INGEST_LARGE_BODY or more, and gzip */
@@ -112,7 +94,7 @@ struct ingest {
     /* loop thread only */
     size_t inflight;
     bool replying; /* inside evhttp_send_reply: output bytes are ours */
-    struct ingest_ratelog libevent_log;
+    struct log_limit libevent_log;
     bool draining;
     bool exiting;
     long closing;           /* answered during the drain, connection not closed yet */
@@ -456,7 +438,7 @@ static void ingest_on_output(struct evbuffer *buf, const struct evbuffer_cb_info
                       : code == 400 ? "malformed request line, header, length or chunk"
                                     : "request refused before it was read";
     uint64_t more;
-    if (!ingest_ratelog_ok(&in->libevent_log, &more))
+    if (!log_limit_ok(&in->libevent_log, &more))
         return;
     if (more)
         log_warn("ingest: libevent answered %d by itself (%s); %llu more such answer(s) since the "
@@ -609,6 +591,8 @@ static void ingest_on_stop(evutil_socket_t fd, short what, void *arg)
     if (!in->draining) {
         in->draining = true;
         if (in->bound) {
+            accept_guard_free(in->guard);
+            in->guard = NULL;
             evhttp_del_accept_socket(in->http, in->bound);
             in->bound = NULL;
         }
@@ -704,6 +688,12 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         goto fail;
     }
+    in->guard =
+        accept_guard_new(base, evhttp_bound_socket_get_listener(in->bound), "ingest", false);
+    if (!in->guard) {
+        snprintf(err, errlen, "ingest: out of memory");
+        goto fail;
+    }
     unsigned nworkers = ingest_worker_count();
     if (workq_start(&in->workers, "eddyd-validate", nworkers, ingest_work, in, err, errlen) != 0 ||
         workq_start(&in->large_workers, "eddyd-valid-lg", nworkers / 2 ? nworkers / 2 : 1,
@@ -735,6 +725,7 @@ void ingest_free(struct ingest *in)
     if (!in)
         return;
     ingest_stop_workers(in);
+    accept_guard_free(in->guard);
     if (in->http)
         evhttp_free(in->http);
     if (in->done_ev)

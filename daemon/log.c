@@ -9,6 +9,8 @@
  */
 #include "log.h"
 
+#include "clock.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -88,4 +90,17 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     line[n++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, n);
     (void)w;
+}
+
+bool log_limit_ok(struct log_limit *l, uint64_t *skipped)
+{
+    int64_t now = clock_mono_ms();
+    if (l->last_ms && now - l->last_ms < 1000) {
+        l->skipped++;
+        return false;
+    }
+    l->last_ms = now;
+    *skipped = l->skipped;
+    l->skipped = 0;
+    return true;
 }

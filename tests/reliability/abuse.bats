@@ -2,7 +2,7 @@
 # abuse.bats - hostile clients against eddyd's ingest listener (abuse.py):
 # 1,000 idle connections, headers one byte a second (slowloris), a body
 # trickled, over-limit bodies, JSON nested 100,000 deep, 10,000 requests with
-# bad credentials, a gzip bomb. Each time a well-behaved client posting
+# bad credentials, a gzip bomb, more connections than descriptors. Each time a well-behaved client posting
 # alongside must keep getting 200 within 5 s, eddyd must stay up, and its peak
 # RSS (VmHWM) must stay under a generous bound, printed as a figure.
 
@@ -66,4 +66,17 @@ abuse() {
 
 @test "abuse: a gzip bomb (256 MiB of zeros in 256 KB) gets 413" {
     abuse gzipbomb
+}
+
+@test "abuse: out of descriptors (ulimit -n 64, 80 connections): no spin, /healthz answers" {
+    stop_eddyd
+    (
+        ulimit -n 64
+        exec "$EDDYD" -c "$EDDY_CONF" >>"$BATS_TEST_TMPDIR/eddyd.log" 2>&1
+    ) &
+    EDDYD_PID=$!
+    wait_http "$ADMIN_URL/healthz" 15
+    abuse fds --connections 80 --seconds 3 --pid "$EDDYD_PID" \
+        --log "$BATS_TEST_TMPDIR/eddyd.log" --admin-port "$ADMIN_PORT"
+    grep -q 'out of file descriptors' "$BATS_TEST_TMPDIR/eddyd.log"
 }

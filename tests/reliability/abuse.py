@@ -4,6 +4,7 @@ well-behaved client posting a small batch every 100 ms alongside.
 
   abuse.py MODE --port P [--seconds S] [--max-body BYTES]
   MODE: idle | slowloris | trickle | overlimit | deep | badcreds | gzipbomb
+        | fds (with --pid, --log, --admin-port: eddyd started with few fds)
 
 Prints one JSON object with the figures (the good client's answers and its
 worst latency, what the abuse got back) and exits 1 when the good client got
@@ -13,6 +14,7 @@ import argparse
 import gzip
 import http.client
 import json
+import os
 import resource
 import socket
 import sys
@@ -214,9 +216,55 @@ def mode_gzipbomb(a, fig):
     fig["ok"] = fig["status"] == 413
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def log_lines(path):
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
+def mode_fds(a, fig):
+    """More connections than eddyd has descriptors for: it must not spin or
+    flood its log, /healthz must keep answering, and ingest must work again
+    once the connections are gone."""
+    socks = connect_many(a.port, a.connections or 80)
+    time.sleep(0.5)
+    cpu0, lines0, t0 = cpu_seconds(a.pid), log_lines(a.log), time.time()
+    health = {}
+    while time.time() - t0 < a.seconds:
+        try:
+            c = http.client.HTTPConnection(HOST, a.admin_port, timeout=2)
+            c.request("GET", "/healthz")
+            k = str(c.getresponse().status)
+            c.close()
+        except (OSError, http.client.HTTPException) as e:
+            k = "error:" + type(e).__name__
+        health[k] = health.get(k, 0) + 1
+        time.sleep(0.5)
+    dt = time.time() - t0
+    fig["cpu_percent"] = round(100 * (cpu_seconds(a.pid) - cpu0) / dt, 1)
+    fig["log_lines"] = log_lines(a.log) - lines0
+    fig["healthz"] = health
+    for s in socks:
+        s.close()
+    status, t1 = None, time.time()
+    while time.time() - t1 < 10 and status != 200:
+        status = post_raw(a.port, GOOD_BODY.encode(), {"Content-Type": "application/json"},
+                          timeout=5)
+        if status != 200:
+            time.sleep(0.2)
+    fig["post_after"] = status
+    fig["ok"] = (fig["cpu_percent"] < 25 and fig["log_lines"] <= 2 * a.seconds + 2 and
+                 set(health) == {"200"} and status == 200)
+
+
 MODES = {"idle": mode_idle, "slowloris": mode_slowloris, "trickle": mode_trickle,
          "overlimit": mode_overlimit, "deep": mode_deep, "badcreds": mode_badcreds,
-         "gzipbomb": mode_gzipbomb}
+         "gzipbomb": mode_gzipbomb, "fds": mode_fds}
 
 
 def main():
@@ -226,20 +274,28 @@ def main():
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--connections", type=int, default=0)
     p.add_argument("--max-body", type=int, default=1 << 20)
+    p.add_argument("--pid", type=int)
+    p.add_argument("--log")
+    p.add_argument("--admin-port", type=int)
     a = p.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    good = GoodClient(a.port)
-    good.start()
+    # With descriptors exhausted no client can be served: fds checks
+    # ingest after the abuse instead.
+    good = GoodClient(a.port) if a.mode != "fds" else None
+    if good:
+        good.start()
     fig = {"mode": a.mode}
     MODES[a.mode](a, fig)
-    time.sleep(0.5)  # one more good request after the abuse
-    good.stop = True
-    good.join()
-    fig["good_answers"] = good.answers
-    fig["good_worst_s"] = round(good.worst, 3)
-    good_ok = set(good.answers) == {"200"} and good.worst < 5
+    good_ok = True
+    if good:
+        time.sleep(0.5)  # one more good request after the abuse
+        good.stop = True
+        good.join()
+        fig["good_answers"] = good.answers
+        fig["good_worst_s"] = round(good.worst, 3)
+        good_ok = set(good.answers) == {"200"} and good.worst < 5
     print(json.dumps(fig))
     sys.exit(0 if good_ok and fig.get("ok", True) else 1)
 

@@ -1,0 +1,164 @@
+/*
+ * acceptguard.c - pauses a listener while accept(2) fails for lack of
+ * descriptors, logs that at most once a second, and holds a spare
+ * descriptor for a listener that must stay reachable.
+ *
+ * Why a pause: the listening socket stays readable while connections wait,
+ * so retrying at once spins a core and writes a log line per attempt
+ * (measured before this: 55-92% CPU and over a million identical lines in
+ * 3-5 s with `ulimit -n 64` and 80 connections). Connections wait in the
+ * kernel's backlog meanwhile, and are accepted as descriptors free up.
+ */
+#include "acceptguard.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define ACCEPT_PAUSE_MS 100
+#define ACCEPT_STR_(x) #x
+#define ACCEPT_STR(x) ACCEPT_STR_(x)
+#define ACCEPT_GUARDS_MAX 4
+
+struct accept_guard {
+    struct evconnlistener *lev;
+    struct event *resume_ev;
+    const char *name;
+    bool reserve; /* keep a spare descriptor */
+    int spare_fd; /* -1 while given up */
+    bool paused;
+    struct log_limit limit;
+};
+
+/* evconnlistener passes its error callback the argument of its accept
+ * callback, which evhttp owns; so guards are found by listener. */
+static pthread_mutex_t accept_guards_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct accept_guard *accept_guards[ACCEPT_GUARDS_MAX];
+
+static struct accept_guard *accept_guard_find(const struct evconnlistener *lev)
+{
+    struct accept_guard *g = NULL;
+    pthread_mutex_lock(&accept_guards_lock);
+    for (size_t i = 0; i < ACCEPT_GUARDS_MAX && !g; i++)
+        if (accept_guards[i] && accept_guards[i]->lev == lev)
+            g = accept_guards[i];
+    pthread_mutex_unlock(&accept_guards_lock);
+    return g;
+}
+
+static bool accept_guard_register(struct accept_guard *g, struct accept_guard *old)
+{
+    bool done = false;
+    pthread_mutex_lock(&accept_guards_lock);
+    for (size_t i = 0; i < ACCEPT_GUARDS_MAX && !done; i++)
+        if (accept_guards[i] == old) {
+            accept_guards[i] = g;
+            done = true;
+        }
+    pthread_mutex_unlock(&accept_guards_lock);
+    return done;
+}
+
+static int accept_guard_spare(void)
+{
+    return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void accept_guard_arm(struct accept_guard *g)
+{
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    event_add(g->resume_ev, &tv); /* libevent timers run on the monotonic clock */
+}
+
+void accept_guard_reclaim(struct accept_guard *g)
+{
+    if (g && g->reserve && g->spare_fd < 0) {
+        g->spare_fd = accept_guard_spare();
+        if (g->spare_fd < 0)
+            accept_guard_arm(g); /* still none free: try again later */
+    }
+}
+
+/* Listener thread: the pause is over; take the spare back when possible. */
+static void accept_guard_on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct accept_guard *g = arg;
+    accept_guard_reclaim(g);
+    if (g->paused) {
+        g->paused = false;
+        evconnlistener_enable(g->lev);
+    }
+}
+
+static void accept_guard_on_error(struct evconnlistener *lev, void *arg)
+{
+    (void)arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct accept_guard *g = accept_guard_find(lev);
+    if (!g)
+        return;
+    bool no_fds = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+    bool gave_spare = false;
+    if (no_fds && g->spare_fd >= 0) {
+        /* The waiting connection gets this descriptor at the next try. */
+        close(g->spare_fd);
+        g->spare_fd = -1;
+        gave_spare = true;
+    } else {
+        evconnlistener_disable(lev);
+        g->paused = true;
+    }
+    accept_guard_arm(g);
+    uint64_t skipped;
+    if (!log_limit_ok(&g->limit, &skipped))
+        return;
+    const char *what = no_fds ? "out of file descriptors" : "accept failed";
+    const char *then = gave_spare ? "using the spare descriptor"
+                                  : "not accepting for " ACCEPT_STR(ACCEPT_PAUSE_MS) " ms";
+    if (skipped)
+        log_warn("%s: %s (%s); %s; %llu more since the last line", g->name, what, strerror(err),
+                 then, (unsigned long long)skipped);
+    else
+        log_warn("%s: %s (%s); %s", g->name, what, strerror(err), then);
+}
+
+struct accept_guard *accept_guard_new(struct event_base *base, struct evconnlistener *lev,
+                                      const char *name, bool reserve)
+{
+    struct accept_guard *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->lev = lev;
+    g->name = name;
+    g->reserve = reserve;
+    g->spare_fd = reserve ? accept_guard_spare() : -1;
+    g->resume_ev = event_new(base, -1, 0, accept_guard_on_resume, g);
+    if (!g->resume_ev || (reserve && g->spare_fd < 0) || !accept_guard_register(g, NULL)) {
+        g->lev = NULL;
+        accept_guard_free(g);
+        return NULL;
+    }
+    evconnlistener_set_error_cb(lev, accept_guard_on_error);
+    return g;
+}
+
+void accept_guard_free(struct accept_guard *g)
+{
+    if (!g)
+        return;
+    if (g->lev) {
+        evconnlistener_set_error_cb(g->lev, NULL);
+        accept_guard_register(NULL, g);
+    }
+    if (g->resume_ev)
+        event_free(g->resume_ev);
+    if (g->spare_fd >= 0)
+        close(g->spare_fd);
+    free(g);
+}
