@@ -5,11 +5,37 @@
  * It answers POST /v1/webhook the way the gateway does for a Braze source
  * (see DESIGN.md "RudderStack's gateway: the receiver"): 200 "OK"; 401 for a missing
  * or unknown write key (?writeKey= first, else the Basic-auth user); 404
- * "source is disabled"; 413 above the size limit (4000 KiB, decompressed);
- * 400 for a body that is not JSON, has no "events" array, or whose events all
- * lack both user.external_user_id and user.user_id. Gzip bodies are accepted.
- * JSON is checked with jansson, which is stricter than the gateway for lone
- * surrogates and invalid UTF-8: such bodies get 400 here.
+ * "source is disabled"; 413 above the size limit; 400 for a body that is not
+ * JSON, has no "events" array, or whose events all lack both
+ * user.external_user_id and user.user_id.
+ *
+ * Size, compression and numbers follow rudder-server's gateway as read at
+ * f2655fbb (v1.83.0+5, 2026-08-19):
+ *   - The limit, Gateway.maxReqSizeInKB = 4000 (x 1024 bytes,
+ *     gateway/webhook/setup.go), is checked against the request as wrapped
+ *     for the transformer (gateway/webhook/webhook.go, near line 375), not
+ *     the raw body: prepareTransformerEventRequestV2
+ *     (gateway/webhook/webhookTransformer.go) marshals rudder-go-kit's
+ *     requesttojson.RequestJSON {method, url, proto, headers,
+ *     body: the body as one JSON string, query_parameters} with Go's
+ *     encoding/json rules (", \, control bytes, < > & and U+2028/9 escaped,
+ *     invalid UTF-8 as \ufffd), and misc.SanitizeJSON then drops every
+ *     \u0000. A Braze body grows ~11% that way: refused above ~3.69 MB.
+ *     envelope_len below counts the same bytes. (The gateway checks the
+ *     transformed batch against the limit once more, gateway/handle.go; the
+ *     fake does not.)
+ *   - middleware/uncompress.go inflates only `Content-Encoding: gzip`,
+ *     compared exactly (r.Header.Get(...) == "gzip"); any other value
+ *     leaves the body as sent. The inflating reader fails while the wrapper
+ *     is built, and an error the gateway has no status for is a 500
+ *     (gateway/response/response.go, GetErrorStatusCode): corrupt gzip gets
+ *     500.
+ *   - The body travels to the transformer as a string, so the gateway itself
+ *     refuses no number: {"n":1e400} is accepted (the transformer's
+ *     JSON.parse reads it as Infinity).
+ * JSON is checked with yajl (yajl_tree), which is stricter than the gateway
+ * for lone surrogates, invalid UTF-8 and raw NUL bytes: such bodies get 400
+ * here.
  *
  * Tests steer it with flags at start or at run time with
  *   POST /_control?key=value&...    (same keys as the flags, without "--")
@@ -30,7 +56,8 @@
  *   marker=TEXT        400 for a request whose body contains TEXT ("" clears)
  *   reject_keys=0|1    401 "invalid write key" for every key
  *   disabled=0|1       404 "source is disabled"
- *   max_body=BYTES     the size limit
+ *   max_body=BYTES     the size limit, on the wrapped request (default
+ *                      4096000, the gateway's 4000 KiB)
  *   reset=1            clears every fault above and the counters
  *
  * Output for assertions (each line flushed at once):
@@ -65,6 +92,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <jansson.h>
+#include <yajl/yajl_tree.h>
 #include <zlib.h>
 
 #define FAKE_KEYS_MAX 32
@@ -340,22 +368,123 @@ static bool key_accepted(const struct fake *f, const char *key)
     return false;
 }
 
-/* An event RudderStack keeps: it has user.external_user_id or user.user_id. */
-static bool event_has_user(json_t *ev)
+/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    json_t *user = json_object_get(ev, "user");
-    if (!json_is_object(user))
+    unsigned char c = s[0];
+    size_t k = c >= 0xc2 && c <= 0xdf   ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    if (!k || k > n)
+        return 0;
+    unsigned char lo = 0x80, hi = 0xbf; /* second byte: no overlong, surrogate or > U+10FFFF */
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < k; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return k;
+}
+
+/* Bytes body takes inside the gateway's wrapper: Go's encoding/json string
+ * escaping, less the \u0000 misc.SanitizeJSON removes (see the top). */
+static size_t escaped_len(const unsigned char *s, size_t n)
+{
+    size_t out = 2; /* the quotes */
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t k;
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t')
+            out += 2, i++;
+        else if (c == 0)
+            i++;
+        else if (c < 0x20 || c == '<' || c == '>' || c == '&')
+            out += 6, i++;
+        else if (c < 0x80)
+            out++, i++;
+        else if (!(k = utf8_len(s + i, n - i)))
+            out += 6, i++; /* \ufffd */
+        else if (k == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] & 0xfe) == 0xa8)
+            out += 6, i += 3; /* U+2028, U+2029 */
+        else
+            out += k, i += k;
+    }
+    return out;
+}
+
+/* Size of the request as the gateway wraps it for the transformer:
+ * {"method","url","proto","headers":{K:[V]},"body":"...","query_parameters":
+ * {K:[V]}}, Host and Transfer-Encoding being out of Go's header map. */
+static size_t envelope_len(struct evhttp_request *req, const unsigned char *body, size_t len)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *q = uri ? evhttp_uri_get_query(uri) : NULL;
+    json_t *headers = json_object(), *query = json_object();
+    for (struct evkeyval *h = evhttp_request_get_input_headers(req)->tqh_first; h;
+         h = h->next.tqe_next)
+        if (strcasecmp(h->key, "Host") && strcasecmp(h->key, "Transfer-Encoding"))
+            json_object_set_new(headers, h->key, json_pack("[s]", h->value));
+    struct evkeyvalq qs;
+    if (q && evhttp_parse_query_str(q, &qs) == 0) {
+        for (struct evkeyval *kv = qs.tqh_first; kv; kv = kv->next.tqe_next)
+            json_object_set_new(query, kv->key, json_pack("[s]", kv->value));
+        evhttp_clear_headers(&qs);
+    }
+    json_t *env =
+        json_pack("{s:s,s:s,s:s,s:o,s:s,s:o}", "method", "POST", "url", evhttp_request_get_uri(req),
+                  "proto", "HTTP/1.1", "headers", headers, "body", "", "query_parameters", query);
+    char *text = env ? json_dumps(env, JSON_COMPACT) : NULL;
+    size_t n = (text ? strlen(text) - 2 : 0) + escaped_len(body, len);
+    free(text);
+    json_decref(env);
+    return n;
+}
+
+static yajl_val yajl_member(yajl_val obj, const char *key)
+{
+    const char *path[] = {key, NULL};
+    return obj ? yajl_tree_get(obj, path, yajl_t_any) : NULL;
+}
+
+/* An event RudderStack keeps: it has user.external_user_id or user.user_id. */
+static bool event_has_user(yajl_val ev)
+{
+    yajl_val user = yajl_member(ev, "user");
+    if (!YAJL_IS_OBJECT(user))
         return false;
-    json_t *a = json_object_get(user, "external_user_id");
-    json_t *b = json_object_get(user, "user_id");
-    return (a && !json_is_null(a)) || (b && !json_is_null(b));
+    yajl_val a = yajl_member(user, "external_user_id");
+    yajl_val b = yajl_member(user, "user_id");
+    return (a && !YAJL_IS_NULL(a)) || (b && !YAJL_IS_NULL(b));
+}
+
+/* An event's "id" for the --out line. */
+static json_t *id_json(yajl_val v)
+{
+    if (YAJL_IS_STRING(v))
+        return json_string(YAJL_GET_STRING(v));
+    if (YAJL_IS_INTEGER(v))
+        return json_integer(YAJL_GET_INTEGER(v));
+    if (YAJL_IS_DOUBLE(v))
+        return json_real(YAJL_GET_DOUBLE(v));
+    if (YAJL_IS_TRUE(v) || YAJL_IS_FALSE(v))
+        return json_boolean(YAJL_IS_TRUE(v));
+    return json_null();
 }
 
 static void record_accepted(struct fake *f, int64_t t, const char *key, const unsigned char *body,
-                            size_t len, json_t *events)
+                            size_t len, yajl_val events)
 {
     uint64_t n = ++f->accepted_requests;
-    size_t nev = json_array_size(events);
+    size_t nev = YAJL_IS_ARRAY(events) ? YAJL_GET_ARRAY(events)->len : 0;
     f->accepted_events += nev;
     f->accepted_bytes += len;
     if (f->bodies_dir) {
@@ -370,10 +499,8 @@ static void record_accepted(struct fake *f, int64_t t, const char *key, const un
     if (!f->out)
         return;
     json_t *ids = json_array();
-    for (size_t i = 0; i < nev; i++) {
-        json_t *id = json_object_get(json_array_get(events, i), "id");
-        json_array_append(ids, id ? id : json_null());
-    }
+    for (size_t i = 0; i < nev; i++)
+        json_array_append_new(ids, id_json(yajl_member(YAJL_GET_ARRAY(events)->values[i], "id")));
     json_t *line =
         json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:o}", "t", (json_int_t)t, "n", (json_int_t)n,
                   "write_key", key, "bytes", (json_int_t)len, "crc32",
@@ -462,49 +589,50 @@ static void handle_webhook(struct fake *f, struct evhttp_request *req, const cha
     } else {
         const char *enc =
             evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
-        if (enc && !strcasecmp(enc, "gzip")) {
+        if (enc && !strcmp(enc, "gzip")) { /* exactly: see the top */
             bool too_big;
             inflated = gunzip(raw, len, f->max_body, &len, &too_big);
-            if (!inflated)
-                code = too_big ? 413 : 400,
-                text = too_big ? "request size exceeds max limit\n" : "invalid gzip body\n";
+            if (!inflated) /* past max_body inflated, the wrapper is surely over it */
+                code = too_big ? 413 : 500,
+                text = too_big ? "request size exceeds max limit\n" : "gzip: invalid header\n";
             raw = inflated;
         }
     }
-    if (code == 200 && len > f->max_body)
+    if (code == 200 && envelope_len(req, raw, len) > f->max_body)
         code = 413, text = "request size exceeds max limit\n";
     if (code == 200 && f->marker && memmem(raw, len, f->marker, strlen(f->marker)))
         code = 400, text = "event rejected: marker\n";
 
-    json_t *doc = NULL, *events = NULL;
+    yajl_val doc = NULL, events = NULL;
     if (code == 200 && !f->no_parse) {
-        json_error_t jerr;
-        doc = json_loadb((const char *)raw, len, JSON_ALLOW_NUL, &jerr);
-        events = json_object_get(doc, "events");
+        /* yajl_tree wants a C string; a raw NUL ends it early (then 400). */
+        char *copy = malloc(len + 1), errbuf[128];
+        if (copy) {
+            memcpy(copy, raw, len);
+            copy[len] = 0;
+            doc = yajl_tree_parse(copy, errbuf, sizeof(errbuf));
+            free(copy);
+        }
+        events = yajl_member(doc, "events");
         if (!doc)
             code = 400, text = "Malformed JSON in request body\n";
-        else if (!json_is_array(events))
+        else if (!YAJL_IS_OBJECT(doc) || !YAJL_IS_ARRAY(events))
             code = 400, text = "eventList should be an array\n";
         else {
-            size_t i, n = json_array_size(events), kept = 0;
+            size_t i, n = YAJL_GET_ARRAY(events)->len, kept = 0;
             for (i = 0; i < n; i++)
-                kept += event_has_user(json_array_get(events, i));
+                kept += event_has_user(YAJL_GET_ARRAY(events)->values[i]);
             if (n == 0)
                 code = 400, text = "empty batch payload\n";
             else if (kept == 0)
                 code = 400, text = "All requests in the batch failed\n";
         }
     }
-    if (code == 200) {
-        json_t *empty = NULL;
-        if (!events)
-            events = empty = json_array();
+    if (code == 200)
         record_accepted(f, t, key, raw, len, events);
-        json_decref(empty);
-    }
     log_request(f, t, code, len);
     answer(f, req, code, text, 0);
-    json_decref(doc);
+    yajl_tree_free(doc);
     free(inflated);
     free(key);
 }
