@@ -56,7 +56,8 @@ build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS)
 DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
             libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libisal-dev libcmocka-dev bats \
             clang clang-format clang-tidy cppcheck libclang-rt-14-dev curl wrk python3 \
-            iproute2 e2fsprogs procps psmisc nginx-light openssl haproxy python3-yaml
+            iproute2 e2fsprogs procps psmisc nginx-light openssl haproxy python3-yaml \
+            libseccomp-dev systemd
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
 	    grep -q 'ok installed' || echo $$p; done); \
@@ -68,7 +69,7 @@ deps:
 	fi
 
 check-deps:
-	@pkg-config --exists $(PKGS) cmocka && command -v bats >/dev/null || $(MAKE) --no-print-directory deps
+	@pkg-config --exists $(PKGS) cmocka libseccomp && command -v bats >/dev/null || $(MAKE) --no-print-directory deps
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -96,6 +97,7 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(DAEMON_LIB) $(TOOLS_LIB) $(STORAG
 $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(STORAGE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tests/tools/seccomp_run: LDLIBS += -lseccomp
 $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(DAEMON_LIB) $(STORAGE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -10,13 +10,17 @@
  */
 #include "workq.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #define WORKQ_MAX_THREADS 64
 #define WORKQ_NICE 5
@@ -32,14 +36,29 @@ struct workq {
     pthread_t threads[WORKQ_MAX_THREADS];
 };
 
+/* Raising one's own nice value needs no privilege, but a system call filter
+ * may refuse setpriority (systemd's ~@resources does, with EPERM when
+ * SystemCallErrorNumber= is set). Then the thread keeps eddyd's priority,
+ * which costs a few percent under load and nothing else: said once, not
+ * once per thread. (getpriority can return -1 as a value; then the result
+ * is merely 1 level off.) */
+static void workq_lower_priority(void)
+{
+    static atomic_bool said;
+    id_t tid = (id_t)gettid();
+    if (setpriority(PRIO_PROCESS, tid, getpriority(PRIO_PROCESS, tid) + WORKQ_NICE) == 0)
+        return;
+    int e = errno;
+    if (!atomic_exchange(&said, true))
+        log_warn("cannot lower the priority of the validation threads (setpriority: %s); they "
+                 "run at eddyd's own priority",
+                 strerror(e));
+}
+
 static void *workq_main(void *p)
 {
     struct workq *w = p;
-    /* Raising one's own nice value needs no privilege; should it fail, the
-     * thread simply keeps eddyd's priority. (getpriority can return -1 as a
-     * value; then the result is merely 1 level off.) */
-    id_t tid = (id_t)gettid();
-    (void)setpriority(PRIO_PROCESS, tid, getpriority(PRIO_PROCESS, tid) + WORKQ_NICE);
+    workq_lower_priority();
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->head && !w->stopping)
