@@ -7,6 +7,10 @@
  *             a load balancer stops sending while eddy cannot store)
  *   /metrics  Prometheus text (metrics_render + queue_stats)
  *   /status   queue_status_json, the object `eddy status --json` prints
+ *
+ * The same thread refreshes eddyd's record in meta ("eddyd": when it last
+ * ran, whether ingest accepts and why not) every ADMIN_RECORD_S seconds, so
+ * `eddy status` never shows a stale picture as if it were current.
  */
 #include "admin.h"
 
@@ -16,6 +20,7 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,11 +31,15 @@
 #include "clock.h"
 #include "log.h"
 
+#define ADMIN_RECORD_S 5
+
 struct admin {
     struct admin_options o;
     struct event_base *base;
     struct evhttp *http;
     struct accept_guard *guard; /* keeps a spare descriptor for when they run out */
+    struct event *record_ev;
+    bool record_failed; /* the last write of the record failed (logged once) */
     pthread_t thread;
     bool running;
 };
@@ -54,16 +63,36 @@ static void admin_send(struct evhttp_request *req, int code, const char *ctype, 
         evbuffer_free(b);
 }
 
-/* Why eddy is not ready, or NULL when it is. */
-static const char *admin_not_ready(const struct admin *a)
+/* Why eddy is not ready, or NULL when it is; *error gets the error code
+ * ingest answers with then. */
+static const char *admin_not_ready(const struct admin *a, const char **error)
 {
+    *error = "shutting_down";
     if (!a->o.ingest || !ingest_accepting(a->o.ingest))
         return "shutting down";
-    if (a->o.committer && committer_failed(a->o.committer))
-        return "storage failed (I/O error); eddyd is stopping";
-    if (a->o.committer && committer_above_high_water(a->o.committer))
-        return "storage full (above high water or out of disk)";
-    return NULL;
+    return a->o.committer ? committer_refusing(a->o.committer, error) : NULL;
+}
+
+/* Rewrites meta "eddyd" (embedded in the status object): one small commit
+ * every few seconds. Also once the store is lost: eddyd's own /status then
+ * says why it refuses. */
+static void admin_on_record(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct admin *a = arg;
+    const char *error = NULL, *why = admin_not_ready(a, &error);
+    json_t *ingest = why ? json_pack("{s:b,s:s,s:s}", "accepting", 0, "error", error, "reason", why)
+                         : json_pack("{s:b}", "accepting", 1);
+    json_t *o =
+        json_pack("{s:I,s:o?}", "updated_ms", (json_int_t)clock_wall_ms(), "ingest", ingest);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    bool ok = s && queue_meta_put(a->o.queue, "eddyd", s, strlen(s)) == QUEUE_OK;
+    if (!ok && !a->record_failed)
+        log_warn("cannot record eddyd's state for eddy status: %s",
+                 s ? queue_last_error() : "out of memory");
+    a->record_failed = !ok;
+    free(s);
+    json_decref(o);
 }
 
 /* Admin thread, the loop turn after an admin connection closed: its
@@ -106,13 +135,17 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     if (strcmp(path, "/healthz") == 0) {
         admin_send(req, 200, "application/json", "{\"status\":\"ok\"}\n");
     } else if (strcmp(path, "/readyz") == 0) {
-        const char *why = admin_not_ready(a);
+        const char *error, *why = admin_not_ready(a, &error);
         if (!why) {
             admin_send(req, 200, "application/json", "{\"status\":\"ready\"}\n");
         } else {
-            char body[256];
-            snprintf(body, sizeof(body), "{\"status\":\"not_ready\",\"reason\":\"%s\"}\n", why);
-            admin_send(req, 503, "application/json", body);
+            /* The reason may name the data dir: encoded, not pasted. */
+            json_t *o =
+                json_pack("{s:s,s:s,s:s}", "status", "not_ready", "error", error, "reason", why);
+            char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            admin_send(req, 503, "application/json", body ? body : "{\"status\":\"not_ready\"}");
+            free(body);
+            json_decref(o);
         }
     } else if (strcmp(path, "/metrics") == 0) {
         struct queue_stats st;
@@ -195,6 +228,13 @@ int admin_start(struct admin **out, const struct admin_options *o, char *err, si
         snprintf(err, errlen, "admin: cannot set up the listener: %s", strerror(errno));
         goto fail;
     }
+    a->record_ev = event_new(a->base, -1, EV_PERSIST, admin_on_record, a);
+    struct timeval every = {ADMIN_RECORD_S, 0};
+    if (!a->record_ev || event_add(a->record_ev, &every) != 0) {
+        snprintf(err, errlen, "admin: cannot set up its timer");
+        goto fail;
+    }
+    admin_on_record(-1, 0, a);
     int rc = pthread_create(&a->thread, NULL, admin_main, a);
     if (rc != 0) {
         snprintf(err, errlen, "admin: cannot start thread: %s", strerror(rc));
@@ -218,6 +258,8 @@ void admin_stop(struct admin *a)
         pthread_join(a->thread, NULL);
     }
     accept_guard_free(a->guard);
+    if (a->record_ev)
+        event_free(a->record_ev);
     if (a->http)
         evhttp_free(a->http);
     if (a->base)

@@ -17,6 +17,12 @@
  * ingest and /readyz read is refreshed after commits (at most every 50 ms)
  * and every 100 ms while idle, so backpressure lifts by itself once
  * delivery frees space.
+ *
+ * The same refresh checks that the store still is the one at data_dir
+ * (queue_check_identity): after an rm -rf of the data dir, or a file moved
+ * over it, every commit would go to a file no later process can find. From
+ * then on every request is refused (QUEUE_LOST, 503 storage_error); nothing
+ * is ever recreated behind the operator's back.
  */
 #include "committer.h"
 
@@ -46,6 +52,9 @@ struct committer {
     bool stopping;                     /* under lock */
     atomic_bool failed;
     atomic_bool above_high_water;
+    atomic_int full_why;         /* enum committer_full while above_high_water */
+    atomic_bool lost;            /* the store is no longer the one at data_dir */
+    char lost_why[600];          /* written once, before lost is set */
     struct queue_batch *batches; /* committer thread only */
     size_t batches_cap;
     int64_t last_refresh_ms;
@@ -64,6 +73,8 @@ static double committer_limit(const struct committer *c, uint64_t max)
     double hw = c->o.high_water * (double)max;
     return hw < (double)(max - reserve) ? hw : (double)(max - reserve);
 }
+
+enum committer_full { COMMITTER_FITS = 0, COMMITTER_HIGH_WATER, COMMITTER_DISK };
 
 /* True when the filesystem has room for the store to grow by `growth`
  * bytes and keep a small reserve (for delivery's own writes). Without this
@@ -86,14 +97,36 @@ static bool committer_disk_fits(const struct committer *c, uint64_t used_after)
     return growth == 0 || growth + COMMITTER_DISK_RESERVE <= avail;
 }
 
-/* True when a group needing `need` bytes fits under the limit and on disk,
- * by the current estimate of use. */
-static bool committer_fits(const struct committer *c, uint64_t need)
+/* Whether a group needing `need` bytes fits under the limit and on disk, by
+ * the current estimate of use, and if not, which of the two it passes. */
+static enum committer_full committer_check_fit(const struct committer *c, uint64_t need)
 {
     if (!c->est_max)
-        return true;
-    return (double)(c->est_used + need) <= committer_limit(c, c->est_max) &&
-           committer_disk_fits(c, c->est_used + need);
+        return COMMITTER_FITS;
+    if ((double)(c->est_used + need) > committer_limit(c, c->est_max))
+        return COMMITTER_HIGH_WATER;
+    return committer_disk_fits(c, c->est_used + need) ? COMMITTER_FITS : COMMITTER_DISK;
+}
+
+static bool committer_fits(const struct committer *c, uint64_t need)
+{
+    return committer_check_fit(c, need) == COMMITTER_FITS;
+}
+
+/* Latches `lost` the first time the store is found to be no longer the one
+ * at data_dir. Committer thread only. */
+static void committer_check_identity(struct committer *c)
+{
+    char why[512];
+    if (atomic_load(&c->lost) || queue_check_identity(c->o.queue, why, sizeof(why)) != QUEUE_LOST)
+        return;
+    snprintf(c->lost_why, sizeof(c->lost_why), "store lost: %s", why);
+    atomic_store(&c->lost, true);
+    log_error("%s while eddyd had it open: ingest answers 503 storage_error and /readyz fails "
+              "from now on; eddyd will not create a new store by itself. Delivery goes on "
+              "sending what the open store holds (GET /status shows what is left); then stop "
+              "eddyd, restore or recreate the data dir and start it again",
+              why);
 }
 
 /* Pages a group will take at most: each record rounded up to whole pages
@@ -113,6 +146,7 @@ static void committer_refresh_usage(struct committer *c)
 {
     struct queue_stats st;
     c->last_refresh_ms = clock_mono_ms();
+    committer_check_identity(c);
     if (queue_stats(c->o.queue, &st) != QUEUE_OK)
         return; /* keep the last known state */
     c->est_used = st.used_bytes;
@@ -120,9 +154,11 @@ static void committer_refresh_usage(struct committer *c)
     /* Above: past high water or out of disk, or too close to either for the
      * last group that was refused (so /readyz and ingest agree, without
      * flapping). */
-    bool above = !committer_fits(c, c->blocked_need);
+    enum committer_full why = committer_check_fit(c, c->blocked_need);
+    bool above = why != COMMITTER_FITS;
     if (!above)
         c->blocked_need = 0;
+    atomic_store(&c->full_why, (int)why);
     bool was = atomic_exchange(&c->above_high_water, above);
     if (above != was) {
         if (above)
@@ -164,6 +200,8 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
     int rc;
     if (atomic_load(&c->failed)) {
         rc = QUEUE_IO;
+    } else if (atomic_load(&c->lost)) {
+        rc = QUEUE_LOST; /* said once, when it was found */
     } else {
         if (n > c->batches_cap) {
             size_t cap = n * 2;
@@ -315,6 +353,27 @@ bool committer_above_high_water(const struct committer *c)
 bool committer_failed(const struct committer *c)
 {
     return atomic_load(&c->failed);
+}
+
+bool committer_lost(const struct committer *c)
+{
+    return atomic_load(&c->lost);
+}
+
+const char *committer_refusing(const struct committer *c, const char **error)
+{
+    *error = "storage_error";
+    if (atomic_load(&c->failed))
+        return "storage failed (I/O error); eddyd is stopping";
+    if (atomic_load(&c->lost))
+        return c->lost_why;
+    *error = "storage_full";
+    if (atomic_load(&c->above_high_water))
+        return atomic_load(&c->full_why) == COMMITTER_DISK
+                   ? "storage full: the disk under the data dir is almost out of space"
+                   : "storage full: the store is above high_water of max_size";
+    *error = NULL;
+    return NULL;
 }
 
 void committer_stop(struct committer *c)

@@ -59,6 +59,16 @@ bool committer_above_high_water(const struct committer *c);
 /* True once a commit failed with QUEUE_IO. */
 bool committer_failed(const struct committer *c);
 
+/* True once the store was found to be no longer the one at data_dir (its
+ * files deleted or replaced; checked with the usage refresh, so within
+ * 100 ms). Every later request is handed back with QUEUE_LOST. */
+bool committer_lost(const struct committer *c);
+
+/* Why ingest refuses every request now (failed, lost, above high water),
+ * with the error code it answers with in *error ("storage_error",
+ * "storage_full"); NULL (and *error NULL) while it accepts. */
+const char *committer_refusing(const struct committer *c, const char **error);
+
 /* Commits everything still queued, hands it back, joins the thread, frees c. */
 void committer_stop(struct committer *c);
 

@@ -265,9 +265,17 @@ int main(int argc, char **argv)
         log_error("cannot create the event loop");
         goto out;
     }
-    struct queue_options qo = {
-        .dir = cfg.data_dir, .map_size = cfg.max_size, .sync_full = cfg.sync_full, .create = true};
-    if (queue_open(&q, &qo, err, sizeof(err)) != QUEUE_OK) {
+    /* One eddyd per data dir: two would deliver every batch twice. */
+    struct queue_options qo = {.dir = cfg.data_dir,
+                               .map_size = cfg.max_size,
+                               .sync_full = cfg.sync_full,
+                               .create = true,
+                               .lock = true};
+    int qrc = queue_open(&q, &qo, err, sizeof(err));
+    if (qrc == QUEUE_LOCKED) {
+        log_error("%s", err);
+        goto out;
+    } else if (qrc != QUEUE_OK) {
         log_error("cannot open the store in %s: %s", cfg.data_dir, err);
         goto out;
     }
@@ -316,6 +324,8 @@ int main(int argc, char **argv)
 
     event_base_dispatch(base);
     exit_code = ingest_exit_code(in);
+    if (committer_lost(com) && exit_code == 0)
+        exit_code = 1; /* not a clean stop: what the lost store held is gone with it */
 
 out:
     /* Everything accepted has been answered once the loop returns; stop the

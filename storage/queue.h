@@ -41,6 +41,8 @@ enum queue_status {
     QUEUE_VERSION = -6,   /* the data dir was written by a newer eddy */
     QUEUE_NOT_STORE = -7, /* the dir exists but is not an eddy store (open without create) */
     QUEUE_STOPPED = -8,   /* a callback asked to stop (queue_dead_apply) */
+    QUEUE_LOCKED = -9,    /* another eddyd holds the data dir (queue_options.lock) */
+    QUEUE_LOST = -10,     /* the open store is no longer the one at its path */
 };
 
 struct queue_options {
@@ -48,7 +50,15 @@ struct queue_options {
     uint64_t map_size; /* LMDB map size in bytes; 0 = keep the stored size (CLI) */
     bool sync_full;    /* true: default flags (durable). false: MDB_NOSYNC (unsafe, tests) */
     bool create;       /* create the dir and databases when missing */
+    bool lock;         /* eddyd: hold the data dir's daemon lock (QUEUE_DAEMON_LOCK) for
+                          as long as the store is open; QUEUE_LOCKED when another holds it */
 };
+
+/* The daemon lock: an fcntl open-file-description write lock on this file in
+ * the data dir, which holds the owner's pid as text. The kernel drops the
+ * lock when its owner exits, however it exits, so a stale file means
+ * nothing: only the lock counts. The CLI never takes it. */
+#define QUEUE_DAEMON_LOCK "eddyd.pid"
 
 /* Opens (and with o->create, creates) the store. Sets maxdbs, opens all
  * databases once, runs mdb_reader_check, refuses a newer format version.
@@ -215,12 +225,27 @@ int queue_meta_get(queue_t *q, const char *name, void *buf, size_t cap, size_t *
 
 /* Writes the status object of DESIGN.md (`eddy status --json`, `/status`)
  * into a malloc'd NUL-terminated string, embedding the "delivery" meta blob
- * (or {"state":"ok","last_status":0,"last_error":""} when absent). */
+ * (or {"state":"ok","last_status":0,"last_error":""} when absent) and, as
+ * "eddyd", whether eddyd runs (its daemon lock is held: running, pid) and
+ * the fields of the "eddyd" meta blob eddyd refreshes while it runs. */
 int queue_status_json(queue_t *q, int64_t now_ms, char **json);
 
 /* Consistent compacting hot copy into dest_dir (created 0700 if missing,
  * must be empty): mdb_env_copy2 with MDB_CP_COMPACT. */
 int queue_backup(queue_t *q, const char *dest_dir);
+
+/* The pid of the eddyd holding dir's daemon lock in *pid: 0 when no process
+ * holds it (eddyd not running), -1 when held but the pid is unreadable.
+ * Takes no lock itself, so it never stands in a starting eddyd's way. */
+int queue_daemon_pid(const char *dir, long *pid);
+
+/* Checks that the files this queue_t has open are still the ones at the
+ * data dir's paths: QUEUE_LOST (with the reason in err) once data.mdb,
+ * lock.mdb or the daemon lock file was deleted or replaced (rm -rf of the
+ * data dir, a backup moved over it). Nothing written to the open store from
+ * then on would be found by any later process. A few stat calls; cheap
+ * enough to run every second. */
+int queue_check_identity(queue_t *q, char *err, size_t errlen);
 
 /* Runs mdb_reader_check; *cleared (may be NULL) gets the stale slots freed. */
 int queue_reader_check(queue_t *q, int *cleared);

@@ -7,8 +7,10 @@
 #ifndef EDDY_QUEUE_INTERNAL_H
 #define EDDY_QUEUE_INTERNAL_H
 
+#include <limits.h>
 #include <lmdb.h>
 #include <stdarg.h>
+#include <sys/types.h>
 
 #include "queue.h"
 
@@ -16,6 +18,10 @@ struct queue {
     MDB_env *env;
     MDB_dbi pending, attempts, dead, meta;
     bool sync_full;
+    char dir[PATH_MAX];
+    int lock_fd;       /* the daemon lock (queue_options.lock), else -1 */
+    dev_t lockmdb_dev; /* lock.mdb as opened (queue_check_identity) */
+    ino_t lockmdb_ino;
 };
 
 /* Reserved meta names. */

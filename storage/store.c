@@ -1,7 +1,9 @@
 /*
  * store.c - the LMDB environment behind a queue_t: open/close, format
  * version, transactions (with MDB_MAP_RESIZED adoption), meta counters and
- * blobs, stats, the status JSON, hot backup and the stale-reader check.
+ * blobs, stats, the status JSON, hot backup and the stale-reader check; the
+ * one-daemon-per-data-dir lock and the check that the open files are still
+ * the ones at the data dir's paths.
  *
  * Durability is decided here: with sync_full the environment is opened with
  * LMDB's default flags only (fdatasync plus an O_DSYNC meta write per
@@ -159,6 +161,144 @@ int qi_counter_next(queue_t *q, MDB_txn *txn, const char *name, uint64_t *id)
     return qi_counter_put(q, txn, name, v + 1);
 }
 
+/* ---- daemon lock, identity --------------------------------------------- */
+
+/* The pid written in an open lock file (0 when unreadable). */
+static long read_pid(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    long pid = strtol(buf, NULL, 10);
+    return pid > 0 ? pid : 0;
+}
+
+/* Takes the daemon lock of q->dir and writes our pid into it. An OFD lock
+ * (not flock, not a classic POSIX lock): it belongs to this open file
+ * only, so nothing else in the process can drop it by closing another
+ * descriptor of the same file, and F_OFD_GETLK from any other descriptor
+ * sees it. */
+static int lock_daemon(queue_t *q, char *err, size_t errlen)
+{
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/" QUEUE_DAEMON_LOCK, q->dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open the lock file %s: %s", path, strerror(errno));
+        return qi_error(QUEUE_ERROR, "%s", err);
+    }
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        long pid = read_pid(fd);
+        close(fd);
+        if (e == EAGAIN || e == EACCES) {
+            char who[48] = "another process";
+            if (pid)
+                snprintf(who, sizeof(who), "eddyd pid %ld", pid);
+            snprintf(err, errlen,
+                     "data dir %s is in use by %s (lock %s): one eddyd per data dir; "
+                     "stop that one first or give this one another data_dir",
+                     q->dir, who, path);
+            return qi_error(QUEUE_LOCKED, "%s", err);
+        }
+        snprintf(err, errlen, "cannot lock %s: %s", path, strerror(e));
+        return qi_error(QUEUE_ERROR, "%s", err);
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+    if (pwrite(fd, buf, (size_t)n, 0) != n || ftruncate(fd, n) != 0) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        close(fd);
+        return qi_error(QUEUE_ERROR, "%s", err);
+    }
+    q->lock_fd = fd;
+    return QUEUE_OK;
+}
+
+int queue_daemon_pid(const char *dir, long *pid)
+{
+    *pid = 0;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/" QUEUE_DAEMON_LOCK, dir);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) /* never locked here: no eddyd has run on this dir */
+        return errno == ENOENT ? QUEUE_OK : qi_error(QUEUE_ERROR, "%s: %s", path, strerror(errno));
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    int st = QUEUE_OK;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0)
+        st = qi_error(QUEUE_ERROR, "%s: %s", path, strerror(errno));
+    else if (fl.l_type != F_UNLCK) /* l_pid is -1 for OFD locks: the file says who */
+        *pid = read_pid(fd) ?: -1;
+    close(fd);
+    return st;
+}
+
+int queue_check_identity(queue_t *q, char *err, size_t errlen)
+{
+    /* data.mdb and the daemon lock are open here: compare the open file with
+     * the path (an unlinked file also shows as st_nlink == 0, should the
+     * path be unreadable). LMDB keeps lock.mdb's descriptor to itself, so
+     * that one is compared with what it was at open. */
+    struct {
+        const char *name;
+        int fd;
+        dev_t dev;
+        ino_t ino;
+    } files[3] = {{"data.mdb", -1, 0, 0},
+                  {"lock.mdb", -1, q->lockmdb_dev, q->lockmdb_ino},
+                  {QUEUE_DAEMON_LOCK, q->lock_fd, 0, 0}};
+    mdb_filehandle_t dfd;
+    if (mdb_env_get_fd(q->env, &dfd) == 0)
+        files[0].fd = dfd;
+    for (size_t i = 0; i < 3; i++) {
+        struct stat st;
+        bool unlinked = false;
+        if (files[i].fd >= 0 && fstat(files[i].fd, &st) == 0) {
+            files[i].dev = st.st_dev;
+            files[i].ino = st.st_ino;
+            unlinked = st.st_nlink == 0;
+        }
+        if (!files[i].ino)
+            continue; /* nothing known to compare (no daemon lock taken) */
+        char path[PATH_MAX + 16];
+        snprintf(path, sizeof(path), "%s/%s", q->dir, files[i].name);
+        const char *why = NULL;
+        if (stat(path, &st) != 0)
+            why = errno == ENOENT || errno == ENOTDIR || unlinked ? "was deleted" : NULL;
+        else if (st.st_dev != files[i].dev || st.st_ino != files[i].ino)
+            why = "was replaced by another file";
+        if (why) {
+            snprintf(err, errlen, "%s %s", path, why);
+            return qi_error(QUEUE_LOST, "%s", err);
+        }
+    }
+    return QUEUE_OK;
+}
+
+/* Frees q, dropping the daemon lock last (after the environment closed, so
+ * the next eddyd never opens it while this one still writes). */
+static void free_queue(queue_t *q)
+{
+    if (q->lock_fd >= 0)
+        close(q->lock_fd);
+    free(q);
+}
+
+/* Remembers which lock.mdb was opened (queue_check_identity). */
+static void note_identity(queue_t *q)
+{
+    struct stat st;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/lock.mdb", q->dir);
+    if (stat(path, &st) == 0) {
+        q->lockmdb_dev = st.st_dev;
+        q->lockmdb_ino = st.st_ino;
+    }
+}
+
 /* ---- open / close ------------------------------------------------------ */
 
 static int mkdir_p(const char *dir, mode_t mode)
@@ -284,6 +424,15 @@ int queue_open(queue_t **qp, const struct queue_options *o, char *err, size_t er
         return qi_error(QUEUE_ERROR, "%s", err);
     }
     q->sync_full = o->sync_full;
+    q->lock_fd = -1;
+    snprintf(q->dir, sizeof(q->dir), "%s", o->dir);
+    if (o->lock) {
+        int lst = lock_daemon(q, err, errlen);
+        if (lst) {
+            free(q);
+            return lst;
+        }
+    }
     int rc = mdb_env_create(&q->env);
     if (rc == 0)
         rc = mdb_env_set_maxdbs(q->env, 4);
@@ -299,7 +448,7 @@ int queue_open(queue_t **qp, const struct queue_options *o, char *err, size_t er
             st = QUEUE_NOT_STORE;
         if (q->env)
             mdb_env_close(q->env);
-        free(q);
+        free_queue(q);
         return st;
     }
     if (o->sync_full) {
@@ -311,7 +460,7 @@ int queue_open(queue_t **qp, const struct queue_options *o, char *err, size_t er
                      "NOMETASYNC, which break sync = full",
                      o->dir, got);
             mdb_env_close(q->env);
-            free(q);
+            free_queue(q);
             return qi_error(QUEUE_ERROR, "%s", err);
         }
     }
@@ -320,9 +469,10 @@ int queue_open(queue_t **qp, const struct queue_options *o, char *err, size_t er
     int st = open_dbs(q, o->create, err, errlen);
     if (st) {
         mdb_env_close(q->env);
-        free(q);
+        free_queue(q);
         return st;
     }
+    note_identity(q);
     *qp = q;
     return QUEUE_OK;
 }
@@ -332,7 +482,7 @@ void queue_close(queue_t *q)
     if (!q)
         return;
     mdb_env_close(q->env);
-    free(q);
+    free_queue(q);
 }
 
 int queue_reader_check(queue_t *q, int *cleared)
@@ -480,6 +630,49 @@ static bool is_json_object(const char *s, size_t len)
     return ok;
 }
 
+/* The JSON object stored in meta blob name, NUL-terminated and malloc'd in
+ * *out, or NULL when absent or not an object (it may change between the two
+ * reads: then the shorter copy is simply refused by the check). */
+static int read_json_blob(queue_t *q, const char *name, char **out)
+{
+    *out = NULL;
+    size_t blen = 0;
+    int st = queue_meta_get(q, name, NULL, 0, &blen);
+    if (st == QUEUE_NOT_FOUND)
+        return QUEUE_OK;
+    if (st != QUEUE_OK)
+        return st;
+    char *blob = malloc(blen + 1);
+    if (!blob)
+        return qi_error(QUEUE_ERROR, "status json: out of memory");
+    size_t again = 0;
+    st = queue_meta_get(q, name, blob, blen, &again);
+    if (st != QUEUE_OK || again != blen || !is_json_object(blob, blen)) {
+        free(blob);
+        return QUEUE_OK;
+    }
+    blob[blen] = '\0';
+    *out = blob;
+    return QUEUE_OK;
+}
+
+/* "eddyd":{"running":R,"pid":P, then the fields of eddyd's own record (meta
+ * "eddyd", refreshed while it runs), or "updated_ms":0 when it never wrote
+ * one. Returns a malloc'd string or NULL. */
+static char *eddyd_json(bool running, long pid, const char *blob)
+{
+    const char *rest = "\"updated_ms\":0}";
+    if (blob) {
+        rest = strchr(blob, '{') + 1;
+        rest += strspn(rest, " \t\r\n");
+    }
+    char *out = NULL;
+    if (asprintf(&out, "{\"running\":%s,\"pid\":%ld%s%s", running ? "true" : "false",
+                 running ? pid : 0, *rest == '}' ? "" : ",", rest) < 0)
+        return NULL;
+    return out;
+}
+
 int queue_status_json(queue_t *q, int64_t now_ms, char **json)
 {
     *json = NULL;
@@ -487,42 +680,39 @@ int queue_status_json(queue_t *q, int64_t now_ms, char **json)
     int st = queue_stats(q, &s);
     if (st)
         return st;
-    /* eddyd's delivery state, embedded as stored when it is a JSON object
-     * (it may change between the two reads: then the shorter copy is
-     * simply refused by the check and the default is shown). */
+    /* eddyd's delivery state and its own record, embedded as stored. */
     static const char fallback[] = "{\"state\":\"ok\",\"last_status\":0,\"last_error\":\"\"}";
-    char *blob = NULL;
-    size_t blen = 0;
-    st = queue_meta_get(q, "delivery", NULL, 0, &blen);
-    if (st == QUEUE_OK) {
-        blob = malloc(blen + 1);
-        if (!blob)
-            return qi_error(QUEUE_ERROR, "status json: out of memory");
-        size_t again = 0;
-        st = queue_meta_get(q, "delivery", blob, blen, &again);
-        if (st != QUEUE_OK || again != blen || !is_json_object(blob, blen)) {
-            free(blob);
-            blob = NULL;
-        } else {
-            blob[blen] = '\0';
-        }
-    } else if (st != QUEUE_NOT_FOUND) {
+    char *blob = NULL, *eblob = NULL;
+    long pid = 0;
+    if ((st = read_json_blob(q, "delivery", &blob)) != QUEUE_OK ||
+        (st = read_json_blob(q, "eddyd", &eblob)) != QUEUE_OK ||
+        (q->lock_fd < 0 && (st = queue_daemon_pid(q->dir, &pid)) != QUEUE_OK)) {
+        free(blob);
+        free(eblob);
         return st;
     }
+    if (q->lock_fd >= 0) /* eddyd itself: its lock, even if the path is gone */
+        pid = (long)getpid();
+    char *eddyd = eddyd_json(pid != 0, pid, eblob);
+    free(eblob);
     int64_t age = 0;
     if (s.pending_batches && s.pending_oldest_ms && now_ms > s.pending_oldest_ms)
         age = (now_ms - s.pending_oldest_ms) / 1000;
     char *out = NULL;
-    int n = asprintf(&out,
-                     "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
-                     "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
-                     "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu}}",
-                     (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
-                     (unsigned long long)s.pending_bytes, (long long)age,
-                     (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events,
-                     blob ? blob : fallback, (unsigned long long)s.used_bytes,
-                     (unsigned long long)s.max_bytes);
+    int n =
+        !eddyd ? -1
+               : asprintf(&out,
+                          "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
+                          "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
+                          "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu},"
+                          "\"eddyd\":%s}",
+                          (unsigned long long)s.pending_batches,
+                          (unsigned long long)s.pending_events, (unsigned long long)s.pending_bytes,
+                          (long long)age, (unsigned long long)s.dead_batches,
+                          (unsigned long long)s.dead_events, blob ? blob : fallback,
+                          (unsigned long long)s.used_bytes, (unsigned long long)s.max_bytes, eddyd);
     free(blob);
+    free(eddyd);
     if (n < 0)
         return qi_error(QUEUE_ERROR, "status json: out of memory");
     *json = out;

@@ -18,15 +18,29 @@ static json_int_t get_int(json_t *o, const char *a, const char *b)
     return json_integer_value(json_object_get(json_object_get(o, a), b));
 }
 
+/* o.a.b as a string ("" when absent); b NULL reads o.a. */
 static const char *get_str(json_t *o, const char *a, const char *b)
 {
-    const char *s = json_string_value(json_object_get(json_object_get(o, a), b));
+    json_t *v = json_object_get(o, a);
+    const char *s = json_string_value(b ? json_object_get(v, b) : v);
     return s ? s : "";
+}
+
+static bool get_bool(json_t *o, const char *a, const char *b)
+{
+    return json_is_true(json_object_get(json_object_get(o, a), b));
 }
 
 static void print_human(json_t *st, int64_t now_ms)
 {
     char size[32], max[32], age[32];
+    /* Whether eddyd runs comes from its data-dir lock, not from what it last
+     * wrote: a stopped eddyd leaves its last delivery state behind. */
+    bool running = get_bool(st, "eddyd", "running");
+    if (running)
+        printf("eddyd     running, pid %lld\n", (long long)get_int(st, "eddyd", "pid"));
+    else
+        printf("eddyd     not running: nothing is accepted or delivered\n");
     json_int_t batches = get_int(st, "pending", "batches");
     printf("pending   %lld batches, %lld events, %s", (long long)batches,
            (long long)get_int(st, "pending", "events"),
@@ -36,23 +50,31 @@ static void print_human(json_t *st, int64_t now_ms)
                timefmt_age(get_int(st, "pending", "oldest_age_s") * 1000, age, sizeof age));
     printf("\ndead      %lld dead letters, %lld events\n",
            (long long)get_int(st, "dead", "batches"), (long long)get_int(st, "dead", "events"));
-    printf("delivery  %s", get_str(st, "delivery", "state"));
+    printf("delivery  %s%s",
+           running ? "" : "stopped; last recorded: ", get_str(st, "delivery", "state"));
     json_int_t last = get_int(st, "delivery", "last_status");
     if (last)
         printf(", last status %lld", (long long)last);
     const char *err = get_str(st, "delivery", "last_error");
     if (*err)
         printf(", last error: %s", err);
-    /* eddyd stamps its record; an old stamp means eddyd is not running. */
+    /* The last moment eddyd was known to run, i.e. when that was true. */
     json_int_t updated = get_int(st, "delivery", "updated_ms");
-    if (updated > 0)
-        printf(" (recorded %s ago)", timefmt_age(now_ms - updated, age, sizeof age));
+    json_int_t seen = get_int(st, "eddyd", "updated_ms");
+    if (seen > updated)
+        updated = seen;
+    if (!running && updated > 0)
+        printf(" (%s ago)", timefmt_age(now_ms - updated, age, sizeof age));
     uint64_t used = (uint64_t)get_int(st, "storage", "used_bytes");
     uint64_t maxb = (uint64_t)get_int(st, "storage", "max_bytes");
     printf("\nstorage   %s used of %s", timefmt_size(used, size, sizeof size),
            timefmt_size(maxb, max, sizeof max));
     if (maxb)
         printf(" (%.1f%%)", 100.0 * (double)used / (double)maxb);
+    json_t *ingest = json_object_get(json_object_get(st, "eddyd"), "ingest");
+    if (running && json_is_false(json_object_get(ingest, "accepting")))
+        printf("; ingest refusing (503 %s): %s", get_str(ingest, "error", NULL),
+               get_str(ingest, "reason", NULL));
     putchar('\n');
 }
 

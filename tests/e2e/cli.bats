@@ -34,7 +34,8 @@ teardown() {
     python3 - "$output" <<'PY'
 import json, sys
 o = json.loads(sys.argv[1])
-assert sorted(o) == ["dead", "delivery", "pending", "storage"], o
+assert sorted(o) == ["dead", "delivery", "eddyd", "pending", "storage"], o
+assert o["eddyd"]["running"] is False and o["eddyd"]["pid"] == 0, o  # eddyd stopped
 assert sorted(o["pending"]) == ["batches", "bytes", "events", "oldest_age_s"], o
 assert sorted(o["dead"]) == ["batches", "events"]
 # eddyd may record more about delivery (e.g. updated_ms); these three are the contract

@@ -2,7 +2,8 @@
  * test_store.c - the environment: open/create (modes, refusals), format
  * version, sequences never reused across a drain and reopen, meta blobs,
  * stats and the status JSON, backup, reader check, a forked reader process
- * and a map grown by another process (MDB_MAP_RESIZED).
+ * and a map grown by another process (MDB_MAP_RESIZED), the daemon lock
+ * and the identity check.
  */
 #include "storage_helpers.h"
 
@@ -199,6 +200,76 @@ static void test_meta_blobs(void **state)
     assert_int_equal(th_append(q, body, blen, 1), 1);
     free(body);
     queue_close(q);
+}
+
+static void test_daemon_lock(void **state)
+{
+    struct queue_options o = {.dir = *state, .sync_full = false, .create = true, .lock = true};
+    queue_t *a = NULL, *b = NULL, *cli = NULL;
+    char err[512] = "";
+    long pid = 1;
+    assert_int_equal(queue_daemon_pid(*state, &pid), QUEUE_OK);
+    assert_int_equal(pid, 0); /* never locked: no lock file yet */
+    assert_int_equal(queue_open(&a, &o, err, sizeof(err)), QUEUE_OK);
+    assert_int_equal(queue_daemon_pid(*state, &pid), QUEUE_OK);
+    assert_int_equal(pid, (long)getpid());
+    /* A second daemon is refused (OFD locks conflict within one process
+     * too), the message names the dir and the holder. */
+    assert_int_equal(queue_open(&b, &o, err, sizeof(err)), QUEUE_LOCKED);
+    assert_null(b);
+    char want[256];
+    snprintf(want, sizeof(want), "data dir %s is in use by eddyd pid %ld", (char *)*state,
+             (long)getpid());
+    assert_non_null(strstr(err, want));
+    /* The CLI opens beside it and sees it running. */
+    o.lock = false;
+    o.create = false;
+    assert_int_equal(queue_open(&cli, &o, err, sizeof(err)), QUEUE_OK);
+    char *js;
+    assert_int_equal(queue_status_json(cli, 0, &js), QUEUE_OK);
+    assert_non_null(strstr(js, "\"eddyd\":{\"running\":true"));
+    free(js);
+    queue_close(a);
+    /* Released with the store; the stale pid in the file means nothing. */
+    assert_int_equal(queue_daemon_pid(*state, &pid), QUEUE_OK);
+    assert_int_equal(pid, 0);
+    assert_int_equal(queue_status_json(cli, 0, &js), QUEUE_OK);
+    assert_non_null(strstr(js, "\"eddyd\":{\"running\":false,\"pid\":0,\"updated_ms\":0}"));
+    free(js);
+    queue_close(cli);
+}
+
+static void test_identity(void **state)
+{
+    struct queue_options o = {.dir = *state, .sync_full = false, .create = true, .lock = true};
+    queue_t *q = NULL;
+    char err[512] = "";
+    const char *names[] = {"data.mdb", "lock.mdb", QUEUE_DAEMON_LOCK};
+    for (size_t i = 0; i < 3; i++) {
+        /* deleted */
+        assert_int_equal(queue_open(&q, &o, err, sizeof(err)), QUEUE_OK);
+        assert_int_equal(queue_check_identity(q, err, sizeof(err)), QUEUE_OK);
+        char *path = sub(*state, names[i]);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(queue_check_identity(q, err, sizeof(err)), QUEUE_LOST);
+        assert_non_null(strstr(err, names[i]));
+        assert_non_null(strstr(err, "was deleted"));
+        queue_close(q);
+        th_rmrf(*state);
+        /* replaced */
+        assert_int_equal(queue_open(&q, &o, err, sizeof(err)), QUEUE_OK);
+        char *other = sub(*state, "other");
+        FILE *f = fopen(other, "w");
+        assert_non_null(f);
+        fclose(f);
+        assert_int_equal(rename(other, path), 0);
+        assert_int_equal(queue_check_identity(q, err, sizeof(err)), QUEUE_LOST);
+        assert_non_null(strstr(err, "was replaced by another file"));
+        queue_close(q);
+        th_rmrf(*state);
+        free(other);
+        free(path);
+    }
 }
 
 static void test_status_json(void **state)
@@ -431,6 +502,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_used_bytes_falls_after_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_meta_blobs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backup_copy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reader_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_reader_sees_commits, setup, teardown),
