@@ -63,7 +63,9 @@
  * Output for assertions (each line flushed at once):
  *   --out FILE   one NDJSON line per ACCEPTED request:
  *                {"t":MS,"n":N,"write_key":"K","bytes":N,"crc32":N,
- *                 "events":N,"ids":[<each event's "id" value or null>]}
+ *                 "events":N,"ids":[<each event's "id" value or null>],"mono_ns":N}
+ *                mono_ns: CLOCK_MONOTONIC when it was accepted, before the
+ *                answer is sent (the power-loss checker orders it by that)
  *   --bodies DIR the accepted body N, byte for byte, in DIR/N.json
  *   --log FILE   one NDJSON line per request (any answer):
  *                {"t":MS,"status":S,"bytes":N} with S = 0 for hang/close;
@@ -501,10 +503,13 @@ static void record_accepted(struct fake *f, int64_t t, const char *key, const un
     json_t *ids = json_array();
     for (size_t i = 0; i < nev; i++)
         json_array_append_new(ids, id_json(yajl_member(YAJL_GET_ARRAY(events)->values[i], "id")));
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
     json_t *line =
-        json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:o}", "t", (json_int_t)t, "n", (json_int_t)n,
+        json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:o,s:I}", "t", (json_int_t)t, "n", (json_int_t)n,
                   "write_key", key, "bytes", (json_int_t)len, "crc32",
-                  (json_int_t)crc32(0, body, (uInt)len), "events", (json_int_t)nev, "ids", ids);
+                  (json_int_t)crc32(0, body, (uInt)len), "events", (json_int_t)nev, "ids", ids,
+                  "mono_ns", (json_int_t)mono.tv_sec * 1000000000 + mono.tv_nsec);
     char *s = line ? json_dumps(line, JSON_COMPACT) : NULL;
     if (s) {
         fprintf(f->out, "%s\n", s);
