@@ -41,6 +41,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 SHIMS      := $(patsubst tests/shim/%.c,$(BUILD)/shim/%.so,$(SHIM_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRC))
+PL_BINS    := $(if $(wildcard tests/powerloss/recorder.c),$(BUILD)/powerloss/recorder.so $(BUILD)/powerloss/plread)
 
 .PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps
 .DEFAULT_GOAL := all
@@ -50,7 +51,7 @@ all: check-deps
 	@$(MAKE) --no-print-directory build-all
 
 .PHONY: build-all
-build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS)
+build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS) $(PL_BINS)
 
 # Installs what is missing (Debian 12, as root); silent when all is there.
 DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
@@ -104,6 +105,12 @@ $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(DAEMON_LIB) $(STORAGE_LIB)
 $(BUILD)/shim/%.so: tests/shim/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl
+$(BUILD)/powerloss/recorder.so: tests/powerloss/recorder.c tests/powerloss/trace.h
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -Wall -Wextra -Werror -fPIC -shared -o $@ $< -ldl -pthread
+$(BUILD)/powerloss/plread: $(call obj,tests/powerloss/plread.c) $(STORAGE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
