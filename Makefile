@@ -43,7 +43,8 @@ SHIMS      := $(patsubst tests/shim/%.c,$(BUILD)/shim/%.so,$(SHIM_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRC))
 PL_BINS    := $(if $(wildcard tests/powerloss/recorder.c),$(BUILD)/powerloss/recorder.so $(BUILD)/powerloss/plread)
 
-.PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps
+.PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps \
+        powerloss
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -137,6 +138,16 @@ fuzz: check-deps
 
 run: all
 	@BUILD=$(abspath $(BUILD)) tests/demo.sh
+
+# Power loss (README "Power loss"): crash states built from recorded
+# write traces. STATES=N, SYNC=none (must report loss), FAULT=1 (a build
+# that answers 200 before its commit, in build/fault: must report loss).
+STATES ?= 2000
+SYNC   ?= full
+powerloss: all
+	@$(if $(FAULT),$(MAKE) --no-print-directory BUILD=build/fault SAN=-DEDDY_FAULT_ACK_BEFORE_COMMIT build-all &&) \
+	BUILD=$(abspath $(BUILD)) /usr/bin/python3 tests/powerloss/powerloss.py --states $(STATES) \
+	    --sync $(SYNC) $(if $(FAULT),--daemon-build $(abspath build/fault))
 
 # ---- hygiene --------------------------------------------------------------
 
