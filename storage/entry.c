@@ -47,8 +47,8 @@ bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *bod
     if (len < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
         return false;
     *events = (uint32_t)get_le(p + 12, 4);
-    *body_len = get_le(p + 32, 8);
-    return *body_len <= len;
+    *body_len = get_le(p + 32, 8); /* raw length: a gzip body's is larger than len */
+    return (p[5] & RECORD_F_GZIP) || *body_len <= len;
 }
 
 /* ---- attempts ---------------------------------------------------------- */
@@ -212,7 +212,30 @@ void queue_entry_free(struct queue_entry *e)
     if (!e)
         return;
     free(e->mem);
+    free(e->raw);
     e->mem = NULL;
+    e->raw = NULL;
+}
+
+/* A copied-out gzip record gets its raw body; a body that does not inflate
+ * marks the entry corrupt, as a failed CRC does. Running out of memory is
+ * not damage: the read fails instead. */
+static int entry_inflate(struct queue_entry *e)
+{
+    if (e->status != RECORD_OK)
+        return QUEUE_OK;
+    unsigned char *raw;
+    int rs = record_inflate(&e->rec, &raw);
+    if (rs == RECORD_NOMEM) {
+        queue_entry_free(e);
+        return qi_error(QUEUE_ERROR, "out of memory inflating record %llu",
+                        (unsigned long long)e->id);
+    }
+    if (rs == RECORD_OK)
+        e->raw = raw;
+    else
+        e->status = rs;
+    return QUEUE_OK;
 }
 
 /* Points e at val, copying it into e->mem first when asked. */
@@ -236,6 +259,8 @@ int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
     if (!b)
         return qi_error(QUEUE_ERROR, "out of memory copying record %llu", (unsigned long long)id);
     e->status = record_decode(b, val->mv_size, &e->rec);
+    if (copy && entry_inflate(e) != QUEUE_OK)
+        return QUEUE_ERROR;
     if (attempts &&
         !qi_attempts_decode(attempts->mv_data, attempts->mv_size, &e->attempts, &e->replays)) {
         /* A damaged history must not hide the record: deliver it with
@@ -266,5 +291,5 @@ int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool c
     if (d.attempts_len && !qi_attempts_decode(d.attempts, d.attempts_len, &e->attempts, NULL))
         memset(&e->attempts, 0, sizeof(e->attempts));
     e->status = record_decode(d.record, d.record_len, &e->rec);
-    return QUEUE_OK;
+    return copy ? entry_inflate(e) : QUEUE_OK;
 }

@@ -7,7 +7,9 @@
  * it, and its fields cannot be trusted to filter on. Type filters use the
  * stored type list and scan the body only when that list was cut
  * (RECORD_F_TYPES_CUT). Event ids are compared once decoded, so an id sent
- * as "a\u002fb" is found as a/b.
+ * as "a\u002fb" is found as a/b. Scans filter on views into the map, where a
+ * gzip body is still compressed: it is inflated here only when the filter
+ * must look into it, and one that does not inflate passes (it is corrupt).
  */
 #include "queue_internal.h"
 
@@ -40,38 +42,60 @@ static bool list_matches(const char *glob, const char *list, size_t len)
     return false;
 }
 
+/* The raw body of r, inflated into *mem (caller frees) when r is a gzip
+ * view; NULL when it does not inflate (*bad set) or memory ran out. */
+static const unsigned char *raw_body(const struct record *r, unsigned char **mem, bool *bad)
+{
+    *mem = NULL;
+    *bad = false;
+    if (r->body || r->body_len == 0)
+        return r->body;
+    struct record copy = *r;
+    int rs = record_inflate(&copy, mem);
+    *bad = rs == RECORD_BAD_GZIP;
+    return rs == RECORD_OK ? copy.body : NULL;
+}
+
 static bool type_matches(const char *glob, const struct record *r)
 {
     if (list_matches(glob, r->types, r->types_len))
         return true;
     if (!(r->flags & RECORD_F_TYPES_CUT))
         return false;
+    unsigned char *mem;
+    bool bad;
+    const unsigned char *body = raw_body(r, &mem, &bad);
     struct batch_event *ev;
     size_t n;
-    if (batch_scan(r->body, r->body_len, &ev, &n) != BATCH_OK)
-        return false;
-    char *types;
-    size_t tlen;
-    bool m = false;
-    if (batch_types(r->body, ev, n, &types, &tlen) == BATCH_OK) {
-        m = list_matches(glob, types, tlen);
-        free(types);
+    bool m = bad;
+    if (!bad && batch_scan(body, r->body_len, &ev, &n) == BATCH_OK) {
+        char *types;
+        size_t tlen;
+        if (batch_types(body, ev, n, &types, &tlen) == BATCH_OK) {
+            m = list_matches(glob, types, tlen);
+            free(types);
+        }
+        free(ev);
     }
-    free(ev);
+    free(mem);
     return m;
 }
 
 static bool id_matches(const char *id, const struct record *r)
 {
+    unsigned char *mem;
+    bool bad;
+    const unsigned char *body = raw_body(r, &mem, &bad);
     struct batch_event *ev;
     size_t n;
-    if (batch_scan(r->body, r->body_len, &ev, &n) != BATCH_OK)
-        return false;
-    size_t idlen = strlen(id);
-    bool m = false;
-    for (size_t i = 0; i < n && !m; i++)
-        m = ev[i].id_len && batch_string_equals(r->body + ev[i].id_off, ev[i].id_len, id, idlen);
-    free(ev);
+    bool m = bad;
+    if (!bad && batch_scan(body, r->body_len, &ev, &n) == BATCH_OK) {
+        size_t idlen = strlen(id);
+        for (size_t i = 0; i < n && !m; i++)
+            m = ev[i].id_len && batch_string_equals(body + ev[i].id_off, ev[i].id_len, id, idlen);
+        free(ev);
+    }
+    free(mem);
     return m;
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "compress.h"
 
 static int64_t now_ms(void)
 {
@@ -72,6 +73,11 @@ int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
             .body = b[i].body,
             .body_len = b[i].body_len,
         };
+        if (b[i].zbody) {
+            r.flags = RECORD_F_GZIP;
+            r.stored = b[i].zbody;
+            r.stored_len = b[i].zbody_len;
+        }
         b[i].seq = next++;
         st = put_record(q, txn, &r, b[i].seq);
         events += b[i].event_count;
@@ -380,10 +386,17 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
     qi_key_put(kb, seq);
     MDB_val k = {8, kb};
     struct batch_event *ev = NULL;
-    unsigned char *body[2] = {NULL, NULL};
+    unsigned char *body[2] = {NULL, NULL}, *zbody[2] = {NULL, NULL}, *raw = NULL;
+    size_t zlen[2] = {0, 0};
     char *types[2] = {NULL, NULL};
     struct record r;
     int rs = record_decode(copy, copy_len, &r);
+    if (rs == RECORD_OK)
+        rs = record_inflate(&r, &raw);
+    if (rs == RECORD_NOMEM) {
+        st = qi_error(QUEUE_ERROR, "out of memory");
+        goto out;
+    }
     if (rs != RECORD_OK) {
         st = qi_error(QUEUE_CORRUPT, "pending %llu: %s", (unsigned long long)seq,
                       record_strerror(rs));
@@ -411,6 +424,12 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
     for (int i = 0; i < 2; i++) {
         if (batch_join(r.body, part[i], cnt[i], &body[i], &blen[i]) != BATCH_OK ||
             batch_types(r.body, part[i], cnt[i], &types[i], &tlen[i]) != BATCH_OK) {
+            st = qi_error(QUEUE_ERROR, "out of memory");
+            goto out;
+        }
+        /* The halves are stored the way the whole was. */
+        if ((r.flags & RECORD_F_GZIP) &&
+            compress_gzip(body[i], blen[i], &zbody[i], &zlen[i]) == COMPRESS_NOMEM) {
             st = qi_error(QUEUE_ERROR, "out of memory");
             goto out;
         }
@@ -442,6 +461,11 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
             .body = body[i],
             .body_len = blen[i],
         };
+        if (zbody[i]) {
+            h.flags |= RECORD_F_GZIP;
+            h.stored = zbody[i];
+            h.stored_len = zlen[i];
+        }
         st = qi_append_record(q, txn, &h, &seqs[i]);
         dl.events += (int64_t)cnt[i];
         dl.bytes += (int64_t)blen[i];
@@ -460,9 +484,11 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
         st = apply_deltas(q, txn, &dl);
 out:
     free(copy);
+    free(raw);
     free(ev);
     for (int i = 0; i < 2; i++) {
         free(body[i]);
+        free(zbody[i]);
         free(types[i]);
     }
     if (st) {

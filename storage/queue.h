@@ -72,10 +72,14 @@ const char *queue_last_error(void);
 
 /* ---- ingest ------------------------------------------------------------ */
 
-/* One batch to append. The body is stored byte for byte. */
+/* One batch to append. The body is stored byte for byte: raw, or as the
+ * gzip member zbody of it when zbody is set (compressed by the caller, off
+ * the commit path; see compress.h). */
 struct queue_batch {
     const unsigned char *body;
     size_t body_len;
+    const unsigned char *zbody; /* NULL: store body raw */
+    size_t zbody_len;
     const char *write_key; /* may be NULL */
     size_t write_key_len;
     const char *types; /* distinct event types, '\n'-separated (batch_summary) */
@@ -115,7 +119,10 @@ struct queue_attempts {
     struct queue_attempt history[QUEUE_HISTORY_MAX];
 };
 
-/* A record copied out of pending or dead. Owns its memory: queue_entry_free. */
+/* A record copied out of pending or dead. Owns its memory: queue_entry_free.
+ * rec.body is always the raw body, byte for byte as received: a gzip record
+ * is inflated on the way out (rec.stored keeps the gzip bytes), so nothing
+ * above storage cares how a body is stored. */
 struct queue_entry {
     uint64_t id;                    /* pending sequence or dead id */
     int status;                     /* RECORD_OK, or the record_status of a corrupt record */
@@ -127,6 +134,7 @@ struct queue_entry {
                          (kept in their attempts value until they die again) */
     int64_t dead_ms;  /* when it was dead-lettered */
     void *mem;        /* owned copy of the stored value */
+    void *raw;        /* owned inflated body of a gzip record (rec.body) */
 };
 void queue_entry_free(struct queue_entry *e);
 

@@ -8,8 +8,18 @@
  */
 #include "record.h"
 
+#include <stdbool.h>
+
 #include <isa-l/crc.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "compress.h"
+
+/* Deflate never does better than ~1032:1; a gzip record claiming more than
+ * this raw length for its stored bytes is damaged, and is refused before
+ * anything is allocated for it. */
+#define RECORD_GZIP_MAX_RATIO 1100
 
 static const unsigned char record_magic[4] = {'E', 'D', 'R', '1'};
 
@@ -71,9 +81,15 @@ static size_t types_stored_len(const struct record *r)
     return cut;
 }
 
+/* The body bytes record_encode writes. */
+static size_t stored_len(const struct record *r)
+{
+    return (r->flags & RECORD_F_GZIP) ? r->stored_len : r->body_len;
+}
+
 size_t record_size(const struct record *r)
 {
-    return RECORD_HEADER_SIZE + r->write_key_len + types_stored_len(r) + r->body_len;
+    return RECORD_HEADER_SIZE + r->write_key_len + types_stored_len(r) + stored_len(r);
 }
 
 size_t record_encode(const struct record *r, unsigned char *out)
@@ -82,9 +98,12 @@ size_t record_encode(const struct record *r, unsigned char *out)
     uint8_t flags = r->flags;
     if (tlen < r->types_len)
         flags |= RECORD_F_TYPES_CUT;
+    bool gz = flags & RECORD_F_GZIP;
+    const unsigned char *sbody = gz ? r->stored : r->body;
+    size_t slen = stored_len(r);
 
     memcpy(out, record_magic, 4);
-    out[4] = RECORD_VERSION;
+    out[4] = gz ? RECORD_VERSION : RECORD_VERSION_RAW;
     out[5] = flags;
     put_u16(out + 6, (uint16_t)r->write_key_len);
     put_u32(out + 8, (uint32_t)tlen);
@@ -92,7 +111,7 @@ size_t record_encode(const struct record *r, unsigned char *out)
     put_u64(out + 16, (uint64_t)r->received_ms);
     put_u64(out + 24, r->origin_seq);
     put_u64(out + 32, (uint64_t)r->body_len);
-    put_u32(out + 40, record_crc32(0, r->body, r->body_len));
+    put_u32(out + 40, record_crc32(0, sbody, slen));
 
     unsigned char *p = out + RECORD_HEADER_SIZE;
     if (r->write_key_len)
@@ -106,9 +125,9 @@ size_t record_encode(const struct record *r, unsigned char *out)
     hcrc = record_crc32(hcrc, out + RECORD_HEADER_SIZE, r->write_key_len + tlen);
     put_u32(out + 44, hcrc);
 
-    if (r->body_len)
-        memcpy(p, r->body, r->body_len);
-    return RECORD_HEADER_SIZE + r->write_key_len + tlen + r->body_len;
+    if (slen)
+        memcpy(p, sbody, slen);
+    return RECORD_HEADER_SIZE + r->write_key_len + tlen + slen;
 }
 
 int record_decode(const void *buf, size_t len, struct record *r)
@@ -128,18 +147,32 @@ int record_decode(const void *buf, size_t len, struct record *r)
     size_t tlen = get_u32(b + 8);
     uint64_t blen = get_u64(b + 32);
     size_t room = len - RECORD_HEADER_SIZE;
+    /* The version says how the body is stored: 1 raw, 2 gzip; a record
+     * whose flag disagrees was not written by record_encode. */
+    bool gz = b[5] & RECORD_F_GZIP;
+    if (gz != (b[4] == 2))
+        return RECORD_BAD_CRC;
     /* Checked one at a time so no sum can overflow. */
-    if (klen > room || tlen > room - klen || blen > room - klen - tlen)
+    if (klen > room || tlen > room - klen)
         return RECORD_TRUNCATED;
-    if (blen != room - klen - tlen)
-        return RECORD_BAD_CRC; /* trailing bytes: the lengths were damaged */
+    size_t slen = room - klen - tlen; /* the stored body: what is left */
+    if (gz) {
+        /* The raw length only bounds what inflating may produce. */
+        if (slen == 0 || blen / RECORD_GZIP_MAX_RATIO > slen)
+            return RECORD_BAD_CRC;
+    } else {
+        if (blen > slen)
+            return RECORD_TRUNCATED;
+        if (blen != slen)
+            return RECORD_BAD_CRC; /* trailing bytes: the lengths were damaged */
+    }
 
     uint32_t hcrc = record_crc32(0, b, 44);
     hcrc = record_crc32(hcrc, b + RECORD_HEADER_SIZE, klen + tlen);
     if (hcrc != get_u32(b + 44))
         return RECORD_BAD_CRC;
     const unsigned char *body = b + RECORD_HEADER_SIZE + klen + tlen;
-    if (record_crc32(0, body, (size_t)blen) != get_u32(b + 40))
+    if (record_crc32(0, body, slen) != get_u32(b + 40))
         return RECORD_BAD_CRC;
 
     r->version = b[4];
@@ -151,8 +184,27 @@ int record_decode(const void *buf, size_t len, struct record *r)
     r->write_key_len = klen;
     r->types = (const char *)b + RECORD_HEADER_SIZE + klen;
     r->types_len = tlen;
-    r->body = body;
+    r->body = gz ? NULL : body;
     r->body_len = (size_t)blen;
+    r->stored = body;
+    r->stored_len = slen;
+    return RECORD_OK;
+}
+
+int record_inflate(struct record *r, unsigned char **mem)
+{
+    *mem = NULL;
+    if (r->body || !(r->flags & RECORD_F_GZIP))
+        return RECORD_OK;
+    unsigned char *out = malloc(r->body_len ? r->body_len : 1);
+    if (!out)
+        return RECORD_NOMEM;
+    if (compress_gunzip(r->stored, r->stored_len, out, r->body_len) != COMPRESS_OK) {
+        free(out);
+        return RECORD_BAD_GZIP;
+    }
+    r->body = out;
+    *mem = out;
     return RECORD_OK;
 }
 
@@ -169,6 +221,10 @@ const char *record_strerror(int status)
         return "record written by a newer eddy (unknown format version)";
     case RECORD_BAD_CRC:
         return "record checksum mismatch (corrupt)";
+    case RECORD_BAD_GZIP:
+        return "record body does not inflate to its length and checksum (corrupt)";
+    case RECORD_NOMEM:
+        return "out of memory inflating the record body";
     default:
         return "unknown record status";
     }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../../storage/batch.h"
+#include "../../storage/compress.h"
 #include "../../storage/queue.h"
 
 static inline int th_rm_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
@@ -103,9 +104,11 @@ static inline char *th_body(const char *tag, size_t n, size_t pad, size_t *len)
     return b;
 }
 
-/* Appends one body through batch_validate + queue_append_group; returns the
+/* Appends one body through batch_validate + queue_append_group, stored
+ * gzip-compressed when gzip is set (as eddyd's ingest does); returns the
  * sequence. */
-static inline uint64_t th_append(queue_t *q, const char *body, size_t len, int64_t received_ms)
+static inline uint64_t th_append_z(queue_t *q, const char *body, size_t len, int64_t received_ms,
+                                   bool gzip)
 {
     struct batch_summary s;
     char err[256];
@@ -119,10 +122,21 @@ static inline uint64_t th_append(queue_t *q, const char *body, size_t len, int64
                             .types_len = s.types_len,
                             .event_count = s.events,
                             .received_ms = received_ms};
+    unsigned char *z = NULL;
+    if (gzip) {
+        assert_int_equal(compress_gzip(b.body, len, &z, &b.zbody_len), COMPRESS_OK);
+        b.zbody = z;
+    }
     assert_int_equal(queue_append_group(q, &b, 1), QUEUE_OK);
+    free(z);
     free(s.types);
     assert_true(b.seq > 0);
     return b.seq;
+}
+
+static inline uint64_t th_append(queue_t *q, const char *body, size_t len, int64_t received_ms)
+{
+    return th_append_z(q, body, len, received_ms, false);
 }
 
 /* The ready pending records copied out, as the delivery worker reads them:

@@ -431,6 +431,94 @@ static void test_split_halves_concatenate(void **state)
     free(body);
 }
 
+static int find_id(void *ctx, const struct queue_entry *e)
+{
+    *(uint64_t *)ctx = e->id;
+    return 0;
+}
+
+/* Gzip records next to raw ones: every read gives the raw body byte for
+ * byte, counters count raw bytes, filters look into compressed bodies,
+ * split keeps the halves compressed, bury and replay carry them as they are. */
+static void test_gzip_records_read_raw(void **state)
+{
+    queue_t *q = th_open(*state, 16 << 20, true);
+    size_t len, tlen;
+    unsigned char *body = th_read_file("tests/fixtures/corpus/batch-00003.json", &len);
+    assert_non_null(body);
+    char *tb = th_body("gz", 6, 300, &tlen);
+    uint64_t raw = th_append(q, tb, tlen, 1);
+    uint64_t s = th_append_z(q, (char *)body, len, 2, true);
+    uint64_t t = th_append_z(q, tb, tlen, 3, true);
+    struct queue_entry e;
+    assert_int_equal(queue_get(q, QUEUE_PENDING, s, &e), QUEUE_OK);
+    assert_int_equal(e.status, RECORD_OK);
+    assert_true(e.rec.flags & RECORD_F_GZIP);
+    assert_int_equal(e.rec.body_len, len);
+    assert_memory_equal(e.rec.body, body, len);
+    assert_true(e.rec.stored_len < len / 2);
+    queue_entry_free(&e);
+    assert_int_equal(queue_get(q, QUEUE_PENDING, raw, &e), QUEUE_OK);
+    assert_false(e.rec.flags & RECORD_F_GZIP);
+    assert_memory_equal(e.rec.body, tb, tlen);
+    queue_entry_free(&e);
+    struct queue_stats st;
+    assert_int_equal(queue_stats(q, &st), QUEUE_OK);
+    assert_int_equal(st.pending_bytes, len + 2 * tlen);
+
+    /* An event id inside a compressed body is found. */
+    struct queue_filter f = {.event_id = "ev-gz-5"};
+    uint64_t hit = 0;
+    assert_int_equal(queue_scan(q, QUEUE_PENDING, &f, raw, 0, find_id, &hit), QUEUE_OK);
+    assert_int_equal(hit, t);
+
+    /* Split: halves gzip, raw bytes still the events of the whole. */
+    uint64_t a, b;
+    assert_int_equal(queue_split(q, t, 0, &a, &b), QUEUE_OK);
+    struct queue_entry h[2];
+    assert_int_equal(queue_get(q, QUEUE_PENDING, a, &h[0]), QUEUE_OK);
+    assert_int_equal(queue_get(q, QUEUE_PENDING, b, &h[1]), QUEUE_OK);
+    size_t l0, l1;
+    char *b0 = th_body("gz", 3, 300, &l0), *b1 = th_body("gz", 6, 300, &l1);
+    for (int k = 0; k < 2; k++) {
+        assert_true(h[k].rec.flags & RECORD_F_GZIP);
+        assert_true(h[k].rec.flags & RECORD_F_SPLIT);
+        assert_int_equal(h[k].rec.event_count, 3);
+    }
+    assert_int_equal(h[0].rec.body_len, l0);
+    assert_memory_equal(h[0].rec.body, b0, l0);
+    size_t halves = h[0].rec.body_len + h[1].rec.body_len;
+    /* the second half holds events 3..5 of the whole */
+    assert_non_null(memmem(h[1].rec.body, h[1].rec.body_len, "\"ev-gz-5\"", 9));
+    assert_null(memmem(h[1].rec.body, h[1].rec.body_len, "\"ev-gz-2\"", 9));
+    queue_entry_free(&h[0]);
+    queue_entry_free(&h[1]);
+    free(b0);
+    free(b1);
+
+    /* Bury and replay keep the stored bytes and give the raw body back. */
+    uint64_t dead;
+    assert_int_equal(queue_bury(q, s, "test", &dead), QUEUE_OK);
+    assert_int_equal(queue_get(q, QUEUE_DEAD, dead, &e), QUEUE_OK);
+    assert_int_equal(e.status, RECORD_OK);
+    assert_memory_equal(e.rec.body, body, len);
+    queue_entry_free(&e);
+    uint64_t done;
+    assert_int_equal(queue_dead_apply(q, QUEUE_REPLAY, &dead, 1, NULL, 0, NULL, NULL, &done),
+                     QUEUE_OK);
+    assert_int_equal(queue_stats(q, &st), QUEUE_OK);
+    uint64_t last = st.next_seq - 1;
+    assert_int_equal(queue_get(q, QUEUE_PENDING, last, &e), QUEUE_OK);
+    assert_true(e.rec.flags & RECORD_F_GZIP);
+    assert_true(e.rec.flags & RECORD_F_REPLAYED);
+    assert_memory_equal(e.rec.body, body, len);
+    queue_entry_free(&e);
+    assert_int_equal(st.pending_bytes, len + tlen + halves);
+    free(tb);
+    free(body);
+    queue_close(q);
+}
+
 /* A record damaged on disk comes back from a ready read flagged, not as an
  * error, so delivery can dead-letter it; split refuses it. */
 static void test_corrupt_record_surfaces(void **state)
@@ -591,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attempt_history_capped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bury_moves_with_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_split_halves_concatenate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_records_read_raw, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record_surfaces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_share_queue, setup, teardown),
     };

@@ -1,12 +1,15 @@
 /*
  * test_record.c - the on-disk record format: round trip, the types cut, and
  * every kind of damage (flipped bytes, truncation, bad magic, newer version)
- * detected without reading out of bounds.
+ * detected without reading out of bounds; records written by an eddy from
+ * before compression (a byte fixture) still read; gzip records round trip,
+ * and every damage to one is caught by the CRC or on inflate.
  */
 #include "storage_helpers.h"
 
 #include <zlib.h>
 
+#include "../../storage/compress.h"
 #include "../../storage/record.h"
 
 static unsigned char *encode(const struct record *r, size_t *len)
@@ -43,7 +46,7 @@ static void test_round_trip(void **state)
     unsigned char *b = encode(&r, &len);
     assert_int_equal(len, RECORD_HEADER_SIZE + 5 + 7 + sizeof(body) - 1);
     assert_int_equal(record_decode(b, len, &d), RECORD_OK);
-    assert_int_equal(d.version, RECORD_VERSION);
+    assert_int_equal(d.version, RECORD_VERSION_RAW);
     assert_int_equal(d.flags, RECORD_F_SPLIT);
     assert_int_equal(d.event_count, 2);
     assert_int_equal(d.received_ms, 1767225600123);
@@ -56,7 +59,227 @@ static void test_round_trip(void **state)
     assert_memory_equal(d.body, body, sizeof(body) - 1);
     /* Views point into the buffer, nothing was copied. */
     assert_ptr_equal(d.body, b + len - d.body_len);
+    assert_ptr_equal(d.stored, d.body);
+    assert_int_equal(d.stored_len, d.body_len);
+    unsigned char *mem;
+    assert_int_equal(record_inflate(&d, &mem), RECORD_OK); /* raw: nothing to do */
+    assert_null(mem);
     free(b);
+}
+
+/* A record exactly as eddy wrote it before records could be compressed
+ * (flags SPLIT|REPLAYED, key "key-1", types "t.A\nt.B", the body above),
+ * produced by that version's record_encode. Old stores hold these. */
+static const unsigned char old_format[] = {
+    0x45, 0x44, 0x52, 0x31, 0x01, 0x06, 0x05, 0x00, 0x07, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00,
+    0x7b, 0xa8, 0xda, 0x76, 0x9b, 0x01, 0x00, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x33, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x24, 0x45, 0x45, 0x6e, 0xd1, 0x0d, 0xb0, 0xb2,
+    0x6b, 0x65, 0x79, 0x2d, 0x31, 0x74, 0x2e, 0x41, 0x0a, 0x74, 0x2e, 0x42, 0x7b, 0x22, 0x65, 0x76,
+    0x65, 0x6e, 0x74, 0x73, 0x22, 0x3a, 0x5b, 0x7b, 0x22, 0x69, 0x64, 0x22, 0x3a, 0x22, 0x61, 0x22,
+    0x2c, 0x22, 0x6e, 0x22, 0x3a, 0x31, 0x39, 0x2e, 0x39, 0x39, 0x7d, 0x2c, 0x7b, 0x22, 0x69, 0x64,
+    0x22, 0x3a, 0x22, 0x62, 0x22, 0x2c, 0x22, 0x6e, 0x22, 0x3a, 0x2d, 0x30, 0x7d, 0x5d, 0x7d};
+
+static void test_reads_todays_format(void **state)
+{
+    (void)state;
+    unsigned char *b = malloc(sizeof old_format); /* exact size: ASan sees overreads */
+    memcpy(b, old_format, sizeof old_format);
+    struct record d;
+    assert_int_equal(record_decode(b, sizeof old_format, &d), RECORD_OK);
+    assert_int_equal(d.version, 1);
+    assert_int_equal(d.flags, RECORD_F_SPLIT | RECORD_F_REPLAYED);
+    assert_int_equal(d.event_count, 2);
+    assert_int_equal(d.received_ms, 1767225600123);
+    assert_int_equal(d.origin_seq, 42);
+    assert_int_equal(d.write_key_len, 5);
+    assert_memory_equal(d.write_key, "key-1", 5);
+    assert_int_equal(d.types_len, 7);
+    assert_memory_equal(d.types, "t.A\nt.B", 7);
+    assert_int_equal(d.body_len, sizeof(body) - 1);
+    assert_memory_equal(d.body, body, sizeof(body) - 1);
+    /* And a raw record is still written byte for byte as before, so an
+     * older eddy reads a store written with compress = none. */
+    struct record r = sample();
+    r.flags = RECORD_F_SPLIT | RECORD_F_REPLAYED;
+    size_t len;
+    unsigned char *again = encode(&r, &len);
+    assert_int_equal(len, sizeof old_format);
+    assert_memory_equal(again, old_format, len);
+    free(again);
+    free(b);
+}
+
+/* A body that compresses: 60 events. */
+static unsigned char *big_body(size_t *len)
+{
+    char *b = malloc(8192);
+    size_t n = (size_t)sprintf(b, "{\"events\":[");
+    for (int i = 0; i < 60; i++)
+        n += (size_t)sprintf(b + n,
+                             "%s{\"id\":\"ev-%d\",\"event_type\":\"users.messages.email.Send\"}",
+                             i ? "," : "", i);
+    n += (size_t)sprintf(b + n, "]}");
+    *len = n;
+    return (unsigned char *)b;
+}
+
+static unsigned char *encode_gzip(size_t *len, unsigned char **raw, size_t *raw_len)
+{
+    *raw = big_body(raw_len);
+    unsigned char *z;
+    size_t zlen;
+    assert_int_equal(compress_gzip(*raw, *raw_len, &z, &zlen), COMPRESS_OK);
+    assert_true(zlen < *raw_len / 4);
+    struct record r = sample();
+    r.flags |= RECORD_F_GZIP;
+    r.body = *raw;
+    r.body_len = *raw_len;
+    r.stored = z;
+    r.stored_len = zlen;
+    unsigned char *b = encode(&r, len);
+    assert_int_equal(*len, RECORD_HEADER_SIZE + 5 + 7 + zlen);
+    free(z);
+    return b;
+}
+
+static void test_gzip_round_trip(void **state)
+{
+    (void)state;
+    unsigned char *raw, *mem;
+    size_t raw_len, len;
+    unsigned char *b = encode_gzip(&len, &raw, &raw_len);
+    assert_int_equal(b[4], 2);
+    struct record d;
+    assert_int_equal(record_decode(b, len, &d), RECORD_OK);
+    assert_int_equal(d.version, 2);
+    assert_int_equal(d.flags, RECORD_F_SPLIT | RECORD_F_GZIP);
+    assert_null(d.body); /* not inflated by decoding */
+    assert_int_equal(d.body_len, raw_len);
+    assert_ptr_equal(d.stored, b + RECORD_HEADER_SIZE + 5 + 7);
+    assert_int_equal(record_inflate(&d, &mem), RECORD_OK);
+    assert_ptr_equal(d.body, mem);
+    assert_memory_equal(d.body, raw, raw_len);
+    /* What is stored is standard gzip: zlib reads it too. */
+    unsigned char *z = malloc(raw_len);
+    z_stream zs = {0};
+    assert_int_equal(inflateInit2(&zs, 16 + 15), Z_OK);
+    zs.next_in = (unsigned char *)d.stored;
+    zs.avail_in = (uInt)d.stored_len;
+    zs.next_out = z;
+    zs.avail_out = (uInt)raw_len;
+    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(zs.total_out, raw_len);
+    assert_memory_equal(z, raw, raw_len);
+    inflateEnd(&zs);
+    /* Re-encoding the decoded record gives the same bytes. */
+    size_t n = record_size(&d);
+    assert_int_equal(n, len);
+    unsigned char *again = malloc(n);
+    record_encode(&d, again);
+    assert_memory_equal(again, b, n);
+    free(again);
+    free(z);
+    free(mem);
+    free(raw);
+    free(b);
+}
+
+/* Every flipped bit of a gzip record is caught: by the CRCs when decoding,
+ * or (should one slip by) when inflating. */
+static void test_gzip_every_flip_detected(void **state)
+{
+    (void)state;
+    unsigned char *raw, *mem;
+    size_t raw_len, len;
+    unsigned char *b = encode_gzip(&len, &raw, &raw_len);
+    struct record d;
+    for (size_t i = 0; i < len; i++) {
+        b[i] ^= 0x10;
+        int rc = record_decode(b, len, &d);
+        if (rc == RECORD_OK) {
+            rc = record_inflate(&d, &mem);
+            free(mem);
+        }
+        assert_int_not_equal(rc, RECORD_OK);
+        b[i] ^= 0x10;
+    }
+    for (size_t n = 0; n < len; n++)
+        assert_int_not_equal(record_decode(b, n, &d), RECORD_OK);
+    free(raw);
+    free(b);
+}
+
+/* Lengths that lie behind valid CRCs (a writer bug, not a flipped bit):
+ * inflating checks the raw length exactly, and an absurd one is refused
+ * before anything is allocated. */
+static void fix_header_crc(unsigned char *b, size_t klen_types)
+{
+    uint32_t c = record_crc32(0, b, 44);
+    c = record_crc32(c, b + RECORD_HEADER_SIZE, klen_types);
+    for (int i = 0; i < 4; i++)
+        b[44 + i] = (unsigned char)(c >> (8 * i));
+}
+
+static void test_gzip_lying_lengths(void **state)
+{
+    (void)state;
+    unsigned char *raw, *mem;
+    size_t raw_len, len;
+    unsigned char *b = encode_gzip(&len, &raw, &raw_len);
+    struct record d;
+    const uint64_t lies[] = {raw_len - 1, raw_len + 1, 0, 1ull << 40, UINT64_MAX};
+    for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+        for (int k = 0; k < 8; k++)
+            b[32 + k] = (unsigned char)(lies[i] >> (8 * k));
+        fix_header_crc(b, 12);
+        int rc = record_decode(b, len, &d);
+        if (rc == RECORD_OK) {
+            rc = record_inflate(&d, &mem);
+            free(mem);
+            assert_int_equal(rc, RECORD_BAD_GZIP);
+        }
+        assert_int_not_equal(rc, RECORD_OK);
+    }
+    /* A version 1 record claiming gzip, and a version 2 one without it. */
+    for (int k = 0; k < 8; k++)
+        b[32 + k] = (unsigned char)((uint64_t)raw_len >> (8 * k));
+    b[4] = 1;
+    fix_header_crc(b, 12);
+    assert_int_not_equal(record_decode(b, len, &d), RECORD_OK);
+    b[4] = 2;
+    b[5] &= (unsigned char)~RECORD_F_GZIP;
+    fix_header_crc(b, 12);
+    assert_int_not_equal(record_decode(b, len, &d), RECORD_OK);
+    free(raw);
+    free(b);
+}
+
+static void test_incompressible_is_no_gain(void **state)
+{
+    (void)state;
+    unsigned char r[256], *z = (unsigned char *)"x";
+    size_t zlen = 7;
+    srand(3);
+    for (size_t i = 0; i < sizeof r; i++)
+        r[i] = (unsigned char)rand();
+    assert_int_equal(compress_gzip(r, sizeof r, &z, &zlen), COMPRESS_NO_GAIN);
+    assert_null(z);
+    assert_int_equal(zlen, 0);
+    assert_int_equal(compress_gzip(r, 0, &z, &zlen), COMPRESS_NO_GAIN);
+    /* gunzip never writes past raw_len, whatever the member holds. */
+    unsigned char *raw;
+    size_t raw_len;
+    raw = big_body(&raw_len);
+    assert_int_equal(compress_gzip(raw, raw_len, &z, &zlen), COMPRESS_OK);
+    unsigned char *out = malloc(raw_len - 1);
+    assert_int_equal(compress_gunzip(z, zlen, out, raw_len - 1), COMPRESS_CORRUPT);
+    free(out);
+    out = malloc(raw_len);
+    assert_int_equal(compress_gunzip(z, zlen, out, raw_len), COMPRESS_OK);
+    assert_memory_equal(out, raw, raw_len);
+    free(out);
+    free(z);
+    free(raw);
 }
 
 static void test_empty_key_types_body(void **state)
@@ -225,6 +448,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_reads_todays_format),
+        cmocka_unit_test(test_gzip_round_trip),
+        cmocka_unit_test(test_gzip_every_flip_detected),
+        cmocka_unit_test(test_gzip_lying_lengths),
+        cmocka_unit_test(test_incompressible_is_no_gain),
         cmocka_unit_test(test_empty_key_types_body),
         cmocka_unit_test(test_every_flipped_byte_detected),
         cmocka_unit_test(test_every_truncation_detected),

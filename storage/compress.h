@@ -1,0 +1,28 @@
+/*
+ * compress.h - gzip for stored bodies: one gzip member per body, written
+ * with ISA-L's igzip at level 1 and inflated with igzip, whose output is
+ * checked against the raw length and gzip's CRC32 of the raw bytes.
+ */
+#ifndef EDDY_COMPRESS_H
+#define EDDY_COMPRESS_H
+
+#include <stddef.h>
+
+enum compress_status {
+    COMPRESS_OK = 0,
+    COMPRESS_NO_GAIN = 1,  /* would not come out smaller: store the body raw */
+    COMPRESS_NOMEM = -1,
+    COMPRESS_CORRUPT = -2, /* not one gzip member of exactly raw_len bytes */
+};
+
+/* Compresses raw[0..len) into one gzip member in a malloc'd *out (*outlen
+ * bytes; free it). COMPRESS_NO_GAIN (nothing allocated) when the member
+ * would not be smaller than len. Thread-safe, no state kept. */
+int compress_gzip(const unsigned char *raw, size_t len, unsigned char **out, size_t *outlen);
+
+/* Inflates the gzip member z[0..zlen) into out, which holds raw_len bytes:
+ * COMPRESS_OK only when it is exactly one member, inflates to exactly raw_len
+ * bytes and its CRC32 matches. Never writes past out + raw_len. */
+int compress_gunzip(const unsigned char *z, size_t zlen, unsigned char *out, size_t raw_len);
+
+#endif
