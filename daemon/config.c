@@ -77,6 +77,7 @@ void config_defaults(struct config *c)
     c->max_size = 8ull << 30;
     c->high_water = 0.95;
     c->sync_full = true;
+    c->compress = true;
     snprintf(c->url, sizeof(c->url), "http://127.0.0.1:8090/v1/webhook");
     c->concurrency = 4;
     c->timeout_ms = 30000;
@@ -343,6 +344,15 @@ static int config_set_storage(struct config *c, const char *key, const char *val
             c->sync_full = false;
         else
             return config_fail(err, errlen, "%s: \"%s\" is not full or none", key, value);
+        return 0;
+    }
+    if (strcmp(key, "compress") == 0) {
+        if (strcmp(value, "gzip") == 0)
+            c->compress = true;
+        else if (strcmp(value, "none") == 0)
+            c->compress = false;
+        else
+            return config_fail(err, errlen, "%s: \"%s\" is not gzip or none", key, value);
         return 0;
     }
     return config_fail(err, errlen, "%s: unknown key in [storage]", key);

@@ -29,6 +29,7 @@ struct config {
     uint64_t max_size; /* LMDB map size */
     double high_water; /* 0 < x <= 1 */
     bool sync_full;    /* sync = full | none */
+    bool compress;     /* compress = gzip | none: how batches are stored */
     /* [delivery] */
     char url[1024];
     char write_key[256];

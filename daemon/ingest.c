@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../storage/batch.h"
+#include "../storage/compress.h"
 #include "acceptguard.h"
 #include "auth.h"
 #include "gzip.h"
@@ -65,6 +66,7 @@ struct ingest_job {
     struct evhttp_request *req;
     struct evbuffer *raw;    /* the body as received */
     unsigned char *inflated; /* malloc'd when Content-Encoding: gzip */
+    unsigned char *zbody;    /* malloc'd: the body compressed for storage */
     char *types;             /* batch_summary.types */
     bool gzip;
     enum ingest_stage stage;
@@ -216,6 +218,7 @@ static void ingest_job_free(struct ingest_job *j)
     if (j->raw)
         evbuffer_free(j->raw);
     free(j->inflated);
+    free(j->zbody);
     free(j->types);
     free(j);
 }
@@ -400,6 +403,14 @@ static void ingest_work(void *arg, struct workq_item *item)
     struct queue_batch *b = &j->creq.batch;
     b->body = body;
     b->body_len = len;
+    /* Compressed here, once, on a validation thread: the committer only
+     * copies the smaller bytes. Any failure just stores the body raw. */
+    if (in->cfg->compress && compress_gzip(body, len, &j->zbody, &b->zbody_len) == COMPRESS_OK) {
+        b->zbody = j->zbody;
+        atomic_fetch_add(&in->inflight_bytes, b->zbody_len);
+        atomic_fetch_add(&in->m->ingest_queued_bytes, b->zbody_len);
+        j->accounted += b->zbody_len;
+    }
     b->write_key = j->key_len ? j->key : NULL;
     b->write_key_len = j->key_len;
     b->types = sum.types ? sum.types : "";

@@ -389,19 +389,31 @@ PY
     [ "$status" -eq 1 ]
     stop_eddyd
 
-    # flip one byte of one dead letter's body in data.mdb (every copy of it)
+    # flip one byte of one dead letter's body in data.mdb (every copy of it);
+    # bodies are stored gzip-compressed, so find the record whose body
+    # inflates to hold the event and flip a byte inside its gzip member
     local id
     id=$(eddy dlq list --event-id a3-7 --json | ids)
     python3 - "$DATA_DIR/data.mdb" <<'PY'
-import sys
+import struct, sys, zlib
 p = sys.argv[1]
 b = bytearray(open(p, "rb").read())
-needle = b'"id":"a3-7"'
-i, n = b.find(needle), 0
+needle, n, i = b'"id":"a3-7"', 0, b.find(b"EDR1")
 while i >= 0:
-    b[i + 6] ^= 0x01  # a3-7 -> `3-7
-    n += 1
-    i = b.find(needle, i + 1)
+    klen, tlen = struct.unpack_from("<HI", b, i + 6)
+    start = i + 48 + klen + tlen
+    if b[i + 4] == 2:  # a gzip record: its member starts after key and types
+        try:
+            d, data = zlib.decompressobj(31), bytes(b[start:start + (1 << 20)])
+            if needle in d.decompress(data):
+                b[start + (len(data) - len(d.unused_data)) // 2] ^= 0x01
+                n += 1
+        except zlib.error:
+            pass
+    elif b.find(needle, start, start + (1 << 20)) >= 0:
+        b[b.find(needle, start) + 6] ^= 0x01  # a3-7 -> `3-7
+        n += 1
+    i = b.find(b"EDR1", i + 1)
 assert n >= 1
 open(p, "wb").write(b)
 PY

@@ -7,6 +7,8 @@
  *                           and prints "seq events key_or_- body_len" lines
  *   qtool ack DIR N         deletes the N oldest pending records
  *   qtool count DIR         prints the number of pending records
+ *   qtool stored DIR        prints "seq gzip|raw stored_len body_len" for each
+ *                           pending record: how its body is stored
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,10 +62,18 @@ static int count_one(void *arg, const struct queue_entry *e)
     return 0;
 }
 
+static int stored_one(void *arg, const struct queue_entry *e)
+{
+    (void)arg;
+    printf("%llu %s %zu %zu\n", (unsigned long long)e->id,
+           (e->rec.flags & RECORD_F_GZIP) ? "gzip" : "raw", e->rec.stored_len, e->rec.body_len);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: qtool dump DIR OUTDIR | ack DIR N | count DIR\n");
+        fprintf(stderr, "usage: qtool dump DIR OUTDIR | ack DIR N | count DIR | stored DIR\n");
         return 2;
     }
     struct queue_options o = {.dir = argv[2], .map_size = 0, .sync_full = true, .create = false};
@@ -85,6 +95,8 @@ int main(int argc, char **argv)
         if (!rc)
             printf("%zu\n", a.n);
         free(a.ids);
+    } else if (strcmp(argv[1], "stored") == 0) {
+        rc = queue_scan(q, QUEUE_PENDING, NULL, 0, 0, stored_one, NULL) != QUEUE_OK;
     } else if (strcmp(argv[1], "count") == 0) {
         size_t n = 0;
         rc = queue_scan(q, QUEUE_PENDING, NULL, 0, 0, count_one, &n) != QUEUE_OK;

@@ -46,6 +46,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.max_size, 8ull << 30);
     assert_true(c.high_water > 0.949 && c.high_water < 0.951);
     assert_true(c.sync_full);
+    assert_true(c.compress);
     assert_string_equal(c.url, "http://127.0.0.1:8090/v1/webhook");
     assert_string_equal(c.write_key, "");
     assert_int_equal(c.concurrency, 4);
@@ -120,6 +121,7 @@ static void test_load_every_key(void **state)
                               "max_size = 2G\n"
                               "high_water = 0.5\n"
                               "sync = none\n"
+                              "compress = none\n"
                               "[delivery]\n"
                               "url = https://rs.example/v1/webhook\n"
                               "write_key = wk\n"
@@ -148,6 +150,7 @@ static void test_load_every_key(void **state)
     assert_int_equal(c.max_size, 2ull << 30);
     assert_true(c.high_water == 0.5);
     assert_false(c.sync_full);
+    assert_false(c.compress);
     assert_string_equal(c.url, "https://rs.example/v1/webhook");
     assert_string_equal(c.write_key, "wk");
     assert_int_equal(c.concurrency, 8);
@@ -193,6 +196,7 @@ static void test_load_errors(void **state)
                       "2: high_water: \"1.5\" is not a fraction in (0, 1]");
     expect_load_error("[storage]\nsync = sometimes\n",
                       "2: sync: \"sometimes\" is not full or none");
+    expect_load_error("[storage]\ncompress = zstd\n", "2: compress: \"zstd\" is not gzip or none");
     expect_load_error("[ingest]\nallow_anonymous = maybe\n",
                       "2: allow_anonymous: \"maybe\" is not true or false");
     expect_load_error("[delivery]\nurl = ftp://x\n",
