@@ -10,7 +10,7 @@
 
 enum compress_status {
     COMPRESS_OK = 0,
-    COMPRESS_NO_GAIN = 1,  /* would not come out smaller: store the body raw */
+    COMPRESS_NO_GAIN = 1, /* would not come out smaller: store the body raw */
     COMPRESS_NOMEM = -1,
     COMPRESS_CORRUPT = -2, /* not one gzip member of exactly raw_len bytes */
 };

@@ -67,7 +67,9 @@ int main(int argc, char **argv)
     unsigned char *out = malloc(cap), *back = malloc(1 << 22);
     printf("%zu bodies, %zu raw bytes, %d rounds\n", n, raw, reps);
     for (int c = 0; c < 3; c++) {
-        const char *name = c == 0 ? "igzip level 1 (eddy)" : c == 1 ? "zlib level 1" : "zlib level 6";
+        const char *name = c == 0   ? "igzip level 1 (eddy)"
+                           : c == 1 ? "zlib level 1"
+                                    : "zlib level 6";
         size_t stored = 0, pg = 0;
         double t0 = now_s();
         for (int r = 0; r < reps; r++)
