@@ -254,26 +254,38 @@ class Overlay:
                 os.ftruncate(self.img.fds[f], size)
 
 
+TOOL_TIMEOUT = 10  # seconds: LMDB can loop for ever in a damaged tree
+
+
+def run_tool(argv, env):
+    """(exit status or None when it had to be killed, stdout, stderr)."""
+    try:
+        r = subprocess.run(argv, capture_output=True, env=env, timeout=TOOL_TIMEOUT)
+        return r.returncode, r.stdout, r.stderr
+    except subprocess.TimeoutExpired as e:
+        return None, e.stdout or b"", e.stderr or b""
+
+
 def read_store(build, img_dir):
     """(openable and verified, {event ids in pending or dead}, diagnostics)."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
-    r = subprocess.run([os.path.join(build, "powerloss", "plread"), img_dir],
-                       capture_output=True, env=env)
+    rc, out, err = run_tool([os.path.join(build, "powerloss", "plread"), img_dir], env)
     ids = set()
     notes = []
-    for line in r.stdout.decode("utf-8", "replace").splitlines():
+    for line in out.decode("utf-8", "replace").splitlines():
         if line[:2] in ("P ", "D "):
             ids.add(line[2:])
         else:
             notes.append("plread: " + line)
-    if r.returncode != 0:
-        notes.append("plread exit %d %s" % (r.returncode, r.stderr.decode(errors="replace")[:500]))
+    if rc != 0:
+        notes.append("plread %s %s" % ("killed after %d s" % TOOL_TIMEOUT if rc is None else
+                                       "exit %d" % rc, err.decode(errors="replace")[:500]))
         return False, ids, notes
-    v = subprocess.run([os.path.join(build, "eddy"), "-d", img_dir, "verify"],
-                       capture_output=True, env=env)
-    if v.returncode != 0:
-        notes.append("eddy verify exit %d: %s" % (
-            v.returncode, (v.stdout + v.stderr).decode(errors="replace")[-1500:]))
+    rc, out, err = run_tool([os.path.join(build, "eddy"), "-d", img_dir, "verify"], env)
+    if rc != 0:
+        notes.append("eddy verify %s: %s" % (
+            "killed after %d s" % TOOL_TIMEOUT if rc is None else "exit %d" % rc,
+            (out + err).decode(errors="replace")[-1500:]))
         return False, ids, notes
     return True, ids, notes

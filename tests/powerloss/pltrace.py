@@ -16,10 +16,11 @@ The model (README "Power loss" says what it rests on):
   reached the disk in part: any 512-byte sector of it, in any combination
   (crash.py picks which).
 
-lock.mdb is left out: LMDB rebuilds it when the first process opens the
-environment, so nothing in it outlives a power cut. Renaming or unlinking a
-file that is modelled, or truncating one outside a synced stretch, is
-refused loudly (eddyd never does either).
+Only data.mdb is modelled: it is the store. lock.mdb holds nothing that
+outlives a power cut (LMDB rebuilds it when the first process opens the
+environment) and eddyd.pid only names the running eddyd. Renaming or
+unlinking data.mdb, or truncating it outside a synced stretch, is refused
+loudly (eddyd and the CLI never do either).
 """
 import glob
 import mmap
@@ -35,7 +36,7 @@ NAMES = {OPEN: "open", CLOSE: "close", DUP: "dup", WRITE: "write", TRUNCATE: "ft
          SYNC_ALL: "sync", RENAME: "rename", UNLINK: "unlink"}
 O_DSYNC = os.O_DSYNC  # O_SYNC includes this bit on Linux
 O_TRUNC = os.O_TRUNC
-IGNORED = {"lock.mdb"}
+MODELLED = {"data.mdb"}
 NEVER = 1 << 62
 
 
@@ -112,8 +113,8 @@ class Trace:
             o = Op(kind, pid, fd, t0, t1)
             o.ok = ret >= 0
             if kind == OPEN:
-                fds[fd] = (None if name in IGNORED else name, bool(flags & O_DSYNC))
-                if name not in IGNORED and flags & O_TRUNC:
+                fds[fd] = (name if name in MODELLED else None, bool(flags & O_DSYNC))
+                if name in MODELLED and flags & O_TRUNC:
                     o.kind, o.file, o.size, o.note = TRUNCATE, name, 0, "(open O_TRUNC)"
                     ops.append(o)
                 continue
@@ -126,7 +127,7 @@ class Trace:
                 continue
             if kind in (RENAME, UNLINK):
                 names = [os.path.basename(p) for p in name.split("\n") if p]
-                if any(n not in IGNORED for n in names) and o.ok:
+                if any(n in MODELLED for n in names) and o.ok:
                     raise TraceError("trace has %s of %s: the builder does not model directory "
                                      "operations" % (NAMES[kind], name.replace("\n", " -> ")))
                 continue
