@@ -89,7 +89,8 @@ static int check_ids(struct cli *c, const uint64_t *ids, size_t n, struct count_
         queue_entry_free(&e);
     }
     if (missing) {
-        cli_error("nothing changed: %zu of the listed ids are not dead letters", missing);
+        cli_error("nothing changed: %zu of the listed ids %s", missing,
+                  missing == 1 ? "is not a dead letter" : "are not dead letters");
         return CLI_FAIL;
     }
     return CLI_OK;

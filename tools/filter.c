@@ -22,10 +22,35 @@ static int parse_status(const char *s, int32_t *out)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 999)
+    if (errno || end == s || *end || v < 100 || v > 599)
         return -1;
     *out = (int32_t)v;
     return 0;
+}
+
+/* Why glob is not a pattern fnmatch(3) reads as meant, or NULL: glibc takes
+ * an unclosed '[' as a literal, so `--type '['` would quietly match
+ * nothing (or a literal bracket) instead of saying what is wrong. */
+static const char *glob_problem(const char *glob)
+{
+    for (const char *p = glob; *p; p++) {
+        if (*p == '\\') {
+            if (!*++p)
+                return "it ends in a lone \\";
+        } else if (*p == '[') {
+            const char *q = p + 1;
+            if (*q == '!' || *q == '^')
+                q++;
+            if (*q == ']') /* a ']' first in the set is a member */
+                q++;
+            while (*q && *q != ']')
+                q++;
+            if (!*q)
+                return "a '[' is never closed by ']' (write \\[ for a literal bracket)";
+            p = q;
+        }
+    }
+    return NULL;
 }
 
 int cli_filter_option(struct cli_filter *cf, int opt, const char *arg, int64_t now_ms, char *err,
@@ -36,6 +61,11 @@ int cli_filter_option(struct cli_filter *cf, int opt, const char *arg, int64_t n
     case CLI_OPT_TYPE:
         if (!*arg) {
             snprintf(err, errlen, "--type needs a glob, e.g. --type 'users.*'");
+            return -1;
+        }
+        const char *bad = glob_problem(arg);
+        if (bad) {
+            snprintf(err, errlen, "--type '%s': %s", arg, bad);
             return -1;
         }
         cf->f.type_glob = arg;
@@ -56,7 +86,8 @@ int cli_filter_option(struct cli_filter *cf, int opt, const char *arg, int64_t n
         break;
     case CLI_OPT_STATUS:
         if (parse_status(arg, &cf->f.status) != 0 || cf->f.status == 0) {
-            snprintf(err, errlen, "--status '%s': expected an HTTP status code such as 400", arg);
+            snprintf(err, errlen,
+                     "--status '%s': expected an HTTP status code (100 to 599) such as 400", arg);
             return -1;
         }
         break;

@@ -3,7 +3,9 @@
  * the dead letters, with storage's event-id filter (which looks for the
  * event's "id" inside each body), and prints every place it is; an event can
  * legitimately be in two places after a replay of a batch that was also
- * re-sent by Braze. Exit 1 when it is nowhere.
+ * re-sent by Braze. A damaged record cannot be searched: it is named, since
+ * the event may be inside it, rather than letting "not here" claim more
+ * than was checked. Exit 1 when it is nowhere.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -21,7 +23,7 @@ struct find_ctx {
     const char *event_id;
     bool as_json;
     int64_t now;
-    size_t found;
+    size_t found, damaged;
 };
 
 static int on_match(void *ctx, const struct queue_entry *e)
@@ -30,10 +32,23 @@ static int on_match(void *ctx, const struct queue_entry *e)
     char age[32];
     if (cli_interrupted)
         return 1;
-    if (e->status != RECORD_OK)
-        return 0; /* a damaged record cannot be searched; verify reports it */
-    f->found++;
     bool dead = f->db == QUEUE_DEAD;
+    if (e->status != RECORD_OK) {
+        f->damaged++;
+        if (f->as_json) {
+            json_t *o = json_object();
+            json_object_set_new(o, "event_id", cli_json_string(f->event_id, strlen(f->event_id)));
+            json_object_set_new(o, "where", json_string("damaged"));
+            json_object_set_new(o, "db", json_string(dead ? "dead" : "pending"));
+            json_object_set_new(o, "id", json_integer((json_int_t)e->id));
+            json_object_set_new(o, "error", json_string(record_strerror(e->status)));
+            return cli_json_print_line(o, stdout) ? 1 : 0;
+        }
+        printf("damaged  %s %" PRIu64 " cannot be searched (%s): the event may be inside it\n",
+               dead ? "dead letter" : "batch", e->id, record_strerror(e->status));
+        return 0;
+    }
+    f->found++;
     if (f->as_json) {
         json_t *o = json_object();
         json_object_set_new(o, "event_id", cli_json_string(f->event_id, strlen(f->event_id)));
@@ -90,6 +105,13 @@ int cli_cmd_find(struct cli *c, int argc, char **argv)
     }
     if (f.found)
         return CLI_OK;
+    if (f.damaged) {
+        if (!f.as_json)
+            printf("%s: not in any intact record; %zu damaged record%s could not be searched "
+                   "(eddy verify lists them)\n",
+                   f.event_id, f.damaged, f.damaged == 1 ? "" : "s");
+        return CLI_FAIL;
+    }
     if (f.as_json) {
         json_t *o = json_object();
         json_object_set_new(o, "event_id", cli_json_string(f.event_id, strlen(f.event_id)));

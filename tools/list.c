@@ -129,11 +129,25 @@ void cli_lister_end(struct cli_lister *l, bool print)
     l->table = NULL;
 }
 
+struct list_scan {
+    struct cli_lister *l;
+    uint64_t last_id; /* where a --limit listing stopped */
+};
+
 static int on_entry(void *ctx, const struct queue_entry *e)
 {
+    struct list_scan *ls = ctx;
     if (cli_interrupted)
         return 1;
-    return cli_lister_add(ctx, e);
+    ls->last_id = e->id;
+    return cli_lister_add(ls->l, e);
+}
+
+static int on_more(void *ctx, const struct queue_entry *e)
+{
+    (void)e;
+    *(bool *)ctx = true;
+    return 1;
 }
 
 int cli_list_command(struct cli *c, int argc, char **argv, enum queue_db db, const char *topic)
@@ -181,7 +195,13 @@ int cli_list_command(struct cli *c, int argc, char **argv, enum queue_db db, con
         return CLI_FAIL;
     }
     cli_catch_interrupts();
-    int rc = queue_scan(c->q, db, cf.any ? &cf.f : NULL, 0, limit, on_entry, &l);
+    struct list_scan ls = {.l = &l};
+    int rc = queue_scan(c->q, db, cf.any ? &cf.f : NULL, 0, limit, on_entry, &ls);
+    /* A listing cut by --limit says so: one more record after the last one
+     * shown is all it takes to know. */
+    bool more = false;
+    if (rc >= 0 && limit && l.rows == limit && !cli_interrupted)
+        rc = queue_scan(c->q, db, cf.any ? &cf.f : NULL, ls.last_id, 1, on_more, &more);
     int exit_code = CLI_OK;
     if (rc < 0) {
         cli_error("reading the store failed: %s", queue_last_error());
@@ -199,5 +219,8 @@ int cli_list_command(struct cli *c, int argc, char **argv, enum queue_db db, con
     cli_lister_end(&l, l.rows > 0);
     if (l.corrupt)
         cli_error("%zu damaged record(s) listed; run eddy verify", l.corrupt);
+    if (more && exit_code == CLI_OK)
+        cli_error("showing the first %zu; more %s (raise --limit or narrow the filters)", limit,
+                  cf.any ? "match" : "exist");
     return exit_code;
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,9 @@ void cli_progress_start(struct cli_progress *p, const char *label, uint64_t tota
         p->enabled = false;
     else
         p->enabled = p->forced || isatty(STDERR_FILENO);
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        p->cols = ws.ws_col;
 }
 
 static void clock_text(double secs, char *buf, size_t cap)
@@ -94,11 +98,16 @@ void cli_progress_format(const struct cli_progress *p, int64_t now_ns, char *buf
         else
             snprintf(eta, sizeof eta, "?");
         count_text(p, p->total, total, sizeof total);
-        snprintf(buf + n, cap - (size_t)n, "/%s [%s] %3d%%  %s/s  ETA %s", total, bar,
-                 (int)(d * 100 / p->total), speed, eta);
+        int pct = (int)(d * 100 / p->total);
+        int m = snprintf(buf + n, cap - (size_t)n, "/%s [%s] %3d%%  %s/s  ETA %s", total, bar, pct,
+                         speed, eta);
+        if (p->cols && m > 0 && (size_t)(n + m) >= p->cols)
+            snprintf(buf + n, cap - (size_t)n, "/%s %d%% ETA %s", total, pct, eta);
     } else {
         snprintf(buf + n, cap - (size_t)n, "  %s/s", speed);
     }
+    if (p->cols && strlen(buf) >= p->cols && p->cols - 1 < cap)
+        buf[p->cols - 1] = '\0';
 }
 
 void cli_progress_update(struct cli_progress *p, uint64_t done)

@@ -18,8 +18,9 @@ struct cli_progress {
     uint64_t done;
     int64_t start_ns, last_draw_ns;
     bool enabled, drawn;
-    bool forced; /* EDDY_PROGRESS=1: also draw short operations (tests) */
-    bool bytes;  /* count bytes: sizes in KiB/MiB instead of plain numbers */
+    bool forced;   /* EDDY_PROGRESS=1: also draw short operations (tests) */
+    bool bytes;    /* count bytes: sizes in KiB/MiB instead of plain numbers */
+    unsigned cols; /* the terminal's width (0 = unknown): the line stays narrower */
 };
 
 /* Starts a progress line; enabled only when stderr is a terminal (and
@@ -32,7 +33,9 @@ void cli_progress_update(struct cli_progress *p, uint64_t done);
 void cli_progress_end(struct cli_progress *p);
 
 /* Formats the line into buf (exposed for tests): "label 1200/5000 [###...] 24%
- * 812/s ETA 0:05". */
+ * 812/s ETA 0:05". With p->cols set, a line that would not fit drops the
+ * bar and the rate, and is cut to cols - 1 at most: a line that wraps
+ * cannot be redrawn in place. */
 void cli_progress_format(const struct cli_progress *p, int64_t now_ns, char *buf, size_t cap);
 
 #endif

@@ -80,7 +80,12 @@ PY
     [[ "${lines[0]}" == "ID"*"EVENTS"*"SIZE"*"STATUS"*"REASON" ]]
     [[ "$output" == *"KiB"* ]] # the 24 KiB event
     run eddy dlq list --limit 5 --json
-    [ "${#lines[@]}" -eq 5 ]
+    [ "${#lines[@]}" -eq 6 ] # 5 lines, then (stderr) that more exist
+    [ "${lines[5]}" = "eddy: showing the first 5; more exist (raise --limit or narrow the filters)" ]
+    [ "$(eddy dlq list --limit 5 --json 2>/dev/null | wc -l)" -eq 5 ]
+    # exactly 13: nothing more to say
+    run eddy dlq list --limit 13 --json
+    [ "${#lines[@]}" -eq 13 ]
 }
 
 # expect FILTER_SPEC: dead ids matching, computed from the full export.
@@ -421,6 +426,14 @@ PY
     [ "$status" -eq 1 ]
     [[ "$output" == *"DAMAGED  dead letter $id: "* ]]
     [[ "$output" == *"verify: 1 of 13 records DAMAGED"* ]]
+    # find cannot search inside it, and says so instead of "not here"
+    run eddy find a3-7
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"damaged  dead letter $id cannot be searched"*"the event may be inside it"* ]]
+    [[ "$output" == *"a3-7: not in any intact record; 1 damaged record could not be searched"* ]]
+    [[ "$output" != *"not here"* ]]
+    run eddy find a3-7 --json
+    [ "$(echo "${lines[0]}" | json_field where)" = damaged ]
     run eddy dlq show "$id"
     [ "$status" -eq 1 ]
     [[ "$output" == *"damaged"* ]]
@@ -500,6 +513,17 @@ PY
     [[ "$output" == *"--since 'yesterday'"* ]]
     run eddy dlq list --status 4xx
     [ "$status" -eq 2 ]
+    run eddy dlq list --status 999
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--status '999': expected an HTTP status code (100 to 599)"* ]]
+    run eddy dlq list --type '['
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"--type '[': a '[' is never closed by ']'"* ]]
+    run eddy dlq purge --type 'users.[' --yes
+    [ "$status" -eq 2 ]
+    [ "$(eddy dlq list --json | wc -l)" -eq 13 ]
+    run eddy dlq list --type '[u]sers.*'
+    [ "$status" -eq 0 ]
     run eddy dlq list --limit 0
     [ "$status" -eq 2 ]
     run eddy dlq show
@@ -519,6 +543,9 @@ PY
     [ "$status" -eq 1 ]
     run eddy dlq purge 999999 --yes
     [ "$status" -eq 1 ]
+    [[ "$output" == *"nothing changed: 1 of the listed ids is not a dead letter"* ]]
+    run eddy dlq purge 999998 999999 --yes
+    [[ "$output" == *"nothing changed: 2 of the listed ids are not dead letters"* ]]
     run "$EDDY" -d "$BATS_TEST_TMPDIR/nowhere" status
     [ "$status" -eq 1 ]
     [[ "$output" == *"nowhere"*"No such file or directory"* ]]

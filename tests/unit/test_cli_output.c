@@ -152,6 +152,19 @@ static void progress_line(void **state)
     cli_progress_format(&b, 1000000000LL, buf, sizeof buf);
     assert_string_equal(buf,
                         "backup 2.0 MiB/8.0 MiB [#####...............]  25%  2.0 MiB/s  ETA 0:03");
+    /* A narrow terminal: never a line that wraps (it could not be redrawn in
+     * place); first the bar and the rate go, then the line is cut. */
+    p.total = 1000;
+    p.cols = 80;
+    cli_progress_format(&p, 2000000000LL, buf, sizeof buf);
+    assert_string_equal(buf, "replay 250/1000 [#####...............]  25%  125/s  ETA 0:06");
+    p.cols = 40;
+    cli_progress_format(&p, 2000000000LL, buf, sizeof buf);
+    assert_string_equal(buf, "replay 250/1000 25% ETA 0:06");
+    p.cols = 20;
+    cli_progress_format(&p, 2000000000LL, buf, sizeof buf);
+    assert_string_equal(buf, "replay 250/1000 25%");
+    assert_true(strlen(buf) < 20);
 }
 
 int main(void)
