@@ -33,37 +33,63 @@ INGEST=$(conf_get ingest listen 127.0.0.1:8080)
 ADMIN=$(conf_get admin listen 127.0.0.1:8081)
 KEY=$(conf_get ingest write_keys demo-key | cut -d, -f1 | tr -d ' ')
 DATA=$(conf_get storage data_dir ./var/eddy)
-mkdir -p "$(dirname "$DATA")"
-SINK_OUT=$(dirname "$DATA")/fake-rudderstack.ndjson
+
+# port_taken HOST:PORT: something already listens there.
+port_taken() {
+    (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null
+}
+
+# Before anything starts: with a port taken, eddyd or the fake would fail
+# (or, worse, the checks below would reach whatever holds the port).
+for hp in "$INGEST" "$ADMIN" "$SINK"; do
+    if port_taken "$hp"; then
+        echo "demo: $hp is already in use (another make run? ss -ltnp shows who)." >&2
+        echo "      Stop that, or run on other ports: a copy of $CONF with other listen" >&2
+        echo "      addresses and delivery url, then EDDY_CONF=copy SINK=HOST:PORT make run" >&2
+        exit 1
+    fi
+done
+
+# The demo's files hold the events posted to it: private to this user, like
+# the data dir eddyd creates. eddyd reads a private copy of the config, so
+# the demo's sample write key does not set off the world-readable warning
+# meant for real secrets.
+umask 077
+VAR=$(dirname "$DATA")
+mkdir -p "$VAR"
+SINK_OUT=$VAR/fake-rudderstack.ndjson
+RUN_CONF=$VAR/demo-eddy.conf
+cp "$CONF" "$RUN_CONF"
 
 pids=()
+# cleanup [STATUS]: stops both, exits with STATUS (0 by default).
 cleanup() {
     trap - INT TERM EXIT
     echo
     echo "demo: stopping"
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    exit 0
+    exit "${1:-0}"
 }
 trap cleanup INT TERM EXIT
 
 "$BUILD/fake-rudderstack" --listen "$SINK" --out "$SINK_OUT" &
 pids+=($!)
-"$BUILD/eddyd" -c "$CONF" &
+"$BUILD/eddyd" -c "$RUN_CONF" &
 pids+=($!)
 
 up=0
 for _ in $(seq 1 100); do
+    for p in "${pids[@]}"; do
+        kill -0 "$p" 2>/dev/null || { echo "demo: eddyd or the fake exited; see above" >&2; cleanup 1; }
+    done
     if curl -s -o /dev/null "http://$ADMIN/healthz" && curl -s -o /dev/null "http://$SINK/_stats"; then
         up=1
         break
     fi
-    for p in "${pids[@]}"; do
-        kill -0 "$p" 2>/dev/null || { echo "demo: a process exited (port in use?)" >&2; cleanup; }
-    done
     sleep 0.1
 done
-[ $up = 1 ] || { echo "demo: eddyd or the fake did not come up" >&2; cleanup; }
+[ $up = 1 ] || { echo "demo: eddyd or the fake did not come up" >&2; cleanup 1; }
 
 cat <<MSG
 
@@ -90,5 +116,5 @@ MSG
 wait -n "${pids[@]}"
 rc=$?
 # Ctrl-C reaches the children too (they exit 0 or 130): report only failures.
-[ $rc -eq 0 ] || [ $rc -gt 128 ] || echo "demo: a process failed with status $rc" >&2
+[ $rc -eq 0 ] || [ $rc -gt 128 ] || { echo "demo: a process failed with status $rc" >&2; cleanup 1; }
 cleanup
