@@ -26,6 +26,7 @@
 #include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -56,8 +57,29 @@
  * are validated by a separate pool, so however many of them arrive at once
  * the workers for ordinary batches stay free. */
 #define INGEST_LARGE_BODY (1u << 20)
+/* A connection holding more than this of a request not yet read in full is
+ * a "large reader": it counts against the reading cap and may be paused.
+ * Smaller ones (nearly every Braze post arrives in one or two reads) never
+ * are. */
+#define INGEST_READ_SLACK (1u << 20)
+#define INGEST_READ_CAP_MIN (64ull << 20)
+/* After a burst that held this much, freed memory goes back to the system
+ * (malloc_trim) once nothing is held any more. */
+#define INGEST_TRIM_AFTER (64ull << 20)
 
 enum ingest_stage { INGEST_ANSWERED, INGEST_COMMITTED };
+
+/* A connection with more than INGEST_READ_SLACK of an unfinished request in
+ * its input buffer (loop thread only). Lives while that lasts or until the
+ * connection closes. */
+struct ingest_conn {
+    struct ingest *in;
+    struct bufferevent *bev;
+    struct evhttp_connection *evcon;
+    size_t held; /* bytes in bev's input buffer */
+    bool paused; /* reading disabled by us, on in->paused */
+    struct ingest_conn *prev, *next;
+};
 
 struct ingest_job {
     struct committer_req creq; /* committer path; creq.batch points into this job */
@@ -96,6 +118,13 @@ struct ingest {
     /* loop thread only */
     size_t inflight;
     bool replying; /* inside evhttp_send_reply: output bytes are ours */
+    /* bodies being read: large readers, their bytes, the paused ones (FIFO) */
+    size_t large_active; /* large readers not paused */
+    uint64_t held_bytes; /* sum of their held */
+    uint64_t read_cap;   /* held_bytes + inflight_bytes above this: pause */
+    uint64_t burst_peak; /* most held + queued since the last trim */
+    struct ingest_conn *paused_head, *paused_tail;
+    struct event *trim_ev; /* returns memory after a burst */
     struct log_limit libevent_log;
     bool draining;
     bool exiting;
@@ -168,6 +197,7 @@ static void ingest_set_error(struct ingest_job *j, int code, const char *error, 
 }
 
 static void ingest_on_conn_closed(struct evhttp_connection *evcon, void *arg);
+static void ingest_memory_freed(struct ingest *in);
 
 /* Sends an answer on the loop thread and counts it. */
 static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code, const char *json,
@@ -333,6 +363,7 @@ static void ingest_on_done(evutil_socket_t fd, short what, void *arg)
         ingest_job_free(j);
         j = next;
     }
+    ingest_memory_freed(in);
     ingest_maybe_exit(in);
 }
 
@@ -423,6 +454,192 @@ answer:
     ingest_push_done(in, j, j);
 }
 
+/* ---- bodies being read: the reading cap ----------------------------------
+ *
+ * libevent 2.1 reads a whole body before it calls us (there is no server-side
+ * hook between the headers and the body: evhttp_request_set_header_cb only
+ * works on requests we create, i.e. as a client), so credentials and
+ * Content-Encoding can only be judged once the body is in memory. What can be
+ * bounded is how much of that memory there is: each connection's input
+ * buffer reports its growth (an evbuffer callback), and while the bytes held
+ * by large readers plus those waiting to be stored exceed read_cap, a large
+ * reader that grows stops being read (TCP pushes back on the client) unless
+ * it is the last one still reading, so one always finishes and frees its
+ * share. Paused readers resume in arrival order as memory is freed. */
+
+/* The one ingest of the process: the input callback's argument is the
+ * connection's bufferevent, which the ingest cannot be found from. */
+static struct ingest *ingest_loop;
+
+static void ingest_on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+static void ingest_on_input_large(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                                  void *arg);
+
+static uint64_t ingest_held_total(const struct ingest *in)
+{
+    return in->held_bytes + atomic_load(&in->inflight_bytes);
+}
+
+static void ingest_note_peak(struct ingest *in)
+{
+    uint64_t t = ingest_held_total(in);
+    if (t > in->burst_peak)
+        in->burst_peak = t;
+}
+
+/* Loop thread: memory was freed. Resumes paused readers while under the
+ * cap; once nothing is held after a large burst, returns the memory. */
+static void ingest_memory_freed(struct ingest *in)
+{
+    while (in->paused_head && ingest_held_total(in) <= in->read_cap) {
+        struct ingest_conn *c = in->paused_head;
+        in->paused_head = c->next;
+        if (in->paused_head)
+            in->paused_head->prev = NULL;
+        else
+            in->paused_tail = NULL;
+        c->prev = c->next = NULL;
+        c->paused = false;
+        in->large_active++;
+        bufferevent_enable(c->bev, EV_READ);
+    }
+    /* The last body may still be held by its request until the answer is
+     * written: trim a second later, if nothing came meanwhile. */
+    if (in->burst_peak >= INGEST_TRIM_AFTER && ingest_held_total(in) == 0 &&
+        !evtimer_pending(in->trim_ev, NULL)) {
+        struct timeval later = {1, 0};
+        evtimer_add(in->trim_ev, &later);
+    }
+}
+
+static void ingest_on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct ingest *in = arg;
+    if (ingest_held_total(in) != 0)
+        return; /* a new burst: ingest_memory_freed arms it again */
+    in->burst_peak = 0;
+    malloc_trim(0);
+}
+
+/* Takes c off the readers' counts (active or paused). */
+static void ingest_conn_detach(struct ingest_conn *c)
+{
+    struct ingest *in = c->in;
+    if (!c->paused) {
+        in->large_active--;
+        return;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        in->paused_head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        in->paused_tail = c->prev;
+    c->paused = false;
+}
+
+/* Loop thread: the connection is no longer a large reader (its request was
+ * read, or it closes). */
+static void ingest_conn_end(struct ingest_conn *c, bool closing)
+{
+    struct ingest *in = c->in;
+    struct evbuffer *input = bufferevent_get_input(c->bev);
+    ingest_conn_detach(c); /* a paused one cannot shrink: it only ends by closing */
+    in->held_bytes -= c->held;
+    evbuffer_remove_cb(input, ingest_on_input_large, c);
+    if (!closing) {
+        evbuffer_add_cb(input, ingest_on_input, c->bev);
+        evhttp_connection_set_closecb(c->evcon, NULL, NULL);
+    }
+    free(c);
+    ingest_memory_freed(in);
+}
+
+static void ingest_on_large_closed(struct evhttp_connection *evcon, void *arg)
+{
+    (void)evcon;
+    ingest_conn_end(arg, true);
+}
+
+/* Loop thread: pauses c when the cap is passed and another reader goes on. */
+static void ingest_conn_check(struct ingest_conn *c)
+{
+    struct ingest *in = c->in;
+    if (c->paused || in->large_active < 2 || ingest_held_total(in) <= in->read_cap)
+        return;
+    bufferevent_disable(c->bev, EV_READ);
+    c->paused = true;
+    in->large_active--;
+    c->prev = in->paused_tail;
+    c->next = NULL;
+    if (in->paused_tail)
+        in->paused_tail->next = c;
+    else
+        in->paused_head = c;
+    in->paused_tail = c;
+}
+
+/* Loop thread: a connection's input buffer changed (bytes read from the
+ * socket, or taken by evhttp). Cheap unless it holds more than the slack. */
+static void ingest_on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct bufferevent *bev = arg;
+    struct ingest *in = ingest_loop;
+    size_t len = info->orig_size + info->n_added - info->n_deleted;
+    if (len <= INGEST_READ_SLACK || !in)
+        return;
+    /* evhttp passes its connection as the bufferevent's callback argument;
+     * check that it is one before using it. */
+    void *cbarg = NULL;
+    bufferevent_getcb(bev, NULL, NULL, NULL, &cbarg);
+    struct evhttp_connection *evcon = cbarg;
+    if (!evcon || evhttp_connection_get_bufferevent(evcon) != bev)
+        return;
+    struct ingest_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return; /* not counted: no worse than without the cap */
+    c->in = in;
+    c->bev = bev;
+    c->evcon = evcon;
+    c->held = len;
+    /* Callbacks may be changed from inside one (libevent saves the next). */
+    evbuffer_remove_cb(buf, ingest_on_input, bev);
+    if (!evbuffer_add_cb(buf, ingest_on_input_large, c)) {
+        evbuffer_add_cb(buf, ingest_on_input, bev);
+        free(c);
+        return;
+    }
+    evhttp_connection_set_closecb(evcon, ingest_on_large_closed, c);
+    in->held_bytes += len;
+    in->large_active++;
+    ingest_note_peak(in);
+    ingest_conn_check(c);
+}
+
+static void ingest_on_input_large(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+                                  void *arg)
+{
+    (void)buf;
+    struct ingest_conn *c = arg;
+    struct ingest *in = c->in;
+    size_t len = info->orig_size + info->n_added - info->n_deleted;
+    in->held_bytes = in->held_bytes - c->held + len;
+    c->held = len;
+    if (len <= INGEST_READ_SLACK) {
+        ingest_conn_end(c, false);
+        return;
+    }
+    if (info->n_added) {
+        ingest_note_peak(in);
+        ingest_conn_check(c);
+    } else {
+        ingest_memory_freed(in);
+    }
+}
+
 /* Loop thread: bytes written to a connection. evhttp answers some requests
  * by itself, without calling us (a Content-Length over its cap: 413; a
  * malformed request line, header or chunk: 400; an Expect other than
@@ -471,7 +688,8 @@ static struct bufferevent *ingest_new_bev(struct event_base *base, void *arg)
     if (!bev)
         return NULL;
     bufferevent_set_max_single_read(bev, INGEST_READ_MAX);
-    if (!evbuffer_add_cb(bufferevent_get_output(bev), ingest_on_output, in)) {
+    if (!evbuffer_add_cb(bufferevent_get_output(bev), ingest_on_output, in) ||
+        !evbuffer_add_cb(bufferevent_get_input(bev), ingest_on_input, bev)) {
         bufferevent_free(bev);
         return NULL;
     }
@@ -586,6 +804,7 @@ static void ingest_on_request(struct evhttp_request *req, void *arg)
     atomic_fetch_add(&in->inflight_bytes, len);
     atomic_fetch_add(&in->m->ingest_queued_bytes, len);
     in->inflight++;
+    ingest_note_peak(in);
     workq_submit(gzip || len >= INGEST_LARGE_BODY ? in->large_workers : in->workers, &j->witem);
 }
 
@@ -658,13 +877,16 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
     in->base = base;
     in->inflight_limit =
         cfg->max_body * 4 > INGEST_INFLIGHT_MIN ? cfg->max_body * 4 : INGEST_INFLIGHT_MIN;
+    in->read_cap =
+        cfg->max_body * 2 > INGEST_READ_CAP_MIN ? cfg->max_body * 2 : INGEST_READ_CAP_MIN;
     pthread_mutex_init(&in->done_lock, NULL);
     char host[128];
     uint16_t port;
     in->http = evhttp_new(base);
     in->done_ev = event_new(base, -1, 0, ingest_on_done, in);
     in->stop_ev = event_new(base, -1, 0, ingest_on_stop, in);
-    if (!in->http || !in->done_ev || !in->stop_ev) {
+    in->trim_ev = evtimer_new(base, ingest_on_trim, in);
+    if (!in->http || !in->done_ev || !in->stop_ev || !in->trim_ev) {
         snprintf(err, errlen, "ingest: out of memory");
         goto fail;
     }
@@ -699,6 +921,7 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         goto fail;
     }
+    ingest_loop = in;
     in->guard =
         accept_guard_new(base, evhttp_bound_socket_get_listener(in->bound), "ingest", false);
     if (!in->guard) {
@@ -745,6 +968,8 @@ void ingest_free(struct ingest *in)
         event_free(in->stop_ev);
     if (in->flush_ev)
         event_free(in->flush_ev);
+    if (in->trim_ev)
+        event_free(in->trim_ev);
     /* Jobs answered after the loop stopped (none in a clean drain). */
     struct ingest_job *j = in->done_head;
     while (j) {
@@ -753,5 +978,7 @@ void ingest_free(struct ingest *in)
         j = next;
     }
     pthread_mutex_destroy(&in->done_lock);
+    if (ingest_loop == in)
+        ingest_loop = NULL;
     free(in);
 }

@@ -2,7 +2,8 @@
 # abuse.bats - hostile clients against eddyd's ingest listener (abuse.py):
 # 1,000 idle connections, headers one byte a second (slowloris), a body
 # trickled, over-limit bodies, JSON nested 100,000 deep, 10,000 requests with
-# bad credentials, a gzip bomb, more connections than descriptors. Each time a well-behaved client posting
+# bad credentials, a gzip bomb, more connections than descriptors, 16 bodies of
+# 30 MiB with a wrong key at once. Each time a well-behaved client posting
 # alongside must keep getting 200 within 5 s, eddyd must stay up, and its peak
 # RSS (VmHWM) must stay under a generous bound, printed as a figure.
 
@@ -79,4 +80,25 @@ abuse() {
     abuse fds --connections 80 --seconds 3 --pid "$EDDYD_PID" \
         --log "$BATS_TEST_TMPDIR/eddyd.log" --admin-port "$ADMIN_PORT"
     grep -q 'out of file descriptors' "$BATS_TEST_TMPDIR/eddyd.log"
+}
+
+@test "abuse: 16 bodies of 30 MiB with a wrong key at once: bounded memory, returned after" {
+    stop_eddyd
+    write_config ingest.max_body=32M
+    start_eddyd
+    RSS_BOUND_KB=$((192 * 1024))
+    if ldd "$EDDYD" 2>/dev/null | grep -q 'libasan\|libtsan'; then RSS_BOUND_KB=$((1024 * 1024)); fi
+    abuse bigbad --connections 16 --body-mb 30
+    # The memory is given back once the burst is over.
+    local rss
+    for _ in $(seq 1 50); do
+        rss=$(rss_kb "$EDDYD_PID" VmRSS)
+        [ "$rss" -lt $((64 * 1024)) ] && break
+        sleep 0.2
+    done
+    rel_note "after the burst: VmRSS $rss KiB"
+    [ "$rss" -lt $((64 * 1024)) ]
+    # Valid ones, as many at once: paused readers resume and all are stored.
+    RSS_BOUND_KB=$((1024 * 1024))
+    abuse biggood --connections 8 --body-mb 20
 }

@@ -5,6 +5,8 @@ well-behaved client posting a small batch every 100 ms alongside.
   abuse.py MODE --port P [--seconds S] [--max-body BYTES]
   MODE: idle | slowloris | trickle | overlimit | deep | badcreds | gzipbomb
         | fds (with --pid, --log, --admin-port: eddyd started with few fds)
+        | bigbad (--connections bodies of --body-mb MB at once, wrong key)
+        | biggood (the same with valid batches and the right key: all 200)
 
 Prints one JSON object with the figures (the good client's answers and its
 worst latency, what the abuse got back) and exits 1 when the good client got
@@ -216,6 +218,54 @@ def mode_gzipbomb(a, fig):
     fig["ok"] = fig["status"] == 413
 
 
+def post_many(a, fig, key, body, want):
+    """Posts body on --connections connections at once; ok when all get want."""
+    n = a.connections or 16
+    head = ("POST /v1/webhook?writeKey=%s HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % (key, len(body))).encode()
+    answers, lock = {}, threading.Lock()
+
+    def run():
+        k = "none"
+        try:
+            s = socket.create_connection((HOST, a.port), timeout=60)
+            s.sendall(head)
+            s.sendall(body)
+            line = s.makefile("rb").readline().split()
+            k = line[1].decode() if len(line) > 1 else "eof"
+            s.close()
+        except OSError as e:
+            k = "error:" + type(e).__name__
+        with lock:
+            answers[k] = answers.get(k, 0) + 1
+
+    t0 = time.time()
+    ts = [threading.Thread(target=run) for _ in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    fig["seconds"] = round(time.time() - t0, 2)
+    fig["bodies"] = "%d x %d MiB" % (n, a.body_mb)
+    fig["answers"] = answers
+    fig["ok"] = answers.get(want, 0) == n
+
+
+def mode_bigbad(a, fig):
+    """Large bodies with a wrong write key, all at once: each gets 401, and
+    eddyd must not hold them all in memory while they arrive."""
+    post_many(a, fig, "wrong", b"x" * (a.body_mb << 20), "401")
+
+
+def mode_biggood(a, fig):
+    """Large valid batches at once: readers paused for memory resume, and
+    every one is stored."""
+    pad = b"p" * ((a.body_mb << 20) - 200)
+    body = b'{"events":[{"id":"big","event_type":"t","user":{"user_id":"u"},"p":"' + pad + b'"}]}'
+    post_many(a, fig, "test-key", body, "200")
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -264,7 +314,8 @@ def mode_fds(a, fig):
 
 MODES = {"idle": mode_idle, "slowloris": mode_slowloris, "trickle": mode_trickle,
          "overlimit": mode_overlimit, "deep": mode_deep, "badcreds": mode_badcreds,
-         "gzipbomb": mode_gzipbomb, "fds": mode_fds}
+         "gzipbomb": mode_gzipbomb, "fds": mode_fds,
+         "bigbad": mode_bigbad, "biggood": mode_biggood}
 
 
 def main():
@@ -274,6 +325,7 @@ def main():
     p.add_argument("--seconds", type=float, default=5)
     p.add_argument("--connections", type=int, default=0)
     p.add_argument("--max-body", type=int, default=1 << 20)
+    p.add_argument("--body-mb", type=int, default=30)
     p.add_argument("--pid", type=int)
     p.add_argument("--log")
     p.add_argument("--admin-port", type=int)
