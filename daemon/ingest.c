@@ -76,8 +76,9 @@ struct ingest_conn {
     struct ingest *in;
     struct bufferevent *bev;
     struct evhttp_connection *evcon;
-    size_t held; /* bytes in bev's input buffer */
-    bool paused; /* reading disabled by us, on in->paused */
+    size_t held;       /* bytes in bev's input buffer */
+    bool paused;       /* reading disabled by us, on in->paused */
+    int64_t paused_ms; /* CLOCK_MONOTONIC */
     struct ingest_conn *prev, *next;
 };
 
@@ -124,7 +125,8 @@ struct ingest {
     uint64_t read_cap;   /* held_bytes + inflight_bytes above this: pause */
     uint64_t burst_peak; /* most held + queued since the last trim */
     struct ingest_conn *paused_head, *paused_tail;
-    struct event *trim_ev; /* returns memory after a burst */
+    struct event *unpause_ev; /* resumes readers paused INGEST_TIMEOUT_S ago */
+    struct event *trim_ev;    /* returns memory after a burst */
     struct log_limit libevent_log;
     bool draining;
     bool exiting;
@@ -465,7 +467,9 @@ answer:
  * by large readers plus those waiting to be stored exceed read_cap, a large
  * reader that grows stops being read (TCP pushes back on the client) unless
  * it is the last one still reading, so one always finishes and frees its
- * share. Paused readers resume in arrival order as memory is freed. */
+ * share. Paused readers resume in arrival order as memory is freed, and at
+ * the latest after INGEST_TIMEOUT_S, so that the idle timeout applies to
+ * them again. */
 
 /* The one ingest of the process: the input callback's argument is the
  * connection's bufferevent, which the ingest cannot be found from. */
@@ -487,22 +491,52 @@ static void ingest_note_peak(struct ingest *in)
         in->burst_peak = t;
 }
 
+/* Arms unpause_ev for the oldest pause's deadline. */
+static void ingest_arm_unpause(struct ingest *in)
+{
+    if (!in->paused_head)
+        return;
+    int64_t left = in->paused_head->paused_ms + INGEST_TIMEOUT_S * 1000 - clock_mono_ms();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {left / 1000, (left % 1000) * 1000};
+    evtimer_add(in->unpause_ev, &tv); /* libevent timers run on the monotonic clock */
+}
+
+/* Reads the oldest paused connection again. */
+static void ingest_resume_oldest(struct ingest *in)
+{
+    struct ingest_conn *c = in->paused_head;
+    in->paused_head = c->next;
+    if (in->paused_head)
+        in->paused_head->prev = NULL;
+    else
+        in->paused_tail = NULL;
+    c->prev = c->next = NULL;
+    c->paused = false;
+    in->large_active++;
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+/* Loop thread: a reader paused for as long as the idle timeout is read
+ * again, so that one that sends nothing more is timed out as any other
+ * (while paused, libevent's read timeout does not run). */
+static void ingest_on_unpause(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct ingest *in = arg;
+    int64_t now = clock_mono_ms();
+    while (in->paused_head && in->paused_head->paused_ms + INGEST_TIMEOUT_S * 1000 <= now)
+        ingest_resume_oldest(in);
+    ingest_arm_unpause(in);
+}
+
 /* Loop thread: memory was freed. Resumes paused readers while under the
  * cap; once nothing is held after a large burst, returns the memory. */
 static void ingest_memory_freed(struct ingest *in)
 {
-    while (in->paused_head && ingest_held_total(in) <= in->read_cap) {
-        struct ingest_conn *c = in->paused_head;
-        in->paused_head = c->next;
-        if (in->paused_head)
-            in->paused_head->prev = NULL;
-        else
-            in->paused_tail = NULL;
-        c->prev = c->next = NULL;
-        c->paused = false;
-        in->large_active++;
-        bufferevent_enable(c->bev, EV_READ);
-    }
+    while (in->paused_head && ingest_held_total(in) <= in->read_cap)
+        ingest_resume_oldest(in);
     /* The last body may still be held by its request until the answer is
      * written: trim a second later, if nothing came meanwhile. */
     if (in->burst_peak >= INGEST_TRIM_AFTER && ingest_held_total(in) == 0 &&
@@ -572,6 +606,7 @@ static void ingest_conn_check(struct ingest_conn *c)
         return;
     bufferevent_disable(c->bev, EV_READ);
     c->paused = true;
+    c->paused_ms = clock_mono_ms();
     in->large_active--;
     c->prev = in->paused_tail;
     c->next = NULL;
@@ -580,6 +615,8 @@ static void ingest_conn_check(struct ingest_conn *c)
     else
         in->paused_head = c;
     in->paused_tail = c;
+    if (!evtimer_pending(in->unpause_ev, NULL))
+        ingest_arm_unpause(in);
 }
 
 /* Loop thread: a connection's input buffer changed (bytes read from the
@@ -886,7 +923,8 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
     in->done_ev = event_new(base, -1, 0, ingest_on_done, in);
     in->stop_ev = event_new(base, -1, 0, ingest_on_stop, in);
     in->trim_ev = evtimer_new(base, ingest_on_trim, in);
-    if (!in->http || !in->done_ev || !in->stop_ev || !in->trim_ev) {
+    in->unpause_ev = evtimer_new(base, ingest_on_unpause, in);
+    if (!in->http || !in->done_ev || !in->stop_ev || !in->trim_ev || !in->unpause_ev) {
         snprintf(err, errlen, "ingest: out of memory");
         goto fail;
     }
@@ -970,6 +1008,8 @@ void ingest_free(struct ingest *in)
         event_free(in->flush_ev);
     if (in->trim_ev)
         event_free(in->trim_ev);
+    if (in->unpause_ev)
+        event_free(in->unpause_ev);
     /* Jobs answered after the loop stopped (none in a clean drain). */
     struct ingest_job *j = in->done_head;
     while (j) {
