@@ -233,16 +233,24 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
         /* Test-only fault, never in a real build (make powerloss FAULT=1
          * builds it into build/fault): the group gets its 200s before it is
          * committed, the bug tests/powerloss must catch. The answered jobs
-         * are freed meanwhile, so the batches are copied first (and leaked). */
+         * are freed meanwhile, so every buffer a batch points to is copied
+         * first (and leaked). */
         for (i = 0; i < n; i++) {
             struct queue_batch *b = &c->batches[i];
-            char *m = malloc(b->body_len + b->write_key_len + b->types_len + 1);
+            unsigned char *m =
+                malloc(b->body_len + b->zbody_len + b->write_key_len + b->types_len + 1);
             if (!m)
                 abort();
             b->body = memcpy(m, b->body, b->body_len);
-            b->write_key =
-                b->write_key ? memcpy(m + b->body_len, b->write_key, b->write_key_len) : 0;
-            b->types = memcpy(m + b->body_len + b->write_key_len, b->types, b->types_len);
+            m += b->body_len;
+            if (b->zbody)
+                b->zbody = memcpy(m, b->zbody, b->zbody_len);
+            m += b->zbody_len;
+            if (b->write_key)
+                b->write_key = memcpy(m, b->write_key, b->write_key_len);
+            m += b->write_key_len;
+            if (b->types)
+                b->types = memcpy(m, b->types, b->types_len);
         }
         for (struct committer_req *r = group; r; r = r->next)
             r->result = QUEUE_OK;
