@@ -37,6 +37,11 @@ def free_port():
     return port
 
 
+def log_count(path, what):
+    with open(path, "rb") as f:
+        return f.read().count(what)
+
+
 def wait_http(url, seconds=15):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
@@ -54,9 +59,9 @@ class Client(threading.Thread):
     """Posts `batches` batches one after the other on one connection; logs
     each acknowledged one to `log` as "MONOTONIC_NS id id ...\n"."""
 
-    def __init__(self, url, name, batches, seed, log):
+    def __init__(self, url, name, batches, seed, log, deadline):
         super().__init__(daemon=True)
-        self.url, self.name, self.batches = url, name, batches
+        self.url, self.name, self.batches, self.deadline = url, name, batches, deadline
         self.rng = random.Random(seed)
         self.log = open(log, "w", encoding="utf-8")
         self.last_ack = None
@@ -84,7 +89,7 @@ class Client(threading.Thread):
         n = sent = 0
         path = "/v1/webhook?writeKey=" + KEY
         self.first_send = time.monotonic_ns()
-        while sent < self.batches:
+        while sent < self.batches and time.monotonic() < self.deadline:
             n2, ids, body = self.body(n)
             try:
                 if conn is None:
@@ -112,6 +117,7 @@ class Client(threading.Thread):
         if conn:
             conn.close()
         self.log.close()
+        self.finished = sent == self.batches
 
 
 def read_acks(paths):
@@ -166,9 +172,31 @@ def record(run_dir, trace, build, daemon_build, sync, clients, batches, seed, re
 
     def start_eddyd(traced):
         env = traced_env if traced else os.environ
+        started = log_count(log.name, b": ingest on ")
         p = subprocess.Popen([eddyd, "-c", conf], stderr=log, stdout=log, env=env)
         wait_http("http://127.0.0.1:%d/healthz" % ports[1])
+        # /healthz answers a little before eddyd handles SIGTERM: its start
+        # line comes after that.
+        end = time.monotonic() + 15
+        while log_count(log.name, b": ingest on ") == started:
+            if time.monotonic() > end or p.poll() is not None:
+                raise RuntimeError("eddyd did not start (see %s)" % log.name)
+            time.sleep(0.02)
         return p
+
+    def stop_eddyd(p):
+        """SIGTERM, then its exit status and CPU seconds."""
+        p.send_signal(signal.SIGTERM)
+        end = time.monotonic() + 60
+        while True:
+            pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                p.returncode = os.waitstatus_to_exitcode(status)
+                return p.returncode, usage.ru_utime + usage.ru_stime
+            if time.monotonic() > end:
+                p.kill()
+                raise RuntimeError("eddyd did not stop within 60 s of SIGTERM")
+            time.sleep(0.02)
 
     sink_out = os.path.join(run_dir, "sink.ndjson")
     sink = subprocess.Popen([os.path.join(build, "fake-rudderstack"), "--listen",
@@ -179,15 +207,15 @@ def record(run_dir, trace, build, daemon_build, sync, clients, batches, seed, re
         wait_http("http://127.0.0.1:%d/_stats" % ports[2])
         # The base: a new store, created and closed, on disk for sure.
         p = start_eddyd(False)
-        p.send_signal(signal.SIGTERM)
-        if p.wait(30) != 0:
+        if stop_eddyd(p)[0] != 0:
             raise RuntimeError("eddyd (creating the store) exited %d" % p.returncode)
         os.sync()
         shutil.copytree(data, base)
         d = start_eddyd(recorder)
         procs.append(d)
+        deadline = time.monotonic() + 300
         cl = [Client(("127.0.0.1", ports[0]), "r%d-c%d" % (seed, i), batches, seed * 100 + i,
-                     os.path.join(run_dir, "acks.%d" % i)) for i in range(clients)]
+                     os.path.join(run_dir, "acks.%d" % i), deadline) for i in range(clients)]
         for c in cl:
             c.start()
         replays = [0, 0]  # runs that moved something, dead letters moved
@@ -207,14 +235,14 @@ def record(run_dir, trace, build, daemon_build, sync, clients, batches, seed, re
         rt.start()
         for c in cl:
             c.join()
+        if not all(c.finished for c in cl):
+            raise RuntimeError("the clients did not get their 200s within 300 s: %s" % (
+                " ".join("%s:%d" % kv for c in cl for kv in c.answers.items())))
         ingest_ns = max(c.last_ack for c in cl) - min(c.first_send for c in cl)
         time.sleep(0.5)  # let delivery and a replay or two go on after the last ack
         stop.set()
         rt.join()
-        d.send_signal(signal.SIGTERM)
-        _, status, usage = os.wait4(d.pid, 0)
-        d.returncode = rc = os.waitstatus_to_exitcode(status)
-        cpu = usage.ru_utime + usage.ru_stime
+        rc, cpu = stop_eddyd(d)
         if rc != 0:
             raise RuntimeError("eddyd exited %d (see %s)" % (rc, log.name))
     finally:

@@ -80,8 +80,8 @@ def check_run(rec, states, args, rng, totals, kept):
     img_root = tempfile.mkdtemp(prefix="eddy-powerloss-img.", dir=shm)
     img = crash.Image(trace, rec["base"], os.path.join(img_root, "img"))
     pending = crash.Optional(trace)
-    run = {"acked": len(acks), "sink": len(sink), "states": 0, "checked": 0, "lost": 0, "unopenable": 0, "lost_states": 0,
-           "overlaid": 0, "strategies": {}}
+    run = {"acked": len(acks), "sink": len(sink), "states": 0, "checked": 0, "lost": 0,
+           "unopenable": 0, "lost_states": 0, "overlaid": 0, "strategies": {}}
     try:
         for i, c in enumerate(crash_points(trace, states, rng)):
             img.advance(c)
