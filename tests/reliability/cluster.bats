@@ -147,6 +147,19 @@ nodes_are() {
     for n in 1 2 3; do [ "$(ha_state "$n")" = "${!n}" ] || return 1; done
 }
 
+# start_cluster [section.key=value...]: the fake sink, three nodes (the
+# arguments go to node 3's config) and HAProxy in front of them.
+start_cluster() {
+    need_haproxy
+    node_config 1
+    node_config 2
+    node_config 3 "$@"
+    start_fake
+    local n
+    for n in 1 2 3; do start_node $n; done
+    start_haproxy
+}
+
 cluster_load() { # NAME: moderate load through HAProxy, 3 client connections
     start_load "$1" --threads 3 --max-events 10 --interval 0.01 --cacert "$HA/cert.pem" --timeout 60
 }
@@ -206,11 +219,7 @@ PY
 }
 
 @test "kill -9 one node under load: only 200s, the others take over, the restarted node drains" {
-    need_haproxy
-    for n in 1 2 3; do node_config $n; done
-    start_fake
-    for n in 1 2 3; do start_node $n; done
-    start_haproxy
+    start_cluster
     local t_start=$SECONDS
     # The sink refuses for now, so every node holds a backlog when one dies.
     fake_control "fail=-1&fail_status=503"
@@ -281,14 +290,8 @@ PY
 }
 
 @test "one node at high water: its share goes to the others, no client sees a 503" {
-    need_haproxy
-    node_config 1
-    node_config 2
     # Stored uncompressed: loadgen's padding would gzip to almost nothing.
-    node_config 3 storage.max_size=2M storage.compress=none ingest.max_body=1M
-    start_fake
-    for n in 1 2 3; do start_node $n; done
-    start_haproxy
+    start_cluster storage.max_size=2M storage.compress=none ingest.max_body=1M
     local t_start=$SECONDS
     fake_control "fail=-1&fail_status=503"
     start_load f --threads 3 --max-events 10 --pad 2000 --interval 0.01 --cacert "$HA/cert.pem" --timeout 60
@@ -317,11 +320,7 @@ PY
 }
 
 @test "rolling restart (SIGTERM one node at a time) under load: no request fails" {
-    need_haproxy
-    for n in 1 2 3; do node_config $n; done
-    start_fake
-    for n in 1 2 3; do start_node $n; done
-    start_haproxy
+    start_cluster
     local t_start=$SECONDS
     cluster_load r
     wait_until 60 acked_at_least r 200
