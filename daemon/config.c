@@ -1,25 +1,125 @@
 /*
  * config.c - eddyd's configuration: built-in defaults (DESIGN.md "Config"),
- * then the INI file read with inih, then command-line flags, all through
- * config_set so a key means the same thing wherever it is given.
+ * then the INI file read with inih, then command-line flags.
  *
- * Every failure names where it came from ("FILE:LINE: key: what is wrong")
- * because a daemon that starts with a half-understood config is worse than
- * one that refuses to start.
+ * One path for every key: each key is a row of config_keys[] (section,
+ * name, type, bounds, how a reload applies it), and the file, the flags and
+ * the program all set a key through config_set_key, so a key gets the same
+ * checks wherever and however often it is given. Each key remembers where it
+ * was set (file line or flag), so every message, the rules between keys
+ * included, reads "FILE:LINE: key: what is wrong": a daemon that starts with
+ * a half-understood config is worse than one that refuses to start.
+ *
+ * Reading the file: inih (Debian's build, whose options are run-time
+ * globals) with comments at the start of a line and inline after
+ * whitespace, both for ';' and '#' (set explicitly below rather than left to
+ * the build's default, which strips only ';': "s3cret # rotate" must never
+ * make "rotate" a credential). An indented line continues the key above it
+ * (inih's multi-line values): it adds to a list and is refused for a key
+ * that takes one value. A key given twice is refused.
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
+#include <curl/curl.h>
 #include <errno.h>
 #include <ini.h>
 #include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#define CONFIG_LINE_MAX 8192 /* longest line accepted in a config file */
+#include "../storage/record.h"
+
+#define CONFIG_LINE_MAX 8192       /* longest line accepted in a config file */
+#define CONFIG_FILE_MAX (1u << 20) /* a config file is small; a big one is a mistake */
+#define CONFIG_TOKEN_MAX 1024
+
+enum config_type {
+    T_STRING,     /* char[]: any text without control characters */
+    T_LISTEN,     /* char[]: HOST:PORT */
+    T_URL,        /* char[]: the RudderStack webhook URL */
+    T_WRITE_KEY,  /* char[]: one write key (may be empty) */
+    T_PATHS,      /* list of URL paths */
+    T_TOKENS,     /* list of Bearer tokens */
+    T_WRITE_KEYS, /* list of write keys */
+    T_BOOL,
+    T_SIZE,     /* uint64_t bytes in [lo, hi] */
+    T_DURATION, /* uint64_t ms >= lo */
+    T_UINT,     /* unsigned in [lo, hi] */
+    T_FRACTION, /* double in (0, 1] */
+    T_ENUM,     /* one of two choices, in a bool: true for the first */
+};
+
+struct config_key {
+    const char *section, *name;
+    enum config_type type;
+    size_t off;  /* the field (for lists: the char ** array) */
+    size_t size; /* sizeof the field (for lists: offset of the count) */
+    uint64_t lo, hi;
+    const char *const *choices; /* T_ENUM: {true's, false's, NULL} */
+    enum config_live live;
+};
+
+#define F(field) offsetof(struct config, field), sizeof(((struct config *)0)->field)
+#define L(list, count) offsetof(struct config, list), offsetof(struct config, count)
+
+static const char *const sync_choices[] = {"full", "none", NULL};
+static const char *const compress_choices[] = {"gzip", "none", NULL};
+static const char *const encoding_choices[] = {"gzip", "identity", NULL};
+
+/* Delivery keys are CONFIG_LIVE_DELIVERY: main decides whether the running
+ * delivery can take them (see README "Reloading"). */
+static const struct config_key config_keys[] = {
+    {"ingest", "listen", T_LISTEN, F(listen), 0, 0, NULL, CONFIG_RESTART},
+    {"ingest", "paths", T_PATHS, L(paths, npaths), 0, 0, NULL, CONFIG_RESTART},
+    {"ingest", "tokens", T_TOKENS, L(tokens, ntokens), 0, 0, NULL, CONFIG_LIVE_AUTH},
+    {"ingest", "write_keys", T_WRITE_KEYS, L(write_keys, nwrite_keys), 0, 0, NULL,
+     CONFIG_LIVE_AUTH},
+    {"ingest", "allow_anonymous", T_BOOL, F(allow_anonymous), 0, 0, NULL, CONFIG_LIVE_AUTH},
+    {"ingest", "max_body", T_SIZE, F(max_body), 1024, 1ull << 30, NULL, CONFIG_RESTART},
+    {"admin", "listen", T_LISTEN, F(admin_listen), 0, 0, NULL, CONFIG_RESTART},
+    {"storage", "data_dir", T_STRING, F(data_dir), 0, 0, NULL, CONFIG_RESTART},
+    {"storage", "max_size", T_SIZE, F(max_size), 256 << 10, 1ull << 46, NULL, CONFIG_RESTART},
+    {"storage", "high_water", T_FRACTION, F(high_water), 0, 0, NULL, CONFIG_RESTART},
+    {"storage", "sync", T_ENUM, F(sync_full), 0, 0, sync_choices, CONFIG_RESTART},
+    {"storage", "compress", T_ENUM, F(compress), 0, 0, compress_choices, CONFIG_RESTART},
+    {"delivery", "url", T_URL, F(url), 0, 0, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "write_key", T_WRITE_KEY, F(write_key), 0, 0, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "concurrency", T_UINT, F(concurrency), 1, 64, NULL, CONFIG_RESTART},
+    {"delivery", "timeout", T_DURATION, F(timeout_ms), 1, 0, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "max_attempts", T_UINT, F(max_attempts), 1, 1000000, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "retry_window", T_DURATION, F(retry_window_ms), 0, 0, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "backoff_min", T_DURATION, F(backoff_min_ms), 1, 0, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "backoff_max", T_DURATION, F(backoff_max_ms), 1, 0, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "max_batch_bytes", T_SIZE, F(max_batch_bytes), 1024, 1ull << 30, NULL,
+     CONFIG_LIVE_DELIVERY},
+    {"delivery", "require_external_user_id", T_BOOL, F(require_external_user_id), 0, 0, NULL,
+     CONFIG_LIVE_DELIVERY},
+    {"delivery", "retry_after_max", T_DURATION, F(retry_after_max_ms), 1000, 0, NULL,
+     CONFIG_LIVE_DELIVERY},
+    {"delivery", "content_encoding", T_ENUM, F(content_gzip), 0, 0, encoding_choices,
+     CONFIG_LIVE_DELIVERY},
+};
+#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+_Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
+
+/* Command-line flags: each sets one key. */
+static const struct {
+    const char *flag, *section, *name;
+} config_flags[] = {
+    {"data-dir", "storage", "data_dir"},    {"listen", "ingest", "listen"},
+    {"admin-listen", "admin", "listen"},    {"forward-url", "delivery", "url"},
+    {"write-key", "delivery", "write_key"},
+};
 
 static int config_fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -34,33 +134,53 @@ static int config_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static void config_list_clear(char **list, size_t *n)
+static int config_key_index(const char *section, const char *name)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void *config_field(const struct config *c, const struct config_key *k)
+{
+    return (char *)c + k->off;
+}
+
+static char ***config_list(const struct config *c, const struct config_key *k, size_t **n)
+{
+    *n = (size_t *)((char *)c + k->size);
+    return (char ***)((char *)c + k->off);
+}
+
+static bool config_is_list(const struct config_key *k)
+{
+    return k->type == T_PATHS || k->type == T_TOKENS || k->type == T_WRITE_KEYS;
+}
+
+static bool config_is_secret(const struct config_key *k)
+{
+    return k->type == T_TOKENS || k->type == T_WRITE_KEYS || k->type == T_WRITE_KEY;
+}
+
+static void config_list_clear(char ***list, size_t *n)
 {
     for (size_t i = 0; i < *n; i++)
-        free(list[i]);
+        free((*list)[i]);
+    free(*list);
+    *list = NULL;
     *n = 0;
 }
 
-/* Appends the comma- or space-separated items of value to list. */
-static int config_list_add(char **list, size_t *n, const char *key, const char *value, char *err,
-                           size_t errlen)
+static int config_list_push(char ***list, size_t *n, const char *s, size_t len)
 {
-    const char *p = value;
-    while (*p) {
-        while (*p == ',' || isspace((unsigned char)*p))
-            p++;
-        if (!*p)
-            break;
-        const char *start = p;
-        while (*p && *p != ',' && !isspace((unsigned char)*p))
-            p++;
-        if (*n >= CONFIG_LIST_MAX)
-            return config_fail(err, errlen, "%s: more than %d entries", key, CONFIG_LIST_MAX);
-        list[*n] = strndup(start, (size_t)(p - start));
-        if (!list[*n])
-            return config_fail(err, errlen, "%s: out of memory", key);
-        (*n)++;
-    }
+    char **grown = realloc(*list, (*n + 1) * sizeof(**list));
+    if (!grown)
+        return -1;
+    *list = grown;
+    if (!(grown[*n] = strndup(s, len)))
+        return -1;
+    (*n)++;
     return 0;
 }
 
@@ -68,8 +188,8 @@ void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
     snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
-    c->paths[c->npaths++] = strdup("/v1/webhook");
-    c->paths[c->npaths++] = strdup("/currents");
+    config_list_push(&c->paths, &c->npaths, "/v1/webhook", 11);
+    config_list_push(&c->paths, &c->npaths, "/currents", 9);
     c->allow_anonymous = false;
     c->max_body = 32ull << 20;
     snprintf(c->admin_listen, sizeof(c->admin_listen), "127.0.0.1:8081");
@@ -87,15 +207,19 @@ void config_defaults(struct config *c)
     c->backoff_max_ms = 5 * 60 * 1000;
     c->max_batch_bytes = 1ull << 20;
     c->require_external_user_id = false;
+    c->retry_after_max_ms = 3600 * 1000;
+    c->content_gzip = true;
     snprintf(c->source, sizeof(c->source), "built-in defaults");
 }
 
 void config_free(struct config *c)
 {
-    config_list_clear(c->paths, &c->npaths);
-    config_list_clear(c->tokens, &c->ntokens);
-    config_list_clear(c->write_keys, &c->nwrite_keys);
+    config_list_clear(&c->paths, &c->npaths);
+    config_list_clear(&c->tokens, &c->ntokens);
+    config_list_clear(&c->write_keys, &c->nwrite_keys);
 }
+
+/* ---- values -------------------------------------------------------------- */
 
 int config_parse_size(const char *s, uint64_t *out)
 {
@@ -173,6 +297,32 @@ int config_parse_duration(const char *s, uint64_t *out_ms)
     return 0;
 }
 
+void config_format_size(uint64_t v, char *buf, size_t buflen)
+{
+    static const char units[] = "KMGT";
+    int u = -1;
+    while (u < 3 && v && v % 1024 == 0)
+        v /= 1024, u++;
+    if (u < 0)
+        snprintf(buf, buflen, "%llu", (unsigned long long)v);
+    else
+        snprintf(buf, buflen, "%llu%c", (unsigned long long)v, units[u]);
+}
+
+void config_format_duration(uint64_t ms, char *buf, size_t buflen)
+{
+    static const struct {
+        uint64_t ms;
+        const char *unit;
+    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+    for (size_t i = 0; i < 4; i++)
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(buf, buflen, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+            return;
+        }
+    snprintf(buf, buflen, "%llu%s", (unsigned long long)ms, ms ? "ms" : "");
+}
+
 static int config_parse_bool(const char *s, bool *out)
 {
     static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
@@ -227,237 +377,347 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *p
     return 0;
 }
 
-static int config_copy(char *dst, size_t cap, const char *key, const char *value, char *err,
+static bool config_has_space(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (isspace((unsigned char)s[i]))
+            return true;
+    return false;
+}
+
+static bool config_has_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return true;
+    return false;
+}
+
+/* A write key, wherever given. Never echoes the key: it is a secret. */
+static int config_check_write_key(const char *name, const char *k, size_t len, char *err,
+                                  size_t errlen)
+{
+    if (memchr(k, ':', len))
+        return config_fail(err, errlen, "%s: a write key cannot hold ':'", name);
+    if (config_has_space(k, len) || config_has_control(k, len))
+        return config_fail(err, errlen,
+                           "%s: a write key cannot hold whitespace or control characters", name);
+    if (len > RECORD_KEY_MAX)
+        return config_fail(err, errlen, "%s: a write key is over %d bytes", name, RECORD_KEY_MAX);
+    return 0;
+}
+
+/* One entry of a list key. Entries are comma-separated; a space inside one
+ * is a mistake (two entries without a comma, or a comment eddy must not
+ * guess at), so it is refused rather than read either way. */
+static int config_check_item(const struct config_key *k, size_t nth, const char *s, size_t len,
+                             char *err, size_t errlen)
+{
+    bool secret = config_is_secret(k);
+    if (config_has_space(s, len) || config_has_control(s, len)) {
+        if (secret)
+            return config_fail(err, errlen,
+                               "%s: entry %zu holds whitespace or a control character; "
+                               "separate entries with commas",
+                               k->name, nth);
+        return config_fail(err, errlen,
+                           "%s: \"%.*s\" holds whitespace; separate entries with commas", k->name,
+                           (int)len, s);
+    }
+    if (k->type == T_PATHS && (s[0] != '/' || memchr(s, '?', len) || memchr(s, '#', len)))
+        return config_fail(err, errlen, "%s: \"%.*s\" must start with / and hold no ? or #",
+                           k->name, (int)len, s);
+    if (k->type == T_TOKENS && len > CONFIG_TOKEN_MAX)
+        return config_fail(err, errlen, "%s: a token is over %d bytes", k->name, CONFIG_TOKEN_MAX);
+    if (k->type == T_WRITE_KEYS)
+        return config_check_write_key(k->name, s, len, err, errlen);
+    return 0;
+}
+
+/* Adds the comma-separated entries of value to the list of key k. */
+static int config_list_add(struct config *c, const struct config_key *k, const char *value,
+                           char *err, size_t errlen)
+{
+    size_t *n;
+    char ***list = config_list(c, k, &n);
+    const char *p = value;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        const char *end = comma ? comma : p + strlen(p);
+        const char *s = p, *e = end;
+        while (s < e && isspace((unsigned char)*s))
+            s++;
+        while (e > s && isspace((unsigned char)e[-1]))
+            e--;
+        if (e > s) {
+            if (config_check_item(k, *n + 1, s, (size_t)(e - s), err, errlen) != 0)
+                return -1;
+            if (config_list_push(list, n, s, (size_t)(e - s)) != 0)
+                return config_fail(err, errlen, "%s: out of memory", k->name);
+        }
+        p = comma ? comma + 1 : end;
+    }
+    return 0;
+}
+
+/* The URL eddy posts batches to; it appends ?writeKey=K itself. Parsed with
+ * libcurl's own URL parser, so what passes here is what libcurl will use.
+ * Credentials in it would be logged and sent to whatever the URL names; a
+ * fragment would swallow the writeKey eddy appends. The value is echoed only
+ * when it cannot hold a password. */
+static int config_check_url(const char *name, const char *value, char *err, size_t errlen)
+{
+    const char *shown = strchr(value, '@') ? "(not shown: it holds '@')" : value;
+    if (strncasecmp(value, "http://", 7) != 0 && strncasecmp(value, "https://", 8) != 0)
+        return config_fail(err, errlen, "%s: \"%s\" is not an http:// or https:// URL", name,
+                           shown);
+    CURLU *u = curl_url();
+    if (!u)
+        return config_fail(err, errlen, "%s: out of memory", name);
+    int rc = 0;
+    char *part = NULL;
+    CURLUcode uc = curl_url_set(u, CURLUPART_URL, value, 0);
+    if (uc != CURLUE_OK) {
+        rc = config_fail(err, errlen, "%s: %s is not a usable URL: %s", name, shown,
+                         curl_url_strerror(uc));
+    } else if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+               curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK) {
+        rc = config_fail(err, errlen,
+                         "%s: holds a user name or password; RudderStack takes the write key "
+                         "eddy appends, and credentials here would be logged: remove them",
+                         name);
+    } else if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
+        rc = config_fail(err, errlen,
+                         "%s: \"%s\" holds a #fragment, which would swallow the ?writeKey= eddy "
+                         "appends: remove it",
+                         name, value);
+    } else if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK) {
+        rc = config_fail(err, errlen, "%s: give the URL without a query (no writeKey)", name);
+    } else if (curl_url_get(u, CURLUPART_HOST, &part, 0) != CURLUE_OK || !part || !*part) {
+        rc = config_fail(err, errlen, "%s: \"%s\" names no host", name, value);
+    }
+    curl_free(part);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static int config_copy(char *dst, size_t cap, const char *name, const char *value, char *err,
                        size_t errlen)
 {
     size_t n = strlen(value);
     if (n >= cap)
-        return config_fail(err, errlen, "%s: longer than %zu bytes", key, cap - 1);
+        return config_fail(err, errlen, "%s: longer than %zu bytes", name, cap - 1);
     memcpy(dst, value, n + 1);
     return 0;
 }
 
-static int config_set_listen(char *dst, size_t cap, const char *key, const char *value, char *err,
-                             size_t errlen)
+/* The one path every key takes. With append, value continues the key
+ * (an indented line, or --write-key adding to write_keys). */
+static int config_set_key(struct config *c, const struct config_key *k, const char *value,
+                          bool append, char *err, size_t errlen)
 {
-    char host[128];
-    uint16_t port;
-    if (config_split_hostport(value, host, sizeof(host), &port) != 0)
-        return config_fail(err, errlen, "%s: \"%s\" is not HOST:PORT (port 1-65535)", key, value);
-    return config_copy(dst, cap, key, value, err, errlen);
-}
-
-static int config_set_size(uint64_t *dst, uint64_t lo, uint64_t hi, const char *key,
-                           const char *value, char *err, size_t errlen)
-{
+    void *f = config_field(c, k);
+    const char *name = k->name;
+    if (!value)
+        return config_fail(err, errlen, "%s: needs a value", name);
+    if (config_is_list(k)) {
+        if (!append) {
+            size_t *n;
+            char ***list = config_list(c, k, &n);
+            config_list_clear(list, n);
+        }
+        return config_list_add(c, k, value, err, errlen);
+    }
+    if (append)
+        return config_fail(
+            err, errlen, "%s: takes one value; an indented line continues the key above it", name);
     uint64_t v;
-    if (config_parse_size(value, &v) != 0)
-        return config_fail(err, errlen, "%s: \"%s\" is not a size (like 512K, 32M, 8G)", key,
-                           value);
-    if (v < lo || v > hi)
-        return config_fail(err, errlen, "%s: %s is out of range (%llu to %llu bytes)", key, value,
-                           (unsigned long long)lo, (unsigned long long)hi);
-    *dst = v;
-    return 0;
-}
-
-static int config_set_duration(uint64_t *dst, uint64_t lo, const char *key, const char *value,
-                               char *err, size_t errlen)
-{
-    uint64_t v;
-    if (config_parse_duration(value, &v) != 0)
-        return config_fail(err, errlen,
-                           "%s: \"%s\" is not a duration (a number and ms, s, m, h or d)", key,
-                           value);
-    if (v < lo)
-        return config_fail(err, errlen, "%s: must be at least %llums", key, (unsigned long long)lo);
-    *dst = v;
-    return 0;
-}
-
-static int config_set_boolean(bool *dst, const char *key, const char *value, char *err,
-                              size_t errlen)
-{
-    if (config_parse_bool(value, dst) != 0)
-        return config_fail(err, errlen, "%s: \"%s\" is not true or false", key, value);
-    return 0;
-}
-
-static int config_set_ingest(struct config *c, const char *key, const char *value, char *err,
-                             size_t errlen)
-{
-    if (strcmp(key, "listen") == 0)
-        return config_set_listen(c->listen, sizeof(c->listen), key, value, err, errlen);
-    if (strcmp(key, "paths") == 0) {
-        config_list_clear(c->paths, &c->npaths);
-        if (config_list_add(c->paths, &c->npaths, key, value, err, errlen) != 0)
-            return -1;
-        for (size_t i = 0; i < c->npaths; i++)
-            if (c->paths[i][0] != '/' || strpbrk(c->paths[i], "?#"))
-                return config_fail(err, errlen, "%s: \"%s\" must start with / and hold no ? or #",
-                                   key, c->paths[i]);
-        return 0;
-    }
-    if (strcmp(key, "tokens") == 0) {
-        config_list_clear(c->tokens, &c->ntokens);
-        return config_list_add(c->tokens, &c->ntokens, key, value, err, errlen);
-    }
-    if (strcmp(key, "write_keys") == 0) {
-        config_list_clear(c->write_keys, &c->nwrite_keys);
-        if (config_list_add(c->write_keys, &c->nwrite_keys, key, value, err, errlen) != 0)
-            return -1;
-        for (size_t i = 0; i < c->nwrite_keys; i++)
-            if (strchr(c->write_keys[i], ':'))
-                return config_fail(err, errlen, "%s: a write key cannot hold ':'", key);
-        return 0;
-    }
-    if (strcmp(key, "allow_anonymous") == 0)
-        return config_set_boolean(&c->allow_anonymous, key, value, err, errlen);
-    if (strcmp(key, "max_body") == 0)
-        return config_set_size(&c->max_body, 1024, 1ull << 30, key, value, err, errlen);
-    return config_fail(err, errlen, "%s: unknown key in [ingest]", key);
-}
-
-static int config_set_storage(struct config *c, const char *key, const char *value, char *err,
-                              size_t errlen)
-{
-    if (strcmp(key, "data_dir") == 0) {
+    switch (k->type) {
+    case T_STRING:
         if (!*value)
-            return config_fail(err, errlen, "%s: must not be empty", key);
-        return config_copy(c->data_dir, sizeof(c->data_dir), key, value, err, errlen);
+            return config_fail(err, errlen, "%s: must not be empty", name);
+        if (config_has_control(value, strlen(value)))
+            return config_fail(err, errlen, "%s: holds a control character", name);
+        return config_copy(f, k->size, name, value, err, errlen);
+    case T_LISTEN: {
+        char host[128];
+        uint16_t port;
+        if (config_split_hostport(value, host, sizeof(host), &port) != 0 ||
+            config_has_space(value, strlen(value)))
+            return config_fail(err, errlen, "%s: \"%s\" is not HOST:PORT (port 1-65535)", name,
+                               value);
+        return config_copy(f, k->size, name, value, err, errlen);
     }
-    if (strcmp(key, "max_size") == 0)
-        return config_set_size(&c->max_size, 256 << 10, 1ull << 46, key, value, err, errlen);
-    if (strcmp(key, "high_water") == 0) {
+    case T_URL:
+        if (config_check_url(name, value, err, errlen) != 0)
+            return -1;
+        return config_copy(f, k->size, name, value, err, errlen);
+    case T_WRITE_KEY:
+        if (config_check_write_key(name, value, strlen(value), err, errlen) != 0)
+            return -1;
+        return config_copy(f, k->size, name, value, err, errlen);
+    case T_BOOL:
+        if (config_parse_bool(value, f) != 0)
+            return config_fail(err, errlen, "%s: \"%s\" is not true or false", name, value);
+        return 0;
+    case T_SIZE:
+        if (config_parse_size(value, &v) != 0)
+            return config_fail(err, errlen, "%s: \"%s\" is not a size (like 512K, 32M, 8G)", name,
+                               value);
+        if (v < k->lo || v > k->hi) {
+            char lo[32], hi[32];
+            config_format_size(k->lo, lo, sizeof(lo));
+            config_format_size(k->hi, hi, sizeof(hi));
+            return config_fail(err, errlen, "%s: %s is out of range (%s to %s)", name, value, lo,
+                               hi);
+        }
+        *(uint64_t *)f = v;
+        return 0;
+    case T_DURATION:
+        if (config_parse_duration(value, &v) != 0)
+            return config_fail(err, errlen,
+                               "%s: \"%s\" is not a duration (a number and ms, s, m, h or d)", name,
+                               value);
+        if (v < k->lo) {
+            char lo[32];
+            config_format_duration(k->lo, lo, sizeof(lo));
+            return config_fail(err, errlen, "%s: must be at least %s", name, lo);
+        }
+        *(uint64_t *)f = v;
+        return 0;
+    case T_UINT:
+        if (config_parse_uint(value, (unsigned)k->lo, (unsigned)k->hi, f) != 0)
+            return config_fail(err, errlen, "%s: \"%s\" is not a number from %llu to %llu", name,
+                               value, (unsigned long long)k->lo, (unsigned long long)k->hi);
+        return 0;
+    case T_FRACTION: {
         char *end;
         errno = 0;
-        double v = strtod(value, &end);
-        if (errno || end == value || *end || !isfinite(v) || v <= 0 || v > 1)
-            return config_fail(err, errlen, "%s: \"%s\" is not a fraction in (0, 1]", key, value);
-        c->high_water = v;
+        double d = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(d) || d <= 0 || d > 1)
+            return config_fail(err, errlen, "%s: \"%s\" is not a fraction in (0, 1]", name, value);
+        *(double *)f = d;
         return 0;
     }
-    if (strcmp(key, "sync") == 0) {
-        if (strcmp(value, "full") == 0)
-            c->sync_full = true;
-        else if (strcmp(value, "none") == 0)
-            c->sync_full = false;
-        else
-            return config_fail(err, errlen, "%s: \"%s\" is not full or none", key, value);
-        return 0;
+    case T_ENUM:
+        for (int i = 0; i < 2; i++) {
+            if (strcmp(value, k->choices[i]) == 0) {
+                *(bool *)f = i == 0;
+                return 0;
+            }
+        }
+        return config_fail(err, errlen, "%s: \"%s\" is not %s or %s", name, value, k->choices[0],
+                           k->choices[1]);
+    default:
+        return config_fail(err, errlen, "%s: unhandled type", name);
     }
-    if (strcmp(key, "compress") == 0) {
-        if (strcmp(value, "gzip") == 0)
-            c->compress = true;
-        else if (strcmp(value, "none") == 0)
-            c->compress = false;
-        else
-            return config_fail(err, errlen, "%s: \"%s\" is not gzip or none", key, value);
-        return 0;
-    }
-    return config_fail(err, errlen, "%s: unknown key in [storage]", key);
 }
 
-static int config_set_delivery(struct config *c, const char *key, const char *value, char *err,
-                               size_t errlen)
+static int config_unknown(const char *section, const char *name, char *err, size_t errlen)
 {
-    if (strcmp(key, "url") == 0) {
-        if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
-            return config_fail(err, errlen, "%s: \"%s\" is not an http:// or https:// URL", key,
-                               value);
-        if (strchr(value, '?'))
-            return config_fail(err, errlen, "%s: give the URL without a query (no writeKey)", key);
-        return config_copy(c->url, sizeof(c->url), key, value, err, errlen);
-    }
-    if (strcmp(key, "write_key") == 0) {
-        if (strchr(value, ':'))
-            return config_fail(err, errlen, "%s: a write key cannot hold ':'", key);
-        return config_copy(c->write_key, sizeof(c->write_key), key, value, err, errlen);
-    }
-    if (strcmp(key, "concurrency") == 0) {
-        if (config_parse_uint(value, 1, 64, &c->concurrency) != 0)
-            return config_fail(err, errlen, "%s: \"%s\" is not a number from 1 to 64", key, value);
-        return 0;
-    }
-    if (strcmp(key, "timeout") == 0)
-        return config_set_duration(&c->timeout_ms, 1, key, value, err, errlen);
-    if (strcmp(key, "max_attempts") == 0) {
-        if (config_parse_uint(value, 1, 1000000, &c->max_attempts) != 0)
-            return config_fail(err, errlen, "%s: \"%s\" is not a number from 1 to 1000000", key,
-                               value);
-        return 0;
-    }
-    if (strcmp(key, "retry_window") == 0)
-        return config_set_duration(&c->retry_window_ms, 0, key, value, err, errlen);
-    if (strcmp(key, "backoff_min") == 0)
-        return config_set_duration(&c->backoff_min_ms, 1, key, value, err, errlen);
-    if (strcmp(key, "backoff_max") == 0)
-        return config_set_duration(&c->backoff_max_ms, 1, key, value, err, errlen);
-    if (strcmp(key, "max_batch_bytes") == 0)
-        return config_set_size(&c->max_batch_bytes, 1024, 1ull << 30, key, value, err, errlen);
-    if (strcmp(key, "require_external_user_id") == 0)
-        return config_set_boolean(&c->require_external_user_id, key, value, err, errlen);
-    return config_fail(err, errlen, "%s: unknown key in [delivery]", key);
+    if (!*section)
+        return config_fail(err, errlen, "%s: key outside of any [section]", name);
+    for (size_t i = 0; i < CONFIG_NKEYS; i++)
+        if (strcmp(config_keys[i].section, section) == 0)
+            return config_fail(err, errlen, "%s: unknown key in [%s]", name, section);
+    return config_fail(err, errlen, "%s: unknown section [%s]", name, section);
 }
 
 int config_set(struct config *c, const char *section, const char *key, const char *value, char *err,
                size_t errlen)
 {
-    if (!value)
-        return config_fail(err, errlen, "%s: needs a value", key);
-    if (strcmp(section, "ingest") == 0)
-        return config_set_ingest(c, key, value, err, errlen);
-    if (strcmp(section, "admin") == 0) {
-        if (strcmp(key, "listen") == 0)
-            return config_set_listen(c->admin_listen, sizeof(c->admin_listen), key, value, err,
-                                     errlen);
-        return config_fail(err, errlen, "%s: unknown key in [admin]", key);
-    }
-    if (strcmp(section, "storage") == 0)
-        return config_set_storage(c, key, value, err, errlen);
-    if (strcmp(section, "delivery") == 0)
-        return config_set_delivery(c, key, value, err, errlen);
-    if (!*section)
-        return config_fail(err, errlen, "%s: key outside of any [section]", key);
-    return config_fail(err, errlen, "%s: unknown section [%s]", key, section);
+    int i = config_key_index(section, key);
+    if (i < 0)
+        return config_unknown(section, key, err, errlen);
+    return config_set_key(c, &config_keys[i], value, false, err, errlen);
 }
 
-/* inih state: the first error wins, as ini_parse reports its line. */
+int config_apply_flag(struct config *c, const char *flag, const char *value, char *err,
+                      size_t errlen)
+{
+    for (size_t f = 0; f < sizeof(config_flags) / sizeof(config_flags[0]); f++) {
+        if (strcmp(config_flags[f].flag, flag) != 0)
+            continue;
+        int i = config_key_index(config_flags[f].section, config_flags[f].name);
+        const struct config_key *k = &config_keys[i];
+        char why[512];
+        if (c->flag[i] && strcmp(c->flag[i], config_flags[f].flag) == 0)
+            return config_fail(err, errlen, "--%s: given twice", flag);
+        if (config_set_key(c, k, value, false, why, sizeof(why)) != 0)
+            return config_fail(err, errlen, "--%s: %s", flag, why);
+        c->flag[i] = config_flags[f].flag;
+        c->line[i] = 0;
+        if (strcmp(flag, "write-key") == 0 && *value) {
+            /* also accepted from Braze, once */
+            int w = config_key_index("ingest", "write_keys");
+            bool present = false;
+            for (size_t j = 0; j < c->nwrite_keys; j++)
+                present |= strcmp(c->write_keys[j], value) == 0;
+            if (!present && config_set_key(c, &config_keys[w], value, true, why, sizeof(why)) != 0)
+                return config_fail(err, errlen, "--%s: %s", flag, why);
+        }
+        return 0;
+    }
+    return config_fail(err, errlen, "--%s: unknown flag", flag);
+}
+
+/* ---- the file ------------------------------------------------------------ */
+
+/* inih state. ini_parse_stream reads through config_ini_reader, which knows
+ * the line number and the raw line, so the handler can tell a continuation
+ * line from a key given twice. The first error wins. */
 struct config_load {
     struct config *c;
+    const char *buf, *pos, *end; /* the file, read in full */
+    const char *raw;             /* the line inih is handling */
+    unsigned lineno;
+    int prev_key; /* the key an indented line would continue, or -1 */
     char msg[512];
     bool failed;
-    unsigned lists_seen; /* bit per list key already given in this file */
 };
+
+static char *config_ini_reader(char *str, int num, void *stream)
+{
+    struct config_load *ld = stream;
+    if (ld->pos >= ld->end)
+        return NULL;
+    const char *nl = memchr(ld->pos, '\n', (size_t)(ld->end - ld->pos));
+    size_t len = nl ? (size_t)(nl - ld->pos) + 1 : (size_t)(ld->end - ld->pos);
+    if (len > (size_t)num - 1) /* cannot happen: lines were measured before */
+        len = (size_t)num - 1;
+    memcpy(str, ld->pos, len);
+    str[len] = '\0';
+    ld->raw = ld->pos;
+    ld->pos += len;
+    ld->lineno++;
+    const char *s = ld->raw;
+    while (s < ld->pos && isspace((unsigned char)*s))
+        s++;
+    if (s < ld->pos && *s == '[') /* inih forgets the previous key at a section */
+        ld->prev_key = -1;
+    return str;
+}
 
 static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
 {
     struct config_load *ld = user;
+    struct config *c = ld->c;
     if (ld->failed)
         return 0;
-    /* A list key given twice (or continued on an indented line) adds to
-     * itself instead of replacing what the file said before. */
-    static const char *lists[] = {"paths", "tokens", "write_keys"};
+    int i = config_key_index(section, name);
+    bool cont = ld->prev_key >= 0 && ld->prev_key == i && isspace((unsigned char)ld->raw[0]);
     int rc;
-    for (unsigned i = 0; i < 3; i++) {
-        if (strcmp(section, "ingest") != 0 || strcmp(name, lists[i]) != 0)
-            continue;
-        if (ld->lists_seen & (1u << i)) {
-            char **list = i == 0 ? ld->c->paths : i == 1 ? ld->c->tokens : ld->c->write_keys;
-            size_t *n = i == 0 ? &ld->c->npaths : i == 1 ? &ld->c->ntokens : &ld->c->nwrite_keys;
-            size_t before = *n;
-            rc = config_list_add(list, n, name, value, ld->msg, sizeof(ld->msg));
-            if (rc == 0 && i == 0)
-                for (size_t j = before; j < *n; j++)
-                    if (list[j][0] != '/')
-                        rc = config_fail(ld->msg, sizeof(ld->msg), "%s: \"%s\" must start with /",
-                                         name, list[j]);
-            goto done;
-        }
-        ld->lists_seen |= 1u << i;
+    if (i < 0) {
+        rc = config_unknown(section, name, ld->msg, sizeof(ld->msg));
+    } else if (!cont && c->line[i]) {
+        rc = config_fail(ld->msg, sizeof(ld->msg), "%s: given twice (first at line %u)", name,
+                         c->line[i]);
+    } else {
+        rc = config_set_key(c, &config_keys[i], value, cont, ld->msg, sizeof(ld->msg));
+        if (!cont)
+            c->line[i] = ld->lineno;
     }
-    rc = config_set(ld->c, section, name, value, ld->msg, sizeof(ld->msg));
-done:
+    ld->prev_key = i;
     if (rc != 0) {
         ld->failed = true;
         return 0;
@@ -465,35 +725,78 @@ done:
     return 1;
 }
 
-int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+/* Reads a whole regular file of at most CONFIG_FILE_MAX bytes. */
+static char *config_read(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return config_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-    /* inih cuts long lines silently; refuse them instead of misreading. */
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    unsigned lineno = 0;
-    while ((n = getline(&line, &cap, f)) >= 0) {
-        lineno++;
-        if (n > CONFIG_LINE_MAX - 3) {
-            free(line);
-            fclose(f);
-            return config_fail(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
-                               CONFIG_LINE_MAX - 3);
+        return config_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
+    struct stat st;
+    char *buf = NULL;
+    if (fstat(fileno(f), &st) != 0) {
+        config_fail(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (!S_ISREG(st.st_mode)) {
+        config_fail(err, errlen, "%s: not a regular file (give the config file, not %s)", path,
+                    S_ISDIR(st.st_mode) ? "a directory" : "a device or pipe");
+    } else if (st.st_size > CONFIG_FILE_MAX) {
+        config_fail(err, errlen, "%s: larger than %u bytes; not a config file?", path,
+                    CONFIG_FILE_MAX);
+    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
+        config_fail(err, errlen, "%s: out of memory", path);
+    } else {
+        *len = fread(buf, 1, (size_t)st.st_size + 1, f);
+        if (ferror(f) || *len > (size_t)st.st_size) {
+            config_fail(err, errlen, "%s: cannot read: %s", path,
+                        ferror(f) ? strerror(errno) : "it grew while being read");
+            free(buf);
+            buf = NULL;
         }
     }
-    free(line);
-    rewind(f);
+    fclose(f);
+    return buf;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
+{
+    size_t len = 0;
+    char *buf = config_read(path, &len, err, errlen);
+    if (!buf)
+        return -1;
+    /* inih would cut a long line and end a line at a NUL without a word;
+     * refuse both instead of misreading. */
+    unsigned lineno = 1;
+    for (const char *p = buf, *end = buf + len; p < end; lineno++) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        int rc = 0;
+        if (n > CONFIG_LINE_MAX - 3)
+            rc = config_fail(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
+                             CONFIG_LINE_MAX - 3);
+        else if (memchr(p, '\0', n))
+            rc = config_fail(err, errlen, "%s:%u: holds a NUL byte", path, lineno);
+        if (rc) {
+            free(buf);
+            return -1;
+        }
+        p += n + 1;
+    }
+    ini_allow_multiline = true;
+    ini_allow_bom = true;
+    ini_start_comment_prefixes = ";#";
+    ini_allow_inline_comments = true;
+    ini_inline_comment_prefixes = ";#";
+    ini_allow_no_value = false;
     ini_use_stack = false;
-    ini_allow_realloc = true;
+    ini_allow_realloc = false; /* one reader call per line: the line count stays right */
+    ini_initial_alloc = CONFIG_LINE_MAX;
     ini_max_line = CONFIG_LINE_MAX;
     ini_stop_on_first_error = true;
 
-    struct config_load ld = {.c = c};
-    int rc = ini_parse_file(f, config_ini_handler, &ld);
-    fclose(f);
+    /* Every line number is this file's; none from an earlier file. */
+    memset(c->line, 0, sizeof(c->line));
+    struct config_load ld = {.c = c, .buf = buf, .pos = buf, .end = buf + len, .prev_key = -1};
+    int rc = ini_parse_stream(config_ini_reader, &ld, config_ini_handler, &ld);
+    free(buf);
     if (rc != 0) {
         if (rc < 0)
             return config_fail(err, errlen, "%s: cannot read (out of memory)", path);
@@ -506,29 +809,296 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
     return 0;
 }
 
+/* ---- where, and the rules between keys ------------------------------------ */
+
+static void config_where_index(const struct config *c, int i, char *buf, size_t buflen)
+{
+    if (c->line[i])
+        snprintf(buf, buflen, "%s:%u", c->source, c->line[i]);
+    else if (c->flag[i])
+        snprintf(buf, buflen, "--%s", c->flag[i]);
+    else
+        snprintf(buf, buflen, "%s", c->source);
+}
+
+void config_where(const struct config *c, const char *section, const char *name, char *buf,
+                  size_t buflen)
+{
+    int i = config_key_index(section, name);
+    if (i < 0)
+        snprintf(buf, buflen, "%s", c->source);
+    else
+        config_where_index(c, i, buf, buflen);
+}
+
+/* "line 5", "--flag" or "default": the other key of a rule, briefly. */
+static void config_where_short(const struct config *c, int i, char *buf, size_t buflen)
+{
+    if (c->line[i])
+        snprintf(buf, buflen, "line %u", c->line[i]);
+    else if (c->flag[i])
+        snprintf(buf, buflen, "--%s", c->flag[i]);
+    else
+        snprintf(buf, buflen, "default");
+}
+
+static bool config_is_set(const struct config *c, int i)
+{
+    return c->line[i] || c->flag[i];
+}
+
+/* Fails a rule between key a (named in the message) and key b, at a's
+ * location, or b's when a kept its default. */
+static int config_fail_rule(const struct config *c, const char *sa, const char *na, const char *sb,
+                            const char *nb, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 8, 9)));
+static int config_fail_rule(const struct config *c, const char *sa, const char *na, const char *sb,
+                            const char *nb, char *err, size_t errlen, const char *fmt, ...)
+{
+    int a = config_key_index(sa, na), b = config_key_index(sb, nb);
+    char where[1100], what[512];
+    config_where_index(c, config_is_set(c, a) || !config_is_set(c, b) ? a : b, where,
+                       sizeof(where));
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return config_fail(err, errlen, "%s: %s: %s", where, na, what);
+}
+
 int config_validate(const struct config *c, char *err, size_t errlen)
 {
-    const char *src = c->source;
+    char other[64], x[32], y[32];
     if (c->ntokens == 0 && c->nwrite_keys == 0 && !c->allow_anonymous)
         return config_fail(err, errlen,
-                           "%s: [ingest] tokens, write_keys: none configured; set at least one, "
-                           "or allow_anonymous = true to accept unauthenticated posts",
-                           src);
+                           "%s: tokens, write_keys: none configured; set at least one in "
+                           "[ingest], or allow_anonymous = true to accept unauthenticated posts",
+                           c->source);
+    if (c->ntokens && !c->write_key[0]) {
+        config_where_short(c, config_key_index("delivery", "write_key"), other, sizeof(other));
+        return config_fail_rule(
+            c, "ingest", "tokens", "delivery", "write_key", err, errlen,
+            "a Bearer-token post carries no write key and is forwarded with [delivery] "
+            "write_key, which is empty (%s): set [delivery] write_key (or --write-key) to the "
+            "write key of the RudderStack source those posts belong to",
+            other);
+    }
     if (c->npaths == 0)
-        return config_fail(err, errlen, "%s: [ingest] paths: at least one path is needed", src);
-    if (c->backoff_min_ms > c->backoff_max_ms)
-        return config_fail(err, errlen, "%s: [delivery] backoff_min: larger than backoff_max", src);
-    if (strcmp(c->listen, c->admin_listen) == 0)
-        return config_fail(err, errlen, "%s: [admin] listen: same address as [ingest] listen", src);
-    if (c->max_body > c->max_size)
-        return config_fail(err, errlen, "%s: [ingest] max_body: larger than [storage] max_size",
-                           src);
-    for (size_t i = 0; i < c->ntokens; i++)
-        if (strlen(c->tokens[i]) > 1024)
-            return config_fail(err, errlen, "%s: [ingest] tokens: a token is over 1024 bytes", src);
-    for (size_t i = 0; i < c->nwrite_keys; i++)
-        if (strlen(c->write_keys[i]) > 1024)
-            return config_fail(err, errlen,
-                               "%s: [ingest] write_keys: a write key is over 1024 bytes", src);
+        return config_fail_rule(c, "ingest", "paths", "ingest", "paths", err, errlen,
+                                "at least one path is needed");
+    if (c->backoff_min_ms > c->backoff_max_ms) {
+        config_format_duration(c->backoff_min_ms, x, sizeof(x));
+        config_format_duration(c->backoff_max_ms, y, sizeof(y));
+        config_where_short(c, config_key_index("delivery", "backoff_max"), other, sizeof(other));
+        return config_fail_rule(c, "delivery", "backoff_min", "delivery", "backoff_max", err,
+                                errlen, "%s is larger than backoff_max (%s, %s)", x, y, other);
+    }
+    if (strcmp(c->listen, c->admin_listen) == 0) {
+        config_where_short(c, config_key_index("ingest", "listen"), other, sizeof(other));
+        return config_fail_rule(c, "admin", "listen", "ingest", "listen", err, errlen,
+                                "%s is also [ingest] listen (%s)", c->admin_listen, other);
+    }
+    if (c->max_body > c->max_size) {
+        config_format_size(c->max_body, x, sizeof(x));
+        config_format_size(c->max_size, y, sizeof(y));
+        config_where_short(c, config_key_index("storage", "max_size"), other, sizeof(other));
+        return config_fail_rule(c, "ingest", "max_body", "storage", "max_size", err, errlen,
+                                "%s is larger than [storage] max_size (%s, %s)", x, y, other);
+    }
     return 0;
+}
+
+/* ---- what the system says -------------------------------------------------- */
+
+static bool config_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+/* The listen address of key (section, name) resolves to an address of this
+ * host, as evhttp's bind would take it (the first getaddrinfo answer). */
+static int config_check_listen(const struct config *c, const char *section, const char *name,
+                               const char *value, bool *loopback, char *err, size_t errlen)
+{
+    char host[128], where[1100];
+    uint16_t port;
+    config_where(c, section, name, where, sizeof(where));
+    if (config_split_hostport(value, host, sizeof(host), &port) != 0)
+        return config_fail(err, errlen, "%s: %s: \"%s\" is not HOST:PORT", where, name, value);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_ADDRCONFIG},
+                    *ai = NULL;
+    int gai = getaddrinfo(host, NULL, &hints, &ai);
+    if (gai != 0)
+        return config_fail(err, errlen, "%s: %s: cannot resolve \"%s\": %s", where, name, host,
+                           gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+    *loopback = config_is_loopback(ai->ai_addr);
+    int rc = 0;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) /* port 0: nothing in the way */
+        rc = config_fail(err, errlen, "%s: %s: %s is not an address of this host: %s", where, name,
+                         host, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return rc;
+}
+
+/* True when libcurl would send to the URL's host through a proxy (it then
+ * resolves nothing itself). */
+static bool config_proxied(void)
+{
+    static const char *const vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
+                                       "ALL_PROXY"};
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return true;
+    }
+    return false;
+}
+
+int config_check_system(const struct config *c, char *err, size_t errlen,
+                        void (*warn)(const char *msg))
+{
+    bool lo;
+    char msg[1600], where[1100];
+    if (config_check_listen(c, "ingest", "listen", c->listen, &lo, err, errlen) != 0 ||
+        config_check_listen(c, "admin", "listen", c->admin_listen, &lo, err, errlen) != 0)
+        return -1;
+    if (!lo && warn) {
+        config_where(c, "admin", "listen", where, sizeof(where));
+        snprintf(msg, sizeof(msg),
+                 "%s: [admin] listen %s is not loopback: /metrics and /status answer anyone who "
+                 "can reach it; keep it on 127.0.0.1 or a private network",
+                 where, c->admin_listen);
+        warn(msg);
+    }
+    if (config_proxied())
+        return 0;
+    CURLU *u = curl_url();
+    char *host = NULL;
+    if (u && curl_url_set(u, CURLUPART_URL, c->url, 0) == CURLUE_OK)
+        curl_url_get(u, CURLUPART_HOST, &host, 0);
+    int rc = 0;
+    if (host) {
+        /* curl keeps the brackets of an IPv6 literal */
+        size_t hl = strlen(host);
+        if (hl > 2 && host[0] == '[' && host[hl - 1] == ']') {
+            memmove(host, host + 1, hl - 2);
+            host[hl - 2] = '\0';
+        }
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+        int gai = getaddrinfo(host, NULL, &hints, &ai);
+        config_where(c, "delivery", "url", where, sizeof(where));
+        if (gai == EAI_NONAME || gai == EAI_FAIL)
+            rc = config_fail(err, errlen, "%s: url: host \"%s\" does not resolve: %s", where, host,
+                             gai_strerror(gai));
+        else if (gai != 0 && warn) {
+            /* a resolver that does not answer now: delivery retries */
+            snprintf(msg, sizeof(msg), "%s: url: cannot resolve \"%s\" now (%s); delivery retries",
+                     where, host, gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+            warn(msg);
+        }
+        if (ai)
+            freeaddrinfo(ai);
+    }
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+/* ---- differences, for a reload ----------------------------------------------- */
+
+static void config_key_text(const struct config *c, const struct config_key *k, char *buf,
+                            size_t buflen)
+{
+    const void *f = config_field(c, k);
+    buf[0] = '\0';
+    if (config_is_secret(k)) {
+        snprintf(buf, buflen, "(secret)");
+        return;
+    }
+    switch (k->type) {
+    case T_PATHS: {
+        size_t *n;
+        char **list = *config_list(c, k, &n);
+        size_t used = 0;
+        for (size_t i = 0; i < *n && used < buflen; i++)
+            used += (size_t)snprintf(buf + used, buflen - used, "%s%s", i ? ", " : "", list[i]);
+        return;
+    }
+    case T_STRING:
+    case T_LISTEN:
+    case T_URL:
+        snprintf(buf, buflen, "%s", (const char *)f);
+        return;
+    case T_BOOL:
+        snprintf(buf, buflen, "%s", *(const bool *)f ? "true" : "false");
+        return;
+    case T_SIZE:
+        config_format_size(*(const uint64_t *)f, buf, buflen);
+        return;
+    case T_DURATION:
+        config_format_duration(*(const uint64_t *)f, buf, buflen);
+        return;
+    case T_UINT:
+        snprintf(buf, buflen, "%u", *(const unsigned *)f);
+        return;
+    case T_FRACTION:
+        snprintf(buf, buflen, "%g", *(const double *)f);
+        return;
+    case T_ENUM:
+        snprintf(buf, buflen, "%s", k->choices[*(const bool *)f ? 0 : 1]);
+        return;
+    default:
+        return;
+    }
+}
+
+static bool config_key_equal(const struct config *a, const struct config *b,
+                             const struct config_key *k)
+{
+    if (config_is_list(k)) {
+        size_t *na, *nb;
+        char **la = *config_list(a, k, &na), **lb = *config_list(b, k, &nb);
+        if (*na != *nb)
+            return false;
+        for (size_t i = 0; i < *na; i++)
+            if (strcmp(la[i], lb[i]) != 0)
+                return false;
+        return true;
+    }
+    const void *fa = config_field(a, k), *fb = config_field(b, k);
+    switch (k->type) {
+    case T_STRING:
+    case T_LISTEN:
+    case T_URL:
+    case T_WRITE_KEY:
+        return strcmp(fa, fb) == 0;
+    case T_FRACTION:
+        return *(const double *)fa == *(const double *)fb;
+    default:
+        return memcmp(fa, fb, k->size) == 0;
+    }
+}
+
+void config_changes(const struct config *a, const struct config *b, config_change_fn fn, void *arg)
+{
+    for (size_t i = 0; i < CONFIG_NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (config_key_equal(a, b, k))
+            continue;
+        char ta[1100], tb[1100];
+        config_key_text(a, k, ta, sizeof(ta));
+        config_key_text(b, k, tb, sizeof(tb));
+        fn(arg, k->section, k->name, k->live, ta, tb);
+    }
 }

@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <malloc.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,90 @@ static void main_usage(FILE *f)
                "exit status: 0 clean stop, 1 startup or storage failure, 2 bad usage or config\n");
 }
 
+static void main_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void main_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static bool main_has_secrets(const struct config *c)
+{
+    return c->ntokens || c->nwrite_keys || c->write_key[0];
+}
+
+/* The command line, kept for every (re)load: the file is read again on
+ * SIGHUP and the flags still override it. */
+#define MAIN_FLAGS_MAX 16
+struct main_flags {
+    const char *conf_path;
+    const char *name[MAIN_FLAGS_MAX], *value[MAIN_FLAGS_MAX];
+    size_t n;
+};
+
+/* Defaults < file < flags, then the rules between keys: the one way a
+ * config is made, at start, for --check-config and on SIGHUP. */
+static int main_build_config(struct config *c, const struct main_flags *f, char *err, size_t errlen)
+{
+    config_defaults(c);
+    if (f->conf_path && config_load_file(c, f->conf_path, err, errlen) != 0)
+        return -1;
+    for (size_t i = 0; i < f->n; i++)
+        if (config_apply_flag(c, f->name[i], f->value[i], err, errlen) != 0)
+            return -1;
+    return config_validate(c, err, errlen);
+}
+
+static void main_warn(const char *msg)
+{
+    log_warn("%s", msg);
+}
+
+/* LMDB never maps less than the store already uses (mdb_env_set_mapsize
+ * raises a smaller size to the last used page without a word), so a
+ * max_size below that would be printed but not applied: refuse it instead,
+ * with the size in use. q is the store opened with map_size = max_size. */
+static int main_check_map(const struct config *c, queue_t *q, char *err, size_t errlen)
+{
+    struct queue_stats st;
+    if (queue_stats(q, &st) != QUEUE_OK || st.max_bytes <= c->max_size)
+        return 0;
+    char where[1100], want[32], need[32];
+    config_where(c, "storage", "max_size", where, sizeof(where));
+    config_format_size(c->max_size, want, sizeof(want));
+    config_format_size(st.max_bytes, need, sizeof(need));
+    main_fail(err, errlen,
+              "%s: max_size: %s is below the %llu bytes the store in %s already uses (LMDB cannot "
+              "shrink a store below its last used page): set max_size to at least %s, or start "
+              "on a compact copy (eddy backup)",
+              where, want, (unsigned long long)st.max_bytes, c->data_dir, need);
+    return -1;
+}
+
+/* --check-config: what start would refuse of an existing store. */
+static int main_check_store(const struct config *c, char *err, size_t errlen)
+{
+    char mdb[1100];
+    struct stat st;
+    snprintf(mdb, sizeof(mdb), "%s/data.mdb", c->data_dir);
+    if (stat(mdb, &st) != 0)
+        return 0; /* start will create it */
+    struct queue_options qo = {
+        .dir = c->data_dir, .map_size = c->max_size, .sync_full = c->sync_full, .create = false};
+    queue_t *q = NULL;
+    char why[512];
+    if (queue_open(&q, &qo, why, sizeof(why)) != QUEUE_OK) {
+        main_fail(err, errlen, "cannot open the store in %s: %s", c->data_dir, why);
+        return -1;
+    }
+    int rc = main_check_map(c, q, err, errlen);
+    queue_close(q);
+    return rc;
+}
+
 struct main_ctx {
     struct ingest *ingest;
     queue_t *queue;
@@ -83,23 +168,6 @@ static void main_on_reader_check(evutil_socket_t fd, short what, void *arg)
         metrics_inc(&ctx->metrics->reader_slots_cleared, (uint64_t)cleared);
         log_warn("freed %d stale LMDB reader slot(s) left by a dead process", cleared);
     }
-}
-
-static bool main_has_secrets(const struct config *c)
-{
-    return c->ntokens || c->nwrite_keys || c->write_key[0];
-}
-
-/* Applies the command line over the config. Returns 0, or 2 on error. */
-static int main_apply_flag(struct config *c, const char *flag, const char *section, const char *key,
-                           const char *value)
-{
-    char err[512];
-    if (config_set(c, section, key, value, err, sizeof(err)) != 0) {
-        fprintf(stderr, "eddyd: --%s: %s\n", flag, err);
-        return 2;
-    }
-    return 0;
 }
 
 /* An existing data dir keeps its mode (eddyd creates new ones 0700): say so
@@ -136,40 +204,38 @@ int main(int argc, char **argv)
     keep_freed_memory();
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
-        {"data-dir", required_argument, NULL, 'd'},
-        {"listen", required_argument, NULL, 'l'},
-        {"admin-listen", required_argument, NULL, 'a'},
-        {"forward-url", required_argument, NULL, 'f'},
-        {"write-key", required_argument, NULL, 'k'},
+        {"data-dir", required_argument, NULL, 'F'},
+        {"listen", required_argument, NULL, 'F'},
+        {"admin-listen", required_argument, NULL, 'F'},
+        {"forward-url", required_argument, NULL, 'F'},
+        {"write-key", required_argument, NULL, 'F'},
         {"check-config", no_argument, NULL, 'C'},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *conf_path = NULL;
-    const char *flag_data = NULL, *flag_listen = NULL, *flag_admin = NULL, *flag_url = NULL,
-               *flag_key = NULL;
+    static struct main_flags flags;
     bool check_only = false;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+    int opt, idx;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, &idx)) != -1) {
         switch (opt) {
         case 'c':
-            conf_path = optarg;
+            if (flags.conf_path) {
+                fprintf(stderr,
+                        "eddyd: -c/--config given twice (\"%s\", then \"%s\"); eddyd "
+                        "reads one config file\n",
+                        flags.conf_path, optarg);
+                return 2;
+            }
+            flags.conf_path = optarg;
             break;
-        case 'd':
-            flag_data = optarg;
-            break;
-        case 'l':
-            flag_listen = optarg;
-            break;
-        case 'a':
-            flag_admin = optarg;
-            break;
-        case 'f':
-            flag_url = optarg;
-            break;
-        case 'k':
-            flag_key = optarg;
+        case 'F': /* a flag that sets a key: applied in order over the file */
+            if (flags.n == MAIN_FLAGS_MAX) {
+                fprintf(stderr, "eddyd: too many flags\n");
+                return 2;
+            }
+            flags.name[flags.n] = opts[idx].name;
+            flags.value[flags.n++] = optarg;
             break;
         case 'C':
             check_only = true;
@@ -191,38 +257,16 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* Defaults < file < flags. */
     struct config cfg;
-    char err[1024];
-    config_defaults(&cfg);
-    int rc = 0;
-    if (conf_path && config_load_file(&cfg, conf_path, err, sizeof(err)) != 0) {
+    char err[2048];
+    if (main_build_config(&cfg, &flags, err, sizeof(err)) != 0 ||
+        config_check_system(&cfg, err, sizeof(err), main_warn) != 0 ||
+        (check_only && main_check_store(&cfg, err, sizeof(err)) != 0)) {
         fprintf(stderr, "eddyd: %s\n", err);
         config_free(&cfg);
         return 2;
     }
-    if ((flag_data && (rc = main_apply_flag(&cfg, "data-dir", "storage", "data_dir", flag_data))) ||
-        (flag_listen && (rc = main_apply_flag(&cfg, "listen", "ingest", "listen", flag_listen))) ||
-        (flag_admin &&
-         (rc = main_apply_flag(&cfg, "admin-listen", "admin", "listen", flag_admin))) ||
-        (flag_url && (rc = main_apply_flag(&cfg, "forward-url", "delivery", "url", flag_url))) ||
-        (flag_key &&
-         (rc = main_apply_flag(&cfg, "write-key", "delivery", "write_key", flag_key)))) {
-        config_free(&cfg);
-        return rc;
-    }
-    if (flag_key) {
-        bool present = false;
-        for (size_t i = 0; i < cfg.nwrite_keys; i++)
-            present |= strcmp(cfg.write_keys[i], flag_key) == 0;
-        if (!present && cfg.nwrite_keys < CONFIG_LIST_MAX)
-            cfg.write_keys[cfg.nwrite_keys++] = strdup(flag_key);
-    }
-    if (config_validate(&cfg, err, sizeof(err)) != 0) {
-        fprintf(stderr, "eddyd: %s\n", err);
-        config_free(&cfg);
-        return 2;
-    }
+    const char *conf_path = flags.conf_path;
     struct stat st;
     if (conf_path && stat(conf_path, &st) == 0 && (st.st_mode & S_IROTH) && main_has_secrets(&cfg))
         log_warn("%s is readable by every user and holds tokens or write keys: chmod o-r it",
@@ -277,6 +321,11 @@ int main(int argc, char **argv)
         goto out;
     } else if (qrc != QUEUE_OK) {
         log_error("cannot open the store in %s: %s", cfg.data_dir, err);
+        goto out;
+    }
+    if (main_check_map(&cfg, q, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        exit_code = 2;
         goto out;
     }
     warn_open_to_others(cfg.data_dir);

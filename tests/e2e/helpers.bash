@@ -39,7 +39,8 @@ conf = {
              "tokens": "test-token", "write_keys": "test-key", "max_body": "32M"},
   "admin": {"listen": "127.0.0.1:$ADMIN_PORT"},
   "storage": {"data_dir": "$DATA_DIR", "max_size": "1G", "sync": "full"},
-  "delivery": {"url": "http://127.0.0.1:$SINK_PORT/v1/webhook", "backoff_min": "50ms",
+  "delivery": {"url": "http://127.0.0.1:$SINK_PORT/v1/webhook", "write_key": "test-key",
+               "backoff_min": "50ms",
                "backoff_max": "1s", "timeout": "5s"},
 }
 for arg in sys.argv[2:]:

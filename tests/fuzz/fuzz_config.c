@@ -6,7 +6,10 @@
  * config_set one by one, which is how command-line flags reach the config.
  * Every value also goes through config_parse_size and config_parse_duration.
  * Properties: no memory error, leak or UB; a failure always names what is
- * wrong; config_validate accepts nothing with a high_water outside (0, 1].
+ * wrong, a file failure with "FILE:LINE: " or "FILE: "; config_validate
+ * accepts nothing with a high_water outside (0, 1]; no accepted credential
+ * holds whitespace (an inline comment never becomes a key); a config that
+ * passed config_validate differs from itself in nothing (config_changes).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -47,15 +50,28 @@ static void check_failure(int rc, const char *err)
         FUZZ_CHECK(err[0] != '\0', "failure without a message");
 }
 
+static void count_change(void *arg, const char *section, const char *name, enum config_live live,
+                         const char *a, const char *b)
+{
+    (void)section, (void)name, (void)live, (void)a, (void)b;
+    (*(int *)arg)++;
+}
+
 static void check_validated(const struct config *c)
 {
     char err[512] = "";
     if (config_validate(c, err, sizeof err) == 0) {
         FUZZ_CHECK(c->high_water > 0 && c->high_water <= 1, "high_water %g accepted",
                    c->high_water);
-        FUZZ_CHECK(c->npaths <= CONFIG_LIST_MAX && c->ntokens <= CONFIG_LIST_MAX &&
-                       c->nwrite_keys <= CONFIG_LIST_MAX,
-                   "list over CONFIG_LIST_MAX");
+        FUZZ_CHECK(c->npaths > 0, "no paths accepted");
+        FUZZ_CHECK(c->ntokens == 0 || c->write_key[0], "tokens without [delivery] write_key");
+        for (size_t i = 0; i < c->ntokens; i++)
+            FUZZ_CHECK(!strpbrk(c->tokens[i], " \t\r\n\v\f"), "token with whitespace");
+        for (size_t i = 0; i < c->nwrite_keys; i++)
+            FUZZ_CHECK(!strpbrk(c->write_keys[i], " \t\r\n\v\f:"), "write key with space or :");
+        int changes = 0;
+        config_changes(c, c, count_change, &changes);
+        FUZZ_CHECK(changes == 0, "a config differs from itself");
     } else {
         FUZZ_CHECK(err[0] != '\0', "validate failed without a message");
     }
@@ -70,6 +86,9 @@ static void fuzz_file(const uint8_t *data, size_t size)
     char err[512] = "";
     int rc = config_load_file(&c, conf_path, err, sizeof err);
     check_failure(rc, err);
+    if (rc)
+        FUZZ_CHECK(strncmp(err, conf_path, strlen(conf_path)) == 0 && err[strlen(conf_path)] == ':',
+                   "file error without FILE: \"%s\"", err);
     if (rc == 0)
         check_validated(&c);
     config_free(&c);

@@ -82,6 +82,8 @@ mode() { stat -c %a "$1"; }
     cat >"$BATS_TEST_TMPDIR/defaults.conf" <<CONF
 [ingest]
 tokens = test-token
+[delivery]
+write_key = test-key
 [storage]
 data_dir = $BATS_TEST_TMPDIR/data
 CONF

@@ -23,7 +23,7 @@ static int setup(void **state)
     char err[256];
     config_defaults(&cfg);
     assert_int_equal(config_set(&cfg, "ingest", "tokens", "tok-A, tok-B", err, sizeof(err)), 0);
-    assert_int_equal(config_set(&cfg, "ingest", "write_keys", "key-1 key-2", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&cfg, "ingest", "write_keys", "key-1, key-2", err, sizeof(err)), 0);
     return 0;
 }
 

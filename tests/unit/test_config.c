@@ -1,7 +1,9 @@
 /*
  * test_config.c - daemon/config.c: defaults, sizes and durations, the INI
- * loader's "FILE:LINE: key: what is wrong" messages, flags over the file,
- * and config_validate's refusal to run without any authentication.
+ * loader's "FILE:LINE: key: what is wrong" messages (repeated keys,
+ * continuation lines, inline comments, URLs), flags over the file, the rules
+ * between keys with the line at fault, what the system is asked, and the
+ * differences a reload reports.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -57,6 +59,8 @@ static void test_defaults(void **state)
     assert_int_equal(c.backoff_max_ms, 300000);
     assert_int_equal(c.max_batch_bytes, 1 << 20);
     assert_false(c.require_external_user_id);
+    assert_int_equal(c.retry_after_max_ms, 3600000);
+    assert_true(c.content_gzip);
     config_free(&c);
 }
 
@@ -109,7 +113,7 @@ static void test_load_every_key(void **state)
     const char *p = write_tmp("; comment\n"
                               "[ingest]\n"
                               "listen = 0.0.0.0:9000   ; inline comment\n"
-                              "paths = /a, /b /c\n"
+                              "paths = /a, /b,/c\n"
                               "tokens = t1,t2\n"
                               "write_keys = k1\n"
                               "allow_anonymous = yes\n"
@@ -132,7 +136,9 @@ static void test_load_every_key(void **state)
                               "backoff_min = 100ms\n"
                               "backoff_max = 2m\n"
                               "max_batch_bytes = 512K\n"
-                              "require_external_user_id = true\n");
+                              "require_external_user_id = true\n"
+                              "retry_after_max = 10m\n"
+                              "content_encoding = identity\n");
     struct config c;
     char err[512];
     config_defaults(&c);
@@ -161,7 +167,14 @@ static void test_load_every_key(void **state)
     assert_int_equal(c.backoff_max_ms, 120000);
     assert_int_equal(c.max_batch_bytes, 512 * 1024);
     assert_true(c.require_external_user_id);
+    assert_int_equal(c.retry_after_max_ms, 600000);
+    assert_false(c.content_gzip);
     assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+    /* every key remembers its line */
+    char where[600], want[600];
+    config_where(&c, "delivery", "write_key", where, sizeof(where));
+    snprintf(want, sizeof(want), "%s:19", p);
+    assert_string_equal(where, want);
     config_free(&c);
     unlink(p);
 }
@@ -208,8 +221,120 @@ static void test_load_errors(void **state)
                       "2: syntax error (expected [section] or key = value)");
     expect_load_error("[ingest]\npaths = relative\n",
                       "2: paths: \"relative\" must start with / and hold no ? or #");
+    expect_load_error("[delivery]\nretry_after_max = 1h\ncontent_encoding = br\n",
+                      "3: content_encoding: \"br\" is not gzip or identity");
     /* The first error is reported, not a later one. */
     expect_load_error("[ingest]\nfoo = 1\nbar = 2\n", "2: foo: unknown key in [ingest]");
+}
+
+/* Issue 11 item 6: an inline comment never becomes a credential, and an
+ * entry with inner whitespace is refused rather than guessed at. */
+static void test_comments_and_whitespace(void **state)
+{
+    (void)state;
+    const char *p = write_tmp("[ingest]\n"
+                              "write_keys = s3cret # rotate quarterly\n"
+                              "tokens = t1, t2 ; the old one goes in May\n"
+                              "  # an indented comment is a comment\n"
+                              "[delivery]\n"
+                              "write_key = wk #default source\n"
+                              "max_batch_bytes = 512K # smaller\n");
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, p, err, sizeof(err)), 0);
+    assert_int_equal(c.nwrite_keys, 1);
+    assert_string_equal(c.write_keys[0], "s3cret");
+    assert_int_equal(c.ntokens, 2);
+    assert_string_equal(c.tokens[1], "t2");
+    assert_string_equal(c.write_key, "wk");
+    assert_int_equal(c.max_batch_bytes, 512 * 1024);
+    config_free(&c);
+    unlink(p);
+    /* a '#' not after whitespace is part of the value, and refused where
+     * a value cannot hold it */
+    expect_load_error("[ingest]\nwrite_keys = a, b c\n",
+                      "2: write_keys: entry 2 holds whitespace or a control character; separate "
+                      "entries with commas");
+    expect_load_error("[ingest]\ntokens = x y\n",
+                      "2: tokens: entry 1 holds whitespace or a control character; separate "
+                      "entries with commas");
+    expect_load_error("[ingest]\npaths = /a /b\n",
+                      "2: paths: \"/a /b\" holds whitespace; separate entries with commas");
+    expect_load_error("[delivery]\nwrite_key = a b\n",
+                      "2: write_key: a write key cannot hold whitespace or control characters");
+}
+
+/* Issue 11 item 10: a key given twice stops startup, a list key's second
+ * line included; an indented line continues a list with the same checks. */
+static void test_repeated_and_continued(void **state)
+{
+    (void)state;
+    expect_load_error("[ingest]\nwrite_keys = good\nwrite_keys = bad:key\n",
+                      "3: write_keys: given twice (first at line 2)");
+    expect_load_error("[ingest]\ntokens = a\n[storage]\nmax_size = 1G\nmax_size = 2G\n",
+                      "5: max_size: given twice (first at line 4)");
+    expect_load_error("[ingest]\nlisten = 127.0.0.1:1\n[ingest]\nlisten = 127.0.0.1:2\n",
+                      "4: listen: given twice (first at line 2)");
+    expect_load_error("[ingest]\nwrite_keys = good,\n  other:bad\n",
+                      "3: write_keys: a write key cannot hold ':'");
+    expect_load_error("[storage]\nmax_size = 1G\n  2G\n",
+                      "3: max_size: takes one value; an indented line continues the key above it");
+    /* the same name in two sections is two keys */
+    const char *p = write_tmp("[ingest]\nlisten = 127.0.0.1:1\nwrite_keys = a,\n   b, c\n"
+                              "\td\n[admin]\nlisten = 127.0.0.1:2\n");
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, p, err, sizeof(err)), 0);
+    assert_int_equal(c.nwrite_keys, 4);
+    assert_string_equal(c.write_keys[3], "d");
+    assert_string_equal(c.admin_listen, "127.0.0.1:2");
+    config_free(&c);
+    unlink(p);
+}
+
+/* Issue 11 item 7: credentials or a fragment in [delivery] url are refused
+ * and never echoed; libcurl's parser judges the rest. */
+static void test_url(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    static const char *bad[] = {
+        "http://",         "http://h:99999/x",      "http://bad host/x",
+        "http://h/x#frag", "http://h/x?writeKey=k", "ftp://h/x",
+        "http://u@h/x",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(config_set(&c, "delivery", "url", bad[i], err, sizeof(err)), -1);
+        assert_true(strncmp(err, "url: ", 5) == 0);
+    }
+    assert_int_equal(config_set(&c, "delivery", "url", "https://u:hunter2@h/x", err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "user name or password"));
+    assert_null(strstr(err, "hunter2"));
+    assert_int_equal(config_set(&c, "delivery", "url", "http://h:1@/x", err, sizeof(err)), -1);
+    assert_null(strstr(err, "h:1@"));
+    assert_int_equal(config_set(&c, "delivery", "url", "http://h/x#f", err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "fragment"));
+    assert_int_equal(
+        config_set(&c, "delivery", "url", "https://[::1]:8443/v1/webhook", err, sizeof(err)), 0);
+    assert_string_equal(c.url, "https://[::1]:8443/v1/webhook");
+    config_free(&c);
+}
+
+static void test_not_a_file(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512];
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, "/tmp", err, sizeof(err)), -1);
+    assert_string_equal(err, "/tmp: not a regular file (give the config file, not a directory)");
+    config_free(&c);
 }
 
 static void test_missing_file(void **state)
@@ -223,7 +348,7 @@ static void test_missing_file(void **state)
     config_free(&c);
 }
 
-static void test_long_lines_and_repeated_lists(void **state)
+static void test_long_lines(void **state)
 {
     (void)state;
     /* A token list longer than inih's default 200-byte line. */
@@ -234,7 +359,7 @@ static void test_long_lines_and_repeated_lists(void **state)
                  i);
         strcat(text, t);
     }
-    strcat(text, "\ntokens = extra\nwrite_keys = a\nwrite_keys = b\n");
+    strcat(text, ",\n  extra\nwrite_keys = a, b\n[delivery]\nwrite_key = a\n");
     const char *p = write_tmp(text);
     struct config c;
     char err[512];
@@ -261,8 +386,43 @@ static void test_flags_override_file(void **state)
     assert_string_equal(c.data_dir, "/from/flag");
     assert_int_equal(config_set(&c, "ingest", "listen", "nope", err, sizeof(err)), -1);
     assert_string_equal(err, "listen: \"nope\" is not HOST:PORT (port 1-65535)");
+    assert_int_equal(config_apply_flag(&c, "listen", "nope", err, sizeof(err)), -1);
+    assert_string_equal(err, "--listen: listen: \"nope\" is not HOST:PORT (port 1-65535)");
+    assert_int_equal(config_apply_flag(&c, "listen", "127.0.0.1:1", err, sizeof(err)), 0);
+    assert_int_equal(config_apply_flag(&c, "listen", "127.0.0.1:2", err, sizeof(err)), -1);
+    assert_string_equal(err, "--listen: given twice");
+    assert_int_equal(config_apply_flag(&c, "bogus", "x", err, sizeof(err)), -1);
+    char where[64];
+    config_where(&c, "ingest", "listen", where, sizeof(where));
+    assert_string_equal(where, "--listen");
     config_free(&c);
     unlink(p);
+}
+
+/* Issue 11 item 10: --write-key is never dropped, however long the list. */
+static void test_write_key_flag(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512], keys[512] = "";
+    for (int i = 1; i <= 20; i++)
+        snprintf(keys + strlen(keys), sizeof(keys) - strlen(keys), "%skey-%02d", i > 1 ? "," : "",
+                 i);
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "ingest", "write_keys", keys, err, sizeof(err)), 0);
+    assert_int_equal(c.nwrite_keys, 20);
+    assert_int_equal(config_apply_flag(&c, "write-key", "flag-key", err, sizeof(err)), 0);
+    assert_int_equal(c.nwrite_keys, 21);
+    assert_string_equal(c.write_keys[20], "flag-key");
+    assert_string_equal(c.write_key, "flag-key");
+    /* a key already listed is not listed twice */
+    config_free(&c);
+    config_defaults(&c);
+    assert_int_equal(config_set(&c, "ingest", "write_keys", "a,b", err, sizeof(err)), 0);
+    assert_int_equal(config_apply_flag(&c, "write-key", "b", err, sizeof(err)), 0);
+    assert_int_equal(c.nwrite_keys, 2);
+    assert_int_equal(config_apply_flag(&c, "write-key", "x:y", err, sizeof(err)), -1);
+    config_free(&c);
 }
 
 static void test_validate(void **state)
@@ -285,8 +445,134 @@ static void test_validate(void **state)
     assert_int_equal(config_set(&c, "delivery", "backoff_min", "1s", err, sizeof(err)), 0);
     assert_int_equal(config_set(&c, "admin", "listen", "127.0.0.1:8080", err, sizeof(err)), 0);
     assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
-    assert_non_null(strstr(err, "[admin] listen"));
+    assert_string_equal(err, "built-in defaults: listen: 127.0.0.1:8080 is also [ingest] listen "
+                             "(default)");
     config_free(&c);
+}
+
+/* Issue 10 item 3 and issue 11 item 10: the rules between keys stop
+ * startup at the line of the key at fault. */
+static void test_validate_lines(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[512], want[800];
+    const char *p = write_tmp("[ingest]\ntokens = t1\n");
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, p, err, sizeof(err)), 0);
+    assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s:2: tokens: ", p);
+    assert_true(strncmp(err, want, strlen(want)) == 0);
+    assert_non_null(strstr(err, "set [delivery] write_key"));
+    assert_int_equal(config_apply_flag(&c, "write-key", "wk", err, sizeof(err)), 0);
+    assert_int_equal(config_validate(&c, err, sizeof(err)), 0);
+    config_free(&c);
+
+    p = write_tmp("[ingest]\nwrite_keys = k\n[delivery]\nbackoff_min = 10m\nbackoff_max = 1m\n");
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, p, err, sizeof(err)), 0);
+    assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want), "%s:4: backoff_min: 10m is larger than backoff_max (1m, line 5)",
+             p);
+    assert_string_equal(err, want);
+    config_free(&c);
+
+    /* the default side of a rule: the line of the key that was set */
+    p = write_tmp("[ingest]\nwrite_keys = k\n[storage]\nmax_size = 16M\n");
+    config_defaults(&c);
+    assert_int_equal(config_load_file(&c, p, err, sizeof(err)), 0);
+    assert_int_equal(config_validate(&c, err, sizeof(err)), -1);
+    snprintf(want, sizeof(want),
+             "%s:4: max_body: 32M is larger than [storage] max_size (16M, line 4)", p);
+    assert_string_equal(err, want);
+    config_free(&c);
+    unlink(p);
+}
+
+static int warnings;
+static char last_warning[1024];
+static void count_warning(const char *msg)
+{
+    warnings++;
+    snprintf(last_warning, sizeof(last_warning), "%s", msg);
+}
+
+/* Issue 11 item 10: what a start would find, --check-config finds. */
+static void test_check_system(void **state)
+{
+    (void)state;
+    struct config c;
+    char err[1024];
+    static const char *bad[] = {"999.0.0.1:8080", "nowhere.invalid:8080", "192.0.2.1:8080"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        config_defaults(&c);
+        assert_int_equal(config_set(&c, "ingest", "listen", bad[i], err, sizeof(err)), 0);
+        assert_int_equal(config_check_system(&c, err, sizeof(err), count_warning), -1);
+        assert_non_null(strstr(err, ": listen: "));
+        assert_null(strstr(err, "Success"));
+        config_free(&c);
+    }
+    config_defaults(&c);
+    warnings = 0;
+    assert_int_equal(config_check_system(&c, err, sizeof(err), count_warning), 0);
+    assert_int_equal(warnings, 0);
+    assert_int_equal(config_set(&c, "admin", "listen", "0.0.0.0:8081", err, sizeof(err)), 0);
+    assert_int_equal(config_check_system(&c, err, sizeof(err), count_warning), 0);
+    assert_int_equal(warnings, 1);
+    assert_non_null(strstr(last_warning, "is not loopback"));
+    assert_int_equal(
+        config_set(&c, "delivery", "url", "http://nowhere.invalid/v1", err, sizeof(err)), 0);
+    if (!getenv("http_proxy") && !getenv("https_proxy")) {
+        assert_int_equal(config_check_system(&c, err, sizeof(err), count_warning), -1);
+        assert_non_null(strstr(err, "url: host \"nowhere.invalid\" does not resolve"));
+    }
+    config_free(&c);
+}
+
+static void note_change(void *arg, const char *section, const char *name, enum config_live live,
+                        const char *old_text, const char *new_text)
+{
+    char *out = arg;
+    snprintf(out + strlen(out), 1024 - strlen(out), "%s.%s/%d:%s>%s;", section, name, (int)live,
+             old_text, new_text);
+}
+
+/* Issue 11 item 5: what a reload reports, secrets never shown. */
+static void test_changes(void **state)
+{
+    (void)state;
+    struct config a, b;
+    char err[256], out[1024] = "";
+    config_defaults(&a);
+    config_defaults(&b);
+    config_changes(&a, &b, note_change, out);
+    assert_string_equal(out, "");
+    assert_int_equal(config_set(&b, "ingest", "write_keys", "k", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&b, "ingest", "max_body", "1M", err, sizeof(err)), 0);
+    assert_int_equal(config_set(&b, "delivery", "backoff_max", "90s", err, sizeof(err)), 0);
+    config_changes(&a, &b, note_change, out);
+    assert_string_equal(out, "ingest.write_keys/1:(secret)>(secret);ingest.max_body/0:32M>1M;"
+                             "delivery.backoff_max/2:5m>90s;");
+    config_free(&a);
+    config_free(&b);
+}
+
+static void test_format(void **state)
+{
+    (void)state;
+    char b[32];
+    config_format_size(32ull << 20, b, sizeof(b));
+    assert_string_equal(b, "32M");
+    config_format_size(1536, b, sizeof(b));
+    assert_string_equal(b, "1536");
+    config_format_size(0, b, sizeof(b));
+    assert_string_equal(b, "0");
+    config_format_duration(90000, b, sizeof(b));
+    assert_string_equal(b, "90s");
+    config_format_duration(1500, b, sizeof(b));
+    assert_string_equal(b, "1500ms");
+    config_format_duration(0, b, sizeof(b));
+    assert_string_equal(b, "0");
 }
 
 static void test_split_hostport(void **state)
@@ -315,9 +601,18 @@ int main(void)
         cmocka_unit_test(test_load_every_key),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_long_lines_and_repeated_lists),
+        cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_flags_override_file),
         cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_validate_lines),
+        cmocka_unit_test(test_comments_and_whitespace),
+        cmocka_unit_test(test_repeated_and_continued),
+        cmocka_unit_test(test_url),
+        cmocka_unit_test(test_not_a_file),
+        cmocka_unit_test(test_write_key_flag),
+        cmocka_unit_test(test_check_system),
+        cmocka_unit_test(test_changes),
+        cmocka_unit_test(test_format),
         cmocka_unit_test(test_split_hostport),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
