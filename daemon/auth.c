@@ -7,6 +7,7 @@
  */
 #include "auth.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -74,61 +75,144 @@ long auth_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t
     return (long)o;
 }
 
-/* Judges a write key (from ?writeKey= or Basic auth). */
-static int auth_write_key(const struct config *cfg, const char *k, size_t len, const char **key,
-                          size_t *key_len)
+struct auth_creds {
+    char **tokens, **write_keys;
+    size_t ntokens, nwrite_keys;
+    bool allow_anonymous;
+};
+
+static char **auth_copy_list(char *const *list, size_t n, bool *ok)
 {
-    if (len == 0 || len > RECORD_KEY_MAX)
-        return cfg->allow_anonymous && len == 0 ? AUTH_OK : AUTH_DENIED;
-    if (auth_in_list(cfg->write_keys, cfg->nwrite_keys, k, len) ||
-        (cfg->allow_anonymous && cfg->nwrite_keys == 0)) {
-        *key = k;
-        *key_len = len;
-        return AUTH_OK;
-    }
-    return AUTH_DENIED;
+    char **out = calloc(n ? n : 1, sizeof(*out));
+    *ok = out != NULL;
+    for (size_t i = 0; *ok && i < n; i++)
+        *ok = (out[i] = strdup(list[i])) != NULL;
+    return out;
 }
 
-int auth_check(const struct config *cfg, const struct auth_request *r, const char **key,
+static void auth_free_list(char **list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+struct auth_creds *auth_creds_new(const struct config *cfg)
+{
+    struct auth_creds *cr = calloc(1, sizeof(*cr));
+    if (!cr)
+        return NULL;
+    bool ok1, ok2;
+    cr->tokens = auth_copy_list(cfg->tokens, cfg->ntokens, &ok1);
+    cr->ntokens = cfg->ntokens;
+    cr->write_keys = auth_copy_list(cfg->write_keys, cfg->nwrite_keys, &ok2);
+    cr->nwrite_keys = cfg->nwrite_keys;
+    cr->allow_anonymous = cfg->allow_anonymous;
+    if (!ok1 || !ok2) {
+        auth_creds_free(cr);
+        return NULL;
+    }
+    return cr;
+}
+
+void auth_creds_free(struct auth_creds *cr)
+{
+    if (!cr)
+        return;
+    auth_free_list(cr->tokens, cr->ntokens);
+    auth_free_list(cr->write_keys, cr->nwrite_keys);
+    free(cr);
+}
+
+/* One credential a request carried, and what the configured lists say. */
+struct auth_cred {
+    const char *s;
+    size_t len;
+    bool present; /* carried (non-empty) */
+    bool valid;   /* in its list (or admitted as an unconfigured kind) */
+    bool refused; /* of a configured kind, and not in the list */
+};
+
+static const char *auth_trim(const char *s, size_t *len)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    *len = n;
+    return s;
+}
+
+static void auth_judge_key(const struct auth_creds *cr, struct auth_cred *k)
+{
+    if (!k->present)
+        return;
+    if (k->len > RECORD_KEY_MAX) { /* cannot be stored, so cannot be forwarded */
+        k->refused = true;
+        return;
+    }
+    k->valid = auth_in_list(cr->write_keys, cr->nwrite_keys, k->s, k->len) ||
+               (cr->allow_anonymous && cr->nwrite_keys == 0);
+    k->refused = !k->valid;
+}
+
+int auth_check(const struct auth_creds *cr, const struct auth_request *r, const char **key,
                size_t *key_len, char *keybuf, size_t keybuf_len)
 {
     *key = NULL;
     *key_len = 0;
-    const char *h = r->authorization;
-    if (h) {
-        while (*h == ' ' || *h == '\t')
-            h++;
-        if (strncasecmp(h, "Bearer ", 7) == 0) {
-            const char *t = h + 7;
-            while (*t == ' ')
-                t++;
-            size_t len = strlen(t);
-            while (len && (t[len - 1] == ' ' || t[len - 1] == '\t'))
-                len--;
-            if (len && auth_in_list(cfg->tokens, cfg->ntokens, t, len))
-                return AUTH_OK;
-            /* With no tokens configured, anonymous mode ignores a Bearer. */
-            return cfg->allow_anonymous && cfg->ntokens == 0 ? AUTH_OK : AUTH_DENIED;
-        }
-        if (strncasecmp(h, "Basic ", 6) == 0) {
-            const char *b = h + 6;
-            while (*b == ' ')
-                b++;
-            size_t blen = strlen(b);
-            while (blen && (b[blen - 1] == ' ' || b[blen - 1] == '\t'))
-                blen--;
+    struct auth_cred bearer = {0}, basic = {0}, query = {0};
+    bool malformed = false; /* a Basic header that decodes to nothing usable */
+    if (r->authorization) {
+        size_t hlen;
+        const char *h = auth_trim(r->authorization, &hlen);
+        if (hlen >= 7 && strncasecmp(h, "Bearer ", 7) == 0) {
+            bearer.s = auth_trim(h + 7, &bearer.len);
+            bearer.present = true;
+        } else if (hlen >= 6 && strncasecmp(h, "Basic ", 6) == 0) {
+            size_t blen;
+            const char *b = auth_trim(h + 6, &blen);
             long n = auth_base64_decode(b, blen, (unsigned char *)keybuf, keybuf_len);
-            if (n < 0)
-                return AUTH_DENIED;
-            const char *colon = memchr(keybuf, ':', (size_t)n);
-            size_t ulen = colon ? (size_t)(colon - keybuf) : (size_t)n;
-            if (memchr(keybuf, '\0', ulen))
-                return AUTH_DENIED;
-            return auth_write_key(cfg, keybuf, ulen, key, key_len);
+            const char *colon = n < 0 ? NULL : memchr(keybuf, ':', (size_t)n);
+            size_t ulen = n < 0 ? 0 : colon ? (size_t)(colon - keybuf) : (size_t)n;
+            if (n < 0 || memchr(keybuf, '\0', ulen))
+                malformed = true;
+            else
+                basic = (struct auth_cred){.s = keybuf, .len = ulen, .present = ulen > 0};
         }
-        /* An unknown scheme proves nothing; fall through to writeKey. */
+        /* Any other scheme proves nothing and refuses nothing. */
     }
-    if (r->write_key)
-        return auth_write_key(cfg, r->write_key, strlen(r->write_key), key, key_len);
-    return cfg->allow_anonymous ? AUTH_OK : AUTH_DENIED;
+    if (r->write_key && *r->write_key)
+        query = (struct auth_cred){.s = r->write_key, .len = strlen(r->write_key), .present = true};
+
+    if (bearer.present) {
+        bearer.valid = bearer.len && auth_in_list(cr->tokens, cr->ntokens, bearer.s, bearer.len);
+        /* With no tokens configured, anonymous mode ignores a Bearer. */
+        bearer.refused = !bearer.valid && !(cr->allow_anonymous && cr->ntokens == 0);
+    }
+    auth_judge_key(cr, &basic);
+    auth_judge_key(cr, &query);
+
+    bool accepted = bearer.valid || basic.valid || query.valid;
+    if (!accepted)
+        accepted = cr->allow_anonymous && !bearer.refused && !basic.refused && !query.refused &&
+                   !malformed;
+    if (!accepted)
+        return AUTH_DENIED;
+    /* The write key the batch goes with: the valid one, else the one the
+     * request names, ?writeKey= first. One too long to store refuses the
+     * request rather than sending the batch to another source. */
+    const struct auth_cred *fwd = query.valid     ? &query
+                                  : basic.valid   ? &basic
+                                  : query.present ? &query
+                                  : basic.present ? &basic
+                                                  : NULL;
+    if (fwd && fwd->len > RECORD_KEY_MAX)
+        return AUTH_DENIED;
+    if (fwd) {
+        *key = fwd->s;
+        *key_len = fwd->len;
+    }
+    return AUTH_OK;
 }

@@ -105,6 +105,7 @@ struct ingest_job {
 
 struct ingest {
     const struct config *cfg;
+    struct auth_creds *creds; /* loop thread only: swapped whole on reload */
     struct metrics *m;
     struct event_base *base;
     struct evhttp *http;
@@ -783,7 +784,7 @@ static void ingest_on_request(struct evhttp_request *req, void *arg)
     const char *key;
     size_t key_len;
     char keybuf[RECORD_KEY_MAX + 64];
-    int auth = auth_check(in->cfg, &ar, &key, &key_len, keybuf, sizeof(keybuf));
+    int auth = auth_check(in->creds, &ar, &key, &key_len, keybuf, sizeof(keybuf));
     char keycopy[RECORD_KEY_MAX];
     if (auth == AUTH_OK && key_len)
         memcpy(keycopy, key, key_len);
@@ -924,7 +925,9 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
     in->stop_ev = event_new(base, -1, 0, ingest_on_stop, in);
     in->trim_ev = evtimer_new(base, ingest_on_trim, in);
     in->unpause_ev = evtimer_new(base, ingest_on_unpause, in);
-    if (!in->http || !in->done_ev || !in->stop_ev || !in->trim_ev || !in->unpause_ev) {
+    in->creds = auth_creds_new(cfg);
+    if (!in->http || !in->done_ev || !in->stop_ev || !in->trim_ev || !in->unpause_ev ||
+        !in->creds) {
         snprintf(err, errlen, "ingest: out of memory");
         goto fail;
     }
@@ -1020,5 +1023,16 @@ void ingest_free(struct ingest *in)
     pthread_mutex_destroy(&in->done_lock);
     if (ingest_loop == in)
         ingest_loop = NULL;
+    auth_creds_free(in->creds);
     free(in);
+}
+
+void ingest_set_credentials(struct ingest *in, struct auth_creds *creds)
+{
+    /* Requests are authenticated on this same thread, so each one sees the
+     * old set or the new one whole, and none is refused in between; no
+     * other thread holds the old one (a job keeps a copy of its key). */
+    struct auth_creds *old = in->creds;
+    in->creds = creds;
+    auth_creds_free(old);
 }

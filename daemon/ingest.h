@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "auth.h"
 #include "committer.h"
 #include "config.h"
 #include "metrics.h"
@@ -22,6 +23,10 @@ struct ingest;
  * before ingest_set_committer. Returns 0 or -1 with the reason in err. */
 int ingest_new(struct ingest **in, struct event_base *base, const struct config *cfg,
                struct metrics *m, char *err, size_t errlen);
+
+/* Replaces the credentials requests are checked against (SIGHUP). Call on
+ * the loop thread; takes creds and frees the set it replaces. */
+void ingest_set_credentials(struct ingest *in, struct auth_creds *creds);
 
 /* Connects the committer (create it with ingest_commit_done and
  * ingest_commit_fatal as its callbacks and in as their argument). */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bats
 # config.bats - eddyd's configuration as an operator meets it: one path for
 # every key and flag, "FILE:LINE: key: what is wrong" and exit 2 for every
-# mistake, --check-config refusing what a start would.
+# mistake, --check-config refusing what a start would, and the credential
+# rule (any valid credential admits; the request's write key is the one
+# forwarded).
 
 load helpers
 load fake
@@ -189,4 +191,44 @@ for l in open(sys.argv[1]):
     write_config storage.max_size=4M ingest.max_body=1M
     run "$EDDY" -d "$DATA_DIR" status --json
     [[ "$output" == *'"batches":6'* ]]
+}
+
+# ---- credentials: one rule (issue 10) ----------------------------------------
+
+@test "credentials: Bearer + ?writeKey=K2 arrives with K2; Bearer only with [delivery] write_key" {
+    write_config ingest.write_keys=K1,K2 delivery.write_key=K1
+    start_fake
+    start_eddyd
+    [ "$(code -H 'Authorization: Bearer test-token' "$INGEST_URL/v1/webhook?writeKey=K2")" = 200 ]
+    wait_until 20 eval '[ "$(grep -c . "$BATS_TEST_TMPDIR/sink.ndjson" 2>/dev/null)" -ge 1 ]'
+    [ "$(code -H 'Authorization: Bearer test-token' "$INGEST_URL/v1/webhook")" = 200 ]
+    wait_until 20 eval '[ "$(grep -c . "$BATS_TEST_TMPDIR/sink.ndjson" 2>/dev/null)" -ge 2 ]'
+    [ "$(sink_keys)" = "K1=1 K2=1 " ]
+}
+
+@test "credentials: an unknown Bearer with a valid write key is accepted and forwarded with that key" {
+    write_config ingest.tokens= ingest.write_keys=K2
+    start_fake
+    start_eddyd
+    [ "$(code -H 'Authorization: Bearer from-braze' "$INGEST_URL/v1/webhook?writeKey=K2")" = 200 ]
+    # the zero-event probe Braze sends when a connector is saved
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer from-braze' \
+        --data-binary '{"events":[]}' "$INGEST_URL/v1/webhook?writeKey=K2")" = 200 ]
+    [ "$(code -H 'Authorization: Bearer from-braze' "$INGEST_URL/v1/webhook?writeKey=K3")" = 401 ]
+    [ "$(code -H 'Authorization: Bearer from-braze' "$INGEST_URL/v1/webhook")" = 401 ]
+    wait_until 20 eval '[ "$(grep -c . "$BATS_TEST_TMPDIR/sink.ndjson" 2>/dev/null)" -ge 1 ]'
+    sleep 0.5
+    [ "$(sink_keys)" = "K2=1 " ]
+}
+
+@test "credentials: tokens without [delivery] write_key stop startup with exit 2" {
+    conf '[ingest]' 'tokens = t1' "[storage]" "data_dir = $BATS_TEST_TMPDIR/d"
+    check
+    [ "$status" -eq 2 ]
+    [[ "$output" == *"$CONF:2: tokens: "*"set [delivery] write_key"* ]]
+    run timeout 20 "$EDDYD" -c "$CONF"
+    [ "$status" -eq 2 ]
+    [ ! -e "$BATS_TEST_TMPDIR/d" ]
+    run "$EDDYD" -c "$CONF" --write-key wk --check-config
+    [ "$status" -eq 0 ]
 }

@@ -41,13 +41,16 @@ static int check(const char *authz, const char *wk, char *out, size_t outlen)
     const char *key;
     size_t klen;
     char buf[RECORD_KEY_MAX + 64];
-    int rc = auth_check(&cfg, &r, &key, &klen, buf, sizeof(buf));
+    struct auth_creds *cr = auth_creds_new(&cfg);
+    assert_non_null(cr);
+    int rc = auth_check(cr, &r, &key, &klen, buf, sizeof(buf));
     out[0] = '\0';
     if (rc == AUTH_OK && klen) {
         assert_true(klen < outlen);
         memcpy(out, key, klen);
         out[klen] = '\0';
     }
+    auth_creds_free(cr);
     return rc;
 }
 
@@ -86,8 +89,6 @@ static void test_bearer(void **state)
     assert_int_equal(check("Bearer tok-C", NULL, key, sizeof(key)), AUTH_DENIED);
     assert_int_equal(check("Bearer tok-", NULL, key, sizeof(key)), AUTH_DENIED);
     assert_int_equal(check("Bearer ", NULL, key, sizeof(key)), AUTH_DENIED);
-    /* A wrong Bearer decides even with a good writeKey. */
-    assert_int_equal(check("Bearer nope", "key-1", key, sizeof(key)), AUTH_DENIED);
     /* A write key is not a token. */
     assert_int_equal(check("Bearer key-1", NULL, key, sizeof(key)), AUTH_DENIED);
 }
@@ -111,6 +112,38 @@ static void test_write_key(void **state)
     /* An unknown scheme falls back to the query key. */
     assert_int_equal(check("Digest x", "key-1", key, sizeof(key)), AUTH_OK);
     assert_string_equal(key, "key-1");
+}
+
+/* Issue 10: any valid credential admits the request, and the request's own
+ * write key is the one forwarded, whatever admitted it. */
+static void test_any_valid_credential(void **state)
+{
+    (void)state;
+    char key[64];
+    /* A valid token with ?writeKey=K2: forwarded with K2, not the default. */
+    assert_int_equal(check("Bearer tok-A", "key-2", key, sizeof(key)), AUTH_OK);
+    assert_string_equal(key, "key-2");
+    /* ...even a key eddy does not list: the sender named that source. */
+    assert_int_equal(check("Bearer tok-A", "other", key, sizeof(key)), AUTH_OK);
+    assert_string_equal(key, "other");
+    /* An unknown Bearer does not spoil a valid write key (RudderStack's
+     * gateway ignores Authorization when a write key is given). */
+    assert_int_equal(check("Bearer nope", "key-1", key, sizeof(key)), AUTH_OK);
+    assert_string_equal(key, "key-1");
+    /* Nothing valid: refused. */
+    assert_int_equal(check("Bearer nope", "key-9", key, sizeof(key)), AUTH_DENIED);
+    /* Basic and ?writeKey= both carried: the valid one is forwarded. */
+    assert_int_equal(check("Basic a2V5LTE6", "key-9", key, sizeof(key)), AUTH_OK); /* key-1: */
+    assert_string_equal(key, "key-1");
+    assert_int_equal(check("Basic a2V5LTM6", "key-2", key, sizeof(key)), AUTH_OK); /* key-3: */
+    assert_string_equal(key, "key-2");
+    /* A malformed Basic header proves nothing, and a good key still admits. */
+    assert_int_equal(check("Basic !!!", "key-2", key, sizeof(key)), AUTH_OK);
+    assert_string_equal(key, "key-2");
+    /* A token with a key too long to store: refused, never sent elsewhere. */
+    static char long_key[RECORD_KEY_MAX + 2];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    assert_int_equal(check("Bearer tok-A", long_key, key, sizeof(key)), AUTH_DENIED);
 }
 
 static void test_anonymous(void **state)
@@ -149,9 +182,13 @@ static void test_key_too_long(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_equal),     cmocka_unit_test(test_base64),
-        cmocka_unit_test(test_bearer),    cmocka_unit_test(test_write_key),
-        cmocka_unit_test(test_anonymous), cmocka_unit_test(test_key_too_long),
+        cmocka_unit_test(test_equal),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_write_key),
+        cmocka_unit_test(test_any_valid_credential),
+        cmocka_unit_test(test_anonymous),
+        cmocka_unit_test(test_key_too_long),
     };
     return cmocka_run_group_tests_name("auth", tests, setup, teardown);
 }
