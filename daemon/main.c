@@ -144,6 +144,8 @@ struct main_ctx {
     struct ingest *ingest;
     queue_t *queue;
     struct metrics *metrics;
+    const struct config *cfg; /* as started */
+    const struct main_flags *flags;
 };
 
 static void main_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -153,6 +155,65 @@ static void main_on_signal(evutil_socket_t sig, short what, void *arg)
     log_info("received %s: draining (stop accepting, answer what is in flight)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
     ingest_shutdown(ctx->ingest, 0);
+}
+
+struct main_reload {
+    unsigned restart, credentials;
+};
+
+static void main_on_change(void *arg, const char *section, const char *name, enum config_live live,
+                           const char *old_text, const char *new_text)
+{
+    struct main_reload *r = arg;
+    if (live == CONFIG_LIVE_AUTH) {
+        r->credentials++;
+        log_info("reload: [%s] %s changed", section, name);
+        return;
+    }
+    /* Delivery keeps the settings it started with (README "Reloading"). */
+    r->restart++;
+    log_warn("reload: [%s] %s changed (%s -> %s) but needs a restart; still %s", section, name,
+             old_text, new_text, old_text);
+}
+
+/* SIGHUP, on the loop thread: read the file again; swap in the new
+ * credentials, name what needs a restart; a bad file changes nothing. */
+static void main_on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what;
+    struct main_ctx *ctx = arg;
+    const struct config *run = ctx->cfg;
+    const char *path = ctx->flags->conf_path ? ctx->flags->conf_path : "(no config file)";
+    struct config next;
+    char err[1024];
+    if (main_build_config(&next, ctx->flags, err, sizeof(err)) != 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        config_free(&next);
+        return;
+    }
+    /* Bearer posts are forwarded with the running [delivery] write_key,
+     * which a reload does not change: new tokens need one already. */
+    if (next.ntokens && !run->write_key[0]) {
+        config_where(&next, "ingest", "tokens", err, sizeof(err));
+        log_error("reload: %s: tokens: Bearer-token posts would be forwarded with the running "
+                  "[delivery] write_key, which is empty (it takes a restart to set); keeping the "
+                  "running configuration",
+                  err);
+        config_free(&next);
+        return;
+    }
+    struct auth_creds *creds = auth_creds_new(&next);
+    if (!creds) {
+        log_error("reload: out of memory; keeping the running configuration");
+        config_free(&next);
+        return;
+    }
+    struct main_reload r = {0};
+    config_changes(run, &next, main_on_change, &r);
+    ingest_set_credentials(ctx->ingest, creds);
+    log_info("reloaded %s: %zu token(s), %zu write key(s) in force%s", path, next.ntokens,
+             next.nwrite_keys, r.restart ? "; some settings need a restart (see above)" : "");
+    config_free(&next);
 }
 
 static void main_on_reader_check(evutil_socket_t fd, short what, void *arg)
@@ -303,7 +364,7 @@ int main(int argc, char **argv)
     struct committer *com = NULL;
     struct admin *adm = NULL;
     struct delivery *dlv = NULL;
-    struct event *ev_term = NULL, *ev_int = NULL, *ev_reader = NULL;
+    struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL, *ev_reader = NULL;
     struct main_ctx ctx = {0};
     if (!base) {
         log_error("cannot create the event loop");
@@ -356,13 +417,16 @@ int main(int argc, char **argv)
         log_error("cannot start delivery: %s", err);
         goto out;
     }
-    ctx = (struct main_ctx){.ingest = in, .queue = q, .metrics = &metrics};
+    ctx = (struct main_ctx){
+        .ingest = in, .queue = q, .metrics = &metrics, .cfg = &cfg, .flags = &flags};
     ev_term = evsignal_new(base, SIGTERM, main_on_signal, &ctx);
     ev_int = evsignal_new(base, SIGINT, main_on_signal, &ctx);
+    ev_hup = evsignal_new(base, SIGHUP, main_on_hup, &ctx);
     ev_reader = event_new(base, -1, EV_PERSIST, main_on_reader_check, &ctx);
     struct timeval every = {MAIN_READER_CHECK_S, 0};
-    if (!ev_term || !ev_int || !ev_reader || event_add(ev_term, NULL) != 0 ||
-        event_add(ev_int, NULL) != 0 || event_add(ev_reader, &every) != 0) {
+    if (!ev_term || !ev_int || !ev_hup || !ev_reader || event_add(ev_term, NULL) != 0 ||
+        event_add(ev_int, NULL) != 0 || event_add(ev_hup, NULL) != 0 ||
+        event_add(ev_reader, &every) != 0) {
         log_error("cannot set up signal handling");
         goto out;
     }
@@ -389,6 +453,8 @@ out:
         event_free(ev_term);
     if (ev_int)
         event_free(ev_int);
+    if (ev_hup)
+        event_free(ev_hup);
     if (ev_reader)
         event_free(ev_reader);
     if (q)

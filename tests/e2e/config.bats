@@ -1,9 +1,9 @@
 #!/usr/bin/env bats
 # config.bats - eddyd's configuration as an operator meets it: one path for
 # every key and flag, "FILE:LINE: key: what is wrong" and exit 2 for every
-# mistake, --check-config refusing what a start would, and the credential
-# rule (any valid credential admits; the request's write key is the one
-# forwarded).
+# mistake, --check-config refusing what a start would, the credential rule
+# (any valid credential admits; the request's write key is the one
+# forwarded), and SIGHUP reloading credentials without a restart.
 
 load helpers
 load fake
@@ -231,4 +231,50 @@ for l in open(sys.argv[1]):
     [ ! -e "$BATS_TEST_TMPDIR/d" ]
     run "$EDDYD" -c "$CONF" --write-key wk --check-config
     [ "$status" -eq 0 ]
+}
+
+# ---- SIGHUP ---------------------------------------------------------------------
+
+@test "SIGHUP: credentials rotate with no refused request; a bad file keeps the running config" {
+    write_config ingest.write_keys=old,both delivery.write_key=both
+    start_fake
+    start_eddyd
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=old")" = 200 ]
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=new")" = 401 ]
+    # a key in both the old and the new file is never refused while the
+    # file is swapped back and forth under it
+    (
+        for i in $(seq 1 60); do
+            c=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary '{"events":[]}' \
+                "$INGEST_URL/v1/webhook?writeKey=both")
+            echo "$c"
+        done >"$BATS_TEST_TMPDIR/codes"
+    ) &
+    loop=$!
+    for i in 1 2 3 4 5; do
+        write_config ingest.write_keys=new,both delivery.write_key=both
+        kill -HUP "$EDDYD_PID"
+        sleep 0.1
+        write_config ingest.write_keys=old,both delivery.write_key=both
+        kill -HUP "$EDDYD_PID"
+        sleep 0.1
+    done
+    wait "$loop"
+    [ "$(sort -u "$BATS_TEST_TMPDIR/codes")" = 200 ]
+    write_config ingest.write_keys=new,both delivery.write_key=both ingest.max_body=1M
+    kill -HUP "$EDDYD_PID"
+    wait_until 10 grep -q 'max_body.*needs a restart' "$BATS_TEST_TMPDIR/eddyd.log"
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=new")" = 200 ]
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=old")" = 401 ]
+    # a bad file: logged with FILE:LINE, the running config stays
+    printf '[ingest]\nwrite_keys = x\nbogus = 1\n' >"$EDDY_CONF"
+    kill -HUP "$EDDYD_PID"
+    wait_until 10 grep -q "$EDDY_CONF:3: bogus: unknown key in \[ingest\]" "$BATS_TEST_TMPDIR/eddyd.log"
+    grep -q 'keeping the running configuration' "$BATS_TEST_TMPDIR/eddyd.log"
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=new")" = 200 ]
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=x")" = 401 ]
+    kill -0 "$EDDYD_PID"
+    stop_eddyd
+    [ "$EDDYD_STATUS" -eq 0 ]
+    [ "$(grep -c . "$BATS_TEST_TMPDIR/sink.ndjson")" -ge 1 ]
 }
