@@ -135,8 +135,8 @@ static uint64_t committer_need(const struct committer_req *group)
 {
     uint64_t need = 4 * 4096;
     for (const struct committer_req *r = group; r; r = r->next) {
-        uint64_t rec = RECORD_HEADER_SIZE + r->batch.write_key_len + r->batch.types_len +
-                       r->batch.body_len + 64;
+        size_t body = r->batch.zbody ? r->batch.zbody_len : r->batch.body_len; /* as stored */
+        uint64_t rec = RECORD_HEADER_SIZE + r->batch.write_key_len + r->batch.types_len + body + 64;
         need += (rec + 4095) / 4096 * 4096;
     }
     return need;
