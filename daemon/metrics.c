@@ -136,6 +136,15 @@ char *metrics_render(const struct metrics *m, const struct queue_stats *st, int6
                        (double)st->used_bytes);
         metrics_scalar(f, "eddy_storage_max_bytes", "gauge", "LMDB map size (max_size).",
                        (double)st->max_bytes);
+        metrics_scalar(f, "eddy_storage_file_bytes", "gauge",
+                       "Size of data.mdb (never shrinks by itself; see eddy compact).",
+                       (double)st->file_bytes);
+        metrics_scalar(f, "eddy_storage_free_pages", "gauge",
+                       "Pages on LMDB's freelist, reused before the file grows.",
+                       (double)st->free_pages);
+        metrics_scalar(f, "eddy_storage_freelist_entries", "gauge",
+                       "Records of LMDB's freelist (merged and rewritten on commits).",
+                       (double)st->freelist_entries);
     }
     metrics_scalar(f, "eddy_storage_above_high_water", "gauge",
                    "1 while storage is above high_water and ingest answers 503.",

@@ -220,6 +220,11 @@ struct queue_stats {
     uint64_t dead_batches, dead_events;
     uint64_t used_bytes, max_bytes; /* LMDB pages in use (the file's pages minus
                                        LMDB's free list), map size */
+    uint64_t file_bytes;            /* size of data.mdb: it never shrinks by itself
+                                       (eddy compact rewrites it to what is in use) */
+    uint64_t free_pages;            /* pages on LMDB's freelist, reused before the file grows */
+    uint64_t freelist_entries;      /* records of the freelist: LMDB merges and rewrites
+                                       them to find runs of pages for large values */
     uint64_t next_seq;
 };
 int queue_stats(queue_t *q, struct queue_stats *s);
@@ -241,6 +246,25 @@ int queue_status_json(queue_t *q, int64_t now_ms, char **json);
 /* Consistent compacting hot copy into dest_dir (created 0700 if missing,
  * must be empty): mdb_env_copy2 with MDB_CP_COMPACT. */
 int queue_backup(queue_t *q, const char *dest_dir);
+
+/* ---- compacting (eddy compact, with eddyd stopped) -------------------- */
+
+/* Entries in all databases of q (the total queue_compact_check walks). */
+int queue_entries(queue_t *q, uint64_t *n);
+
+/* Compares every database of copy with orig, key and value byte for byte,
+ * in one read transaction on each: QUEUE_OK only when they hold the same.
+ * progress(ctx, entries so far) is called every 4096 entries; non-zero
+ * stops (QUEUE_STOPPED). *checked counts the entries compared. */
+int queue_compact_check(queue_t *orig, queue_t *copy, queue_progress_fn progress, void *ctx,
+                        uint64_t *checked);
+
+/* Exchanges the data dirs a and b in one rename (renameat2 RENAME_EXCHANGE),
+ * so each path holds a complete store at every instant. */
+int queue_swap_dirs(const char *a, const char *b);
+
+/* Deletes a closed store's files and its dir (nothing else may be in it). */
+int queue_remove_store(const char *dir);
 
 /* The pid of the eddyd holding dir's daemon lock in *pid: 0 when no process
  * holds it (eddyd not running), -1 when held but the pid is unreadable.

@@ -535,10 +535,11 @@ int queue_meta_get(queue_t *q, const char *name, void *buf, size_t cap, size_t *
 
 /* ---- stats and status -------------------------------------------------- */
 
-/* Pages on LMDB's freelist (database 0): each value is a page-number list
- * whose first word is its length, as mdb_stat -f reads it. */
-static uint64_t count_free_pages(MDB_txn *txn)
+/* Pages on LMDB's freelist (database 0) and its records: each value is a
+ * page-number list whose first word is its length, as mdb_stat -f reads it. */
+static uint64_t count_free_pages(MDB_txn *txn, uint64_t *entries)
 {
+    *entries = 0;
     MDB_cursor *c;
     if (mdb_cursor_open(txn, 0, &c) != 0)
         return 0;
@@ -546,6 +547,7 @@ static uint64_t count_free_pages(MDB_txn *txn)
     MDB_val k, d;
     while (mdb_cursor_get(c, &k, &d, MDB_NEXT) == 0) {
         size_t n;
+        (*entries)++;
         if (d.mv_size >= sizeof(n)) {
             memcpy(&n, d.mv_data, sizeof(n));
             pages += n;
@@ -599,8 +601,13 @@ int queue_stats(queue_t *q, struct queue_stats *s)
         }
         mdb_cursor_close(c);
     }
-    uint64_t free_pages = count_free_pages(txn);
+    uint64_t free_pages = count_free_pages(txn, &s->freelist_entries);
     mdb_txn_abort(txn);
+    s->free_pages = free_pages;
+    mdb_filehandle_t fd;
+    struct stat fst;
+    if (mdb_env_get_fd(q->env, &fd) == 0 && fstat(fd, &fst) == 0)
+        s->file_bytes = (uint64_t)fst.st_size;
 
     MDB_envinfo info;
     MDB_stat es;
@@ -700,17 +707,18 @@ int queue_status_json(queue_t *q, int64_t now_ms, char **json)
         age = (now_ms - s.pending_oldest_ms) / 1000;
     char *out = NULL;
     int n =
-        !eddyd ? -1
-               : asprintf(&out,
-                          "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
-                          "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
-                          "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu},"
-                          "\"eddyd\":%s}",
-                          (unsigned long long)s.pending_batches,
-                          (unsigned long long)s.pending_events, (unsigned long long)s.pending_bytes,
-                          (long long)age, (unsigned long long)s.dead_batches,
-                          (unsigned long long)s.dead_events, blob ? blob : fallback,
-                          (unsigned long long)s.used_bytes, (unsigned long long)s.max_bytes, eddyd);
+        !eddyd
+            ? -1
+            : asprintf(&out,
+                       "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
+                       "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
+                       "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu,"
+                       "\"file_bytes\":%llu},\"eddyd\":%s}",
+                       (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
+                       (unsigned long long)s.pending_bytes, (long long)age,
+                       (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events,
+                       blob ? blob : fallback, (unsigned long long)s.used_bytes,
+                       (unsigned long long)s.max_bytes, (unsigned long long)s.file_bytes, eddyd);
     free(blob);
     free(eddyd);
     if (n < 0)

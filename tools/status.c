@@ -71,6 +71,8 @@ static void print_human(json_t *st, int64_t now_ms)
            timefmt_size(maxb, max, sizeof max));
     if (maxb)
         printf(" (%.1f%%)", 100.0 * (double)used / (double)maxb);
+    uint64_t fileb = (uint64_t)get_int(st, "storage", "file_bytes");
+    printf(", file %s", timefmt_size(fileb, size, sizeof size));
     json_t *ingest = json_object_get(json_object_get(st, "eddyd"), "ingest");
     if (running && json_is_false(json_object_get(ingest, "accepting")))
         printf("; ingest refusing (503 %s): %s", get_str(ingest, "error", NULL),

@@ -40,15 +40,16 @@ assert sorted(o["pending"]) == ["batches", "bytes", "events", "oldest_age_s"], o
 assert sorted(o["dead"]) == ["batches", "events"]
 # eddyd may record more about delivery (e.g. updated_ms); these three are the contract
 assert {"last_error", "last_status", "state"} <= set(o["delivery"]), o
-assert sorted(o["storage"]) == ["max_bytes", "used_bytes"]
+assert sorted(o["storage"]) == ["file_bytes", "max_bytes", "used_bytes"]
 assert o["pending"]["batches"] == 0 and o["dead"] == {"batches": 13, "events": 13}, o
 assert o["delivery"]["state"] in ("ok", "backoff", "held")
 assert 0 < o["storage"]["used_bytes"] <= o["storage"]["max_bytes"]
+assert o["storage"]["used_bytes"] <= o["storage"]["file_bytes"] <= o["storage"]["max_bytes"]
 PY
     run eddy status
     [ "$status" -eq 0 ]
     [[ "$output" == *"dead      13 dead letters, 13 events"* ]]
-    [[ "$output" == *"storage"*"used of"* ]]
+    [[ "$output" == *"storage"*"used of"*", file "* ]]
 }
 
 @test "dlq list --json: one line per dead letter with the contract's fields" {
