@@ -55,6 +55,11 @@ int cli_cmd_dlq(struct cli *c, int argc, char **argv);
 int cli_cmd_find(struct cli *c, int argc, char **argv);
 int cli_cmd_verify(struct cli *c, int argc, char **argv);
 int cli_cmd_backup(struct cli *c, int argc, char **argv);
+int cli_cmd_compact(struct cli *c, int argc, char **argv);
+
+/* queue_backup(q, dest) with a progress line (label) of the copy's size
+ * against the bytes in use, on a terminal. Returns the queue status. */
+int cli_copy_store(queue_t *q, const char *dest, const char *label);
 
 /* Shared by `pending` and `dlq` (list.c, show.c): list [FILTERS] [--limit N]
  * [--json] and show ID [--raw] [--json] over db; topic names the help. */

@@ -20,8 +20,9 @@ static const struct {
     const char *name;
     int (*run)(struct cli *c, int argc, char **argv);
 } commands[] = {
-    {"status", cli_cmd_status}, {"pending", cli_cmd_pending}, {"dlq", cli_cmd_dlq},
-    {"find", cli_cmd_find},     {"verify", cli_cmd_verify},   {"backup", cli_cmd_backup},
+    {"status", cli_cmd_status},   {"pending", cli_cmd_pending}, {"dlq", cli_cmd_dlq},
+    {"find", cli_cmd_find},       {"verify", cli_cmd_verify},   {"backup", cli_cmd_backup},
+    {"compact", cli_cmd_compact},
 };
 
 int main(int argc, char **argv)

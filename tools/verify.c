@@ -160,12 +160,12 @@ static void *watch_backup(void *arg)
     return NULL;
 }
 
-static int run_backup(struct cli *c, const char *dest)
+int cli_copy_store(queue_t *q, const char *dest, const char *label)
 {
     struct backup_watch w = {.done = false};
     struct queue_stats st;
-    uint64_t total = queue_stats(c->q, &st) == QUEUE_OK ? st.used_bytes : 0;
-    cli_progress_start(&w.progress, "backup", total);
+    uint64_t total = queue_stats(q, &st) == QUEUE_OK ? st.used_bytes : 0;
+    cli_progress_start(&w.progress, label, total);
     w.progress.bytes = true;
     pthread_t thread;
     bool watching = false;
@@ -175,7 +175,7 @@ static int run_backup(struct cli *c, const char *dest)
         pthread_cond_init(&w.cond, NULL);
         watching = pthread_create(&thread, NULL, watch_backup, &w) == 0;
     }
-    int rc = queue_backup(c->q, dest);
+    int rc = queue_backup(q, dest);
     if (watching) {
         pthread_mutex_lock(&w.lock);
         w.done = true;
@@ -208,7 +208,7 @@ int cli_cmd_backup(struct cli *c, int argc, char **argv)
     const char *dest = argv[optind];
     if (cli_open_store(c) != CLI_OK)
         return CLI_FAIL;
-    if (run_backup(c, dest) != QUEUE_OK) {
+    if (cli_copy_store(c->q, dest, "backup") != QUEUE_OK) {
         cli_error("backup to %s failed: %s", dest, queue_last_error());
         return CLI_FAIL;
     }

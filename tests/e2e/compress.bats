@@ -79,3 +79,61 @@ same_bodies() {
     wait_until 30 status_is pending.batches 0
     same_bodies "$BATS_TEST_TMPDIR/bodies" "$CORPUS"/batch-0000[1-9].json
 }
+
+@test "eddy compact: refused while eddyd runs; after a drain the file shrinks to what is live, nothing lost" {
+    write_config
+    start_eddyd
+    post_all "$CORPUS"/batch-000*.json "$CORPUS"/batch-000*.json "$CORPUS"/batch-000*.json
+    run "$EDDY" -d "$DATA_DIR" compact
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"eddyd (pid $EDDYD_PID) is running on $DATA_DIR: stop it before compacting"* ]]
+    [ ! -e "$DATA_DIR.compact" ]
+    # the freelist is exported and status shows the file beside what is used
+    curl -s "$ADMIN_URL/metrics" | grep -q '^eddy_storage_free_pages '
+    curl -s "$ADMIN_URL/metrics" | grep -q '^eddy_storage_freelist_entries '
+    stop_eddyd
+    # deliver (ack) 50 of the 60 batches: their pages go to the freelist
+    "$QTOOL" ack "$DATA_DIR" 50
+    mkdir "$BATS_TEST_TMPDIR/before"
+    "$QTOOL" dump "$DATA_DIR" "$BATS_TEST_TMPDIR/before" >"$BATS_TEST_TMPDIR/before.txt"
+    local file_before used_before
+    file_before=$("$EDDY" -d "$DATA_DIR" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["storage"]["file_bytes"])')
+    used_before=$("$EDDY" -d "$DATA_DIR" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["storage"]["used_bytes"])')
+    [ "$file_before" -eq "$(stat -c %s "$DATA_DIR/data.mdb")" ]
+    [ "$used_before" -lt $((file_before / 2)) ]
+    run "$EDDY" -d "$DATA_DIR" compact
+    [ "$status" -eq 0 ]
+    [[ "$output" == "compacted $DATA_DIR: file "*"10 pending batches, 0 dead letters" ]]
+    [ ! -e "$DATA_DIR.compact" ]
+    # the file is now what was in use (give or take LMDB's own pages)
+    local file_after
+    file_after=$(stat -c %s "$DATA_DIR/data.mdb")
+    [ "$file_after" -le $((used_before + 65536)) ]
+    # the same records, byte for byte, with their sequences
+    mkdir "$BATS_TEST_TMPDIR/after"
+    "$QTOOL" dump "$DATA_DIR" "$BATS_TEST_TMPDIR/after" | diff "$BATS_TEST_TMPDIR/before.txt" -
+    diff -r "$BATS_TEST_TMPDIR/before" "$BATS_TEST_TMPDIR/after"
+    "$EDDY" -d "$DATA_DIR" verify
+    # eddyd runs on the compacted store: ingest continues the sequence, all delivered
+    start_eddyd
+    local out
+    out=$(post "$CORPUS/batch-00001.json")
+    [[ "$out" == *'"id":61}' ]]
+    start_fake --write-key test-key
+    wait_until 30 status_is pending.batches 0
+    [ "$(ls "$BATS_TEST_TMPDIR/bodies" | wc -l)" -eq 11 ]
+}
+
+@test "eddy compact refuses when DIR.compact is left over, and changes nothing" {
+    write_config
+    start_eddyd
+    post_all "$CORPUS"/batch-0000[1-3].json
+    stop_eddyd
+    mkdir "$DATA_DIR.compact"
+    local sum
+    sum=$(sha256sum "$DATA_DIR/data.mdb")
+    run "$EDDY" -d "$DATA_DIR" compact
+    [ "$status" -eq 1 ]
+    [[ "$output" == *"$DATA_DIR.compact exists"* ]]
+    [ "$(sha256sum "$DATA_DIR/data.mdb")" = "$sum" ]
+}
