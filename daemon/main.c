@@ -146,6 +146,7 @@ struct main_ctx {
     struct metrics *metrics;
     const struct config *cfg; /* as started */
     const struct main_flags *flags;
+    struct config *last; /* the last reload applied, or NULL */
 };
 
 static void main_on_signal(evutil_socket_t sig, short what, void *arg)
@@ -157,21 +158,24 @@ static void main_on_signal(evutil_socket_t sig, short what, void *arg)
     ingest_shutdown(ctx->ingest, 0);
 }
 
-struct main_reload {
-    unsigned restart, credentials;
-};
-
-static void main_on_change(void *arg, const char *section, const char *name, enum config_live live,
-                           const char *old_text, const char *new_text)
+/* config_changes callbacks: credentials (compared with what was last in
+ * force) and everything else (compared with what eddyd started with). */
+static void main_on_auth_change(void *arg, const char *section, const char *name,
+                                enum config_live live, const char *old_text, const char *new_text)
 {
-    struct main_reload *r = arg;
-    if (live == CONFIG_LIVE_AUTH) {
-        r->credentials++;
+    (void)arg, (void)old_text, (void)new_text;
+    if (live == CONFIG_LIVE_AUTH)
         log_info("reload: [%s] %s changed", section, name);
+}
+
+static void main_on_restart_change(void *arg, const char *section, const char *name,
+                                   enum config_live live, const char *old_text,
+                                   const char *new_text)
+{
+    if (live == CONFIG_LIVE_AUTH)
         return;
-    }
     /* Delivery keeps the settings it started with (README "Reloading"). */
-    r->restart++;
+    (*(unsigned *)arg)++;
     log_warn("reload: [%s] %s changed (%s -> %s) but needs a restart; still %s", section, name,
              old_text, new_text, old_text);
 }
@@ -184,36 +188,45 @@ static void main_on_hup(evutil_socket_t sig, short what, void *arg)
     struct main_ctx *ctx = arg;
     const struct config *run = ctx->cfg;
     const char *path = ctx->flags->conf_path ? ctx->flags->conf_path : "(no config file)";
-    struct config next;
+    struct config *next = calloc(1, sizeof(*next));
     char err[1024];
-    if (main_build_config(&next, ctx->flags, err, sizeof(err)) != 0) {
-        log_error("reload: %s; keeping the running configuration", err);
-        config_free(&next);
+    if (!next) {
+        log_error("reload: out of memory; keeping the running configuration");
         return;
+    }
+    if (main_build_config(next, ctx->flags, err, sizeof(err)) != 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        goto drop;
     }
     /* Bearer posts are forwarded with the running [delivery] write_key,
      * which a reload does not change: new tokens need one already. */
-    if (next.ntokens && !run->write_key[0]) {
-        config_where(&next, "ingest", "tokens", err, sizeof(err));
+    if (next->ntokens && !run->write_key[0]) {
+        config_where(next, "ingest", "tokens", err, sizeof(err));
         log_error("reload: %s: tokens: Bearer-token posts would be forwarded with the running "
                   "[delivery] write_key, which is empty (it takes a restart to set); keeping the "
                   "running configuration",
                   err);
-        config_free(&next);
-        return;
+        goto drop;
     }
-    struct auth_creds *creds = auth_creds_new(&next);
+    struct auth_creds *creds = auth_creds_new(next);
     if (!creds) {
         log_error("reload: out of memory; keeping the running configuration");
-        config_free(&next);
-        return;
+        goto drop;
     }
-    struct main_reload r = {0};
-    config_changes(run, &next, main_on_change, &r);
+    unsigned restart = 0;
+    config_changes(ctx->last ? ctx->last : run, next, main_on_auth_change, NULL);
+    config_changes(run, next, main_on_restart_change, &restart);
     ingest_set_credentials(ctx->ingest, creds);
-    log_info("reloaded %s: %zu token(s), %zu write key(s) in force%s", path, next.ntokens,
-             next.nwrite_keys, r.restart ? "; some settings need a restart (see above)" : "");
-    config_free(&next);
+    log_info("reloaded %s: %zu token(s), %zu write key(s) in force%s", path, next->ntokens,
+             next->nwrite_keys, restart ? "; some settings need a restart (see above)" : "");
+    /* kept: the next reload says what changed since this one */
+    struct config *prev = ctx->last;
+    ctx->last = next;
+    next = prev;
+drop:
+    if (next)
+        config_free(next);
+    free(next);
 }
 
 static void main_on_reader_check(evutil_socket_t fd, short what, void *arg)
@@ -462,6 +475,9 @@ out:
     if (base)
         event_base_free(base);
     curl_global_cleanup();
+    if (ctx.last)
+        config_free(ctx.last);
+    free(ctx.last);
     config_free(&cfg);
     if (exit_code == 0)
         log_info("eddyd stopped cleanly");
