@@ -18,6 +18,7 @@ import json
 import struct
 import subprocess
 import sys
+import zlib
 
 MAGIC = b"EDR1"
 HEADER = 48
@@ -53,7 +54,12 @@ def record_ids(value, db):
     tlen = struct.unpack_from("<I", h, 8)[0]
     blen = struct.unpack_from("<Q", h, 32)[0]
     off = at + HEADER + klen + tlen
-    body = value[off:off + blen]
+    if h[4] == 2 and h[5] & 8:
+        # version 2, gzip: the rest of the value is one gzip member of the
+        # blen raw bytes (the record ends a pending or a dead value)
+        body = zlib.decompress(value[off:], 31)
+    else:
+        body = value[off:off + blen]
     if len(body) != blen:
         raise ValueError("short record in %s" % db)
     events = json.loads(body.decode("utf-8", errors="surrogateescape"))["events"]
