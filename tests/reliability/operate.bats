@@ -84,7 +84,9 @@ PY
     wait_until 5 refused_with_storage_error
     t1=$(date +%s%N)
     rel_note "rm -rf of the data dir -> first 503 storage_error after $(((t1 - t0) / 1000000)) ms"
-    [ $(((t1 - t0) / 1000000)) -lt 1500 ]
+    # eddyd checks every 100 ms; the rest of the margin is for this test's own
+    # curl and python on a loaded 2-core machine
+    [ $(((t1 - t0) / 1000000)) -lt 2000 ]
     # and every later one, not a lucky one
     for _ in 1 2 3; do refused_with_storage_error; done
     run curl -s -w ' %{http_code}' "$ADMIN_URL/readyz"
