@@ -230,35 +230,34 @@ static int pl_open(int dirfd, const char *path, int flags, mode_t mode)
     return fd;
 }
 
-#define PL_OPEN_WRAPPER(name)                                                                      \
-    int name(const char *path, int flags, ...)                                                     \
-    {                                                                                              \
-        mode_t mode = 0;                                                                           \
-        if (pl_mode_needed(flags)) {                                                               \
-            va_list ap;                                                                            \
-            va_start(ap, flags);                                                                   \
-            mode = va_arg(ap, mode_t);                                                             \
-            va_end(ap);                                                                            \
-        }                                                                                          \
-        return pl_open(AT_FDCWD, path, flags, mode);                                               \
-    }
-#define PL_OPENAT_WRAPPER(name)                                                                    \
-    int name(int dirfd, const char *path, int flags, ...)                                          \
-    {                                                                                              \
-        mode_t mode = 0;                                                                           \
-        if (pl_mode_needed(flags)) {                                                               \
-            va_list ap;                                                                            \
-            va_start(ap, flags);                                                                   \
-            mode = va_arg(ap, mode_t);                                                             \
-            va_end(ap);                                                                            \
-        }                                                                                          \
-        return pl_open(dirfd, path, flags, mode);                                                  \
-    }
+/* The variadic entry points: the mode argument exists only with O_CREAT or
+ * O_TMPFILE. */
+#define PL_OPEN_BODY(dirfd)                                                                        \
+    mode_t mode = 0;                                                                               \
+    if (pl_mode_needed(flags)) {                                                                   \
+        va_list ap;                                                                                \
+        va_start(ap, flags);                                                                       \
+        mode = va_arg(ap, mode_t);                                                                 \
+        va_end(ap);                                                                                \
+    }                                                                                              \
+    return pl_open(dirfd, path, flags, mode)
 
-PL_OPEN_WRAPPER(open)
-PL_OPEN_WRAPPER(open64)
-PL_OPENAT_WRAPPER(openat)
-PL_OPENAT_WRAPPER(openat64)
+int open(const char *path, int flags, ...)
+{
+    PL_OPEN_BODY(AT_FDCWD);
+}
+int open64(const char *path, int flags, ...)
+{
+    PL_OPEN_BODY(AT_FDCWD);
+}
+int openat(int dirfd, const char *path, int flags, ...)
+{
+    PL_OPEN_BODY(dirfd);
+}
+int openat64(int dirfd, const char *path, int flags, ...)
+{
+    PL_OPEN_BODY(dirfd);
+}
 
 /* The _FORTIFY_SOURCE entry points take no mode (O_CREAT is not allowed). */
 int __open_2(const char *path, int flags)
