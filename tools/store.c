@@ -81,6 +81,11 @@ static int on_ini(void *user, const char *section, const char *key, const char *
 int cli_config_data_dir(const char *path, char *buf, size_t cap, char *err, size_t errlen)
 {
     struct config_read r = {.buf = buf, .cap = cap};
+    /* Comments as eddyd reads them (daemon/config.c): "data_dir = D # x"
+     * is D for both, not D for one and "D # x" for the other. */
+    ini_start_comment_prefixes = ";#";
+    ini_allow_inline_comments = true;
+    ini_inline_comment_prefixes = ";#";
     int rc = ini_parse(path, on_ini, &r);
     if (rc == -1) {
         snprintf(err, errlen, "cannot read config %s: %s", path, strerror(errno));

@@ -50,6 +50,17 @@ for l in open(sys.argv[1]):
     done
 }
 
+@test "config: eddy -c reads data_dir as eddyd does, inline comment and all" {
+    write_config "storage.data_dir=$BATS_TEST_TMPDIR/data # the main store"
+    start_eddyd
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=test-key")" = 200 ]
+    [ -e "$BATS_TEST_TMPDIR/data/data.mdb" ]
+    run "$EDDY" -c "$EDDY_CONF" status --json
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *'"batches":1'* ]]
+}
+
 @test "config: list entries with inner whitespace are refused with FILE:LINE" {
     conf '[ingest]' 'write_keys = key one, key-two'
     check
