@@ -931,11 +931,17 @@ static int config_check_listen(const struct config *c, const char *section, cons
     config_where(c, section, name, where, sizeof(where));
     if (config_split_hostport(value, host, sizeof(host), &port) != 0)
         return config_fail(err, errlen, "%s: %s: \"%s\" is not HOST:PORT", where, name, value);
+    /* As libevent resolves it: a numeric address as it is, a name with
+     * AI_ADDRCONFIG. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_ADDRCONFIG},
-                    *ai = NULL;
+                             .ai_flags = AI_PASSIVE | AI_NUMERICHOST};
+    struct addrinfo *ai = NULL;
     int gai = getaddrinfo(host, NULL, &hints, &ai);
+    if (gai == EAI_NONAME) {
+        hints.ai_flags = AI_PASSIVE | AI_ADDRCONFIG;
+        gai = getaddrinfo(host, NULL, &hints, &ai);
+    }
     if (gai != 0)
         return config_fail(err, errlen, "%s: %s: cannot resolve \"%s\": %s", where, name, host,
                            gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
