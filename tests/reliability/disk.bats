@@ -29,7 +29,7 @@ fill_then_recover() {
     local name=$1
     start_eddyd
     local pid=$EDDYD_PID
-    start_load "$name" --threads 4 --max-events 40 --pad 2000 --gzip-ratio 0.5
+    start_load "$name" --threads 4 --max-events 40 --pad 2000 --random-pad --gzip-ratio 0.5
     wait_until 60 full_or_gone "$name" || { cat "$BATS_TEST_TMPDIR/load.$name.json"; false; }
     # Full storage is a 503, never a reason to stop.
     proc_alive "$pid" || {

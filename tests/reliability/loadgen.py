@@ -26,12 +26,18 @@ TYPES = ["users.messages.email.Send", "users.messages.email.Open", "users.behavi
          "users.messages.pushnotification.Send", "users.campaigns.Conversion"]
 
 
-def make_batch(rng, prefix, tid, counter, max_events, marker, marker_ratio, pad):
+def filler(rng, n, incompressible):
+    # Hex of random bytes compresses about 2:1, as real event properties do
+    # roughly; a run of "x" compresses to almost nothing.
+    return rng.randbytes((n + 1) // 2).hex()[:n] if incompressible else "x" * n
+
+
+def make_batch(rng, prefix, tid, counter, max_events, marker, marker_ratio, pad, random_pad):
     events = []
     for _ in range(rng.randint(1, max_events)):
         counter[0] += 1
         eid = "%s-%d-%d" % (prefix, tid, counter[0])
-        props = {"n": counter[0], "pad": "x" * rng.randint(0, pad)}
+        props = {"n": counter[0], "pad": filler(rng, rng.randint(0, pad), random_pad)}
         if marker and rng.random() < marker_ratio:
             props["note"] = marker
         events.append({"id": eid, "event_type": rng.choice(TYPES), "time": int(time.time()),
@@ -82,7 +88,7 @@ def worker(shared, tid):
         if a.stop_file and os.path.exists(a.stop_file):
             break
         ids, body = make_batch(rng, a.prefix, tid, counter, a.max_events, a.marker,
-                               a.marker_ratio, a.pad)
+                               a.marker_ratio, a.pad, a.random_pad)
         headers = {"Content-Type": "application/json"}
         if a.token:
             headers["Authorization"] = "Bearer " + a.token
@@ -138,6 +144,8 @@ def main():
     p.add_argument("--threads", type=int, default=4)
     p.add_argument("--max-events", type=int, default=20)
     p.add_argument("--pad", type=int, default=200, help="max filler bytes per event")
+    p.add_argument("--random-pad", action="store_true",
+                   help="filler of random hex, so stored (compressed) bodies stay large")
     p.add_argument("--gzip-ratio", type=float, default=0.2)
     p.add_argument("--marker", default="")
     p.add_argument("--marker-ratio", type=float, default=0.0)
