@@ -258,6 +258,7 @@ void admin_stop(struct admin *a)
         pthread_join(a->thread, NULL);
     }
     accept_guard_free(a->guard);
+    a->guard = NULL; /* closing connections below must not reclaim through it */
     if (a->record_ev)
         event_free(a->record_ev);
     if (a->http)
