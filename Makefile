@@ -3,7 +3,7 @@
 #   make test       every suite; last line "N passed, N failed"
 #   make asan       the same tests built with -fsanitize=address,undefined
 #   make run        fake RudderStack + eddyd on loopback (see README)
-#   make bench | fuzz | soak | format | lint | install | clean | deps
+#   make bench | bench-peers | fuzz | soak | format | lint | install | clean | deps
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -43,7 +43,7 @@ SHIMS      := $(patsubst tests/shim/%.c,$(BUILD)/shim/%.so,$(SHIM_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRC))
 PL_BINS    := $(if $(wildcard tests/powerloss/recorder.c),$(BUILD)/powerloss/recorder.so $(BUILD)/powerloss/plread)
 
-.PHONY: all deps test unit e2e asan tsan run bench fuzz soak format lint install clean check-deps \
+.PHONY: all deps test unit e2e asan tsan run bench bench-peers fuzz soak format lint install clean check-deps \
         powerloss
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -132,6 +132,21 @@ soak: all
 
 bench: all
 	@BUILD=$(abspath $(BUILD)) tests/bench/run.sh
+
+# eddyd beside Redis, PostgreSQL and beanstalkd, each acknowledging after
+# fsync (tests/bench/peers.sh). The servers are installed here, not by
+# make deps: nothing else needs them.
+PEER_PKGS := redis-server postgresql beanstalkd
+bench-peers: all
+	@missing=$$(for p in $(PEER_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "make bench-peers: installing $$missing"; \
+	    SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@BUILD=$(abspath $(BUILD)) bash tests/bench/peers.sh
 
 fuzz: check-deps
 	@BUILD=$(abspath build/fuzz) tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -10,7 +10,9 @@
 # noisy); each round's ratios are computed and the medians reported, with
 # p50/p99 latency and eddyd's mean requests per group commit
 # (eddy_commit_batches _sum/_count). Targets on the 2-core dev box: >= 0.6 of
-# the http ceiling and >= 0.7 of the storage ceiling.
+# the http ceiling and >= 0.7 of the storage ceiling. Each round also runs
+# eddyd with [storage] compress = none right after the default (gzip) run:
+# ingest with compression >= 0.9 x without (the median of the rounds' ratios).
 # The data dirs live under the repo's var/ (a real disk, never tmpfs).
 set -u
 cd "$(dirname "$0")/../.."
@@ -44,17 +46,10 @@ cpu_snap() {
     done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
 }
 
-# One line per round into $dir/rounds: ack eddyd group commit_ms raw_g raw_32
-for r in $(seq 1 "$ROUNDS"); do
-    # 1. The HTTP ceiling.
-    ap=$(port)
-    "$BUILD/bench/ack_server" 127.0.0.1 "$ap" &
-    pids+=($!)
-    wait_port "http://127.0.0.1:$ap/" || exit 1
-    run_wrk "http://127.0.0.1:$ap/v1/webhook" "$dir/ack.$r"
-    kill "${pids[-1]}"
-
-    # 2. eddyd, sync = full, on a fresh store.
+# run_eddyd COMPRESS SUFFIX: eddyd on a fresh store under wrk; wrk's output in
+# $dir/eddyd.SUFFIX, CPU snapshots in cpu0/cpu1.SUFFIX, metrics.SUFFIX.
+run_eddyd() {
+    local ip adp sp n
     ip=$(port) adp=$(port) sp=$(port)
     cat >"$dir/eddy.conf" <<CONF
 [ingest]
@@ -66,21 +61,38 @@ listen = 127.0.0.1:$adp
 data_dir = $dir/data
 max_size = 32G
 sync = full
+compress = $1
 [delivery]
 url = http://127.0.0.1:$sp/v1/webhook
 CONF
     "$BUILD/eddyd" -c "$dir/eddy.conf" 2>"$dir/eddyd.log" &
     pids+=($!)
-    wait_port "http://127.0.0.1:$adp/healthz" || exit 1
-    cpu_snap "${pids[-1]}" >"$dir/cpu0.$r"
-    run_wrk "http://127.0.0.1:$ip/v1/webhook?writeKey=bench" "$dir/eddyd.$r"
-    cpu_snap "${pids[-1]}" >"$dir/cpu1.$r"
-    curl -s "http://127.0.0.1:$adp/metrics" >"$dir/metrics.$r"
+    wait_port "http://127.0.0.1:$adp/healthz" || return 1
+    cpu_snap "${pids[-1]}" >"$dir/cpu0.$2"
+    run_wrk "http://127.0.0.1:$ip/v1/webhook?writeKey=bench" "$dir/eddyd.$2"
+    cpu_snap "${pids[-1]}" >"$dir/cpu1.$2"
+    curl -s "http://127.0.0.1:$adp/metrics" >"$dir/metrics.$2"
     kill "${pids[-1]}"
     wait "${pids[-1]}" 2>/dev/null
     rm -rf "$dir/data"
-    n=$(non2xx "$dir/eddyd.$r")
-    [ -z "$n" ] || { echo "ingest bench: eddyd answered $n non-2xx"; cat "$dir/eddyd.log"; exit 1; }
+    n=$(non2xx "$dir/eddyd.$2")
+    [ -z "$n" ] || { echo "ingest bench: eddyd answered $n non-2xx"; cat "$dir/eddyd.log"; return 1; }
+}
+
+# One line per round into $dir/rounds: ack eddyd group commit_ms raw_g raw_32 eddyd_none
+for r in $(seq 1 "$ROUNDS"); do
+    # 1. The HTTP ceiling.
+    ap=$(port)
+    "$BUILD/bench/ack_server" 127.0.0.1 "$ap" &
+    pids+=($!)
+    wait_port "http://127.0.0.1:$ap/" || exit 1
+    run_wrk "http://127.0.0.1:$ap/v1/webhook" "$dir/ack.$r"
+    kill "${pids[-1]}"
+
+    # 2. eddyd, sync = full, on a fresh store: compress = gzip (the default),
+    # then compress = none (suffix .raw) in the same round.
+    run_eddyd gzip "$r" || exit 1
+    run_eddyd none "$r.raw" || exit 1
     group=$(awk '$1 == "eddy_commit_batches_sum" {s = $2} $1 == "eddy_commit_batches_count" {c = $2}
         END {if (c > 0) printf "%.1f", s / c; else print 1}' "$dir/metrics.$r")
     commit_ms=$(awk '$1 == "eddy_commit_seconds_sum" {s = $2} $1 == "eddy_commit_seconds_count" {c = $2}
@@ -93,9 +105,9 @@ CONF
     rm -rf "$dir/raw"
     read -r raw_32 _ < <("$BUILD/bench/lmdb_group" "$dir/raw" "$BODY" 32 "$SECONDS_PER_RUN")
     rm -rf "$dir/raw"
-    echo "$(rate "$dir/ack.$r") $(rate "$dir/eddyd.$r") $group $commit_ms $raw_g $raw_32" >>"$dir/rounds"
-    printf 'round %d: ack-only %s req/s, eddyd %s req/s (%s per commit, %s ms each), raw LMDB %s/s at %s, %s/s at 32\n' \
-        "$r" "$(rate "$dir/ack.$r")" "$(rate "$dir/eddyd.$r")" "$group" "$commit_ms" "$raw_g" "$g" "$raw_32"
+    echo "$(rate "$dir/ack.$r") $(rate "$dir/eddyd.$r") $group $commit_ms $raw_g $raw_32 $(rate "$dir/eddyd.$r.raw")" >>"$dir/rounds"
+    printf 'round %d: ack-only %s req/s, eddyd %s req/s (%s per commit, %s ms each; %s req/s with compress = none), raw LMDB %s/s at %s, %s/s at 32\n' \
+        "$r" "$(rate "$dir/ack.$r")" "$(rate "$dir/eddyd.$r")" "$group" "$commit_ms" "$(rate "$dir/eddyd.$r.raw")" "$raw_g" "$g" "$raw_32"
 done
 
 best=$(python3 - "$dir/rounds" <<'PY'
@@ -120,10 +132,13 @@ print("eddyd: mean requests per commit %.1f, mean commit %.2f ms (medians over r
 print("eddyd / http ceiling:              %.2f  (target >= 0.6)" % med([r[1] / r[0] for r in rows]))
 print("eddyd / raw LMDB at eddyd's group: %.2f  (target >= 0.7)" % med([r[1] / r[4] for r in rows]))
 print("eddyd / raw LMDB at 32 per commit: %.2f" % med([r[1] / r[5] for r in rows]))
+print("compress = gzip / none:            %.2f  (target >= 0.9; none: median %.0f req/s)" % (
+    med([r[1] / r[6] for r in rows]), med([r[6] for r in rows])))
 PY
 printf '%-32s %9s %9s\n' "latency (median round $best)" p50 p99
 printf '%-32s %9s %9s\n' "ack-only libevent" "$(pct "$dir/ack.$best" 50%)" "$(pct "$dir/ack.$best" 99%)"
 printf '%-32s %9s %9s\n' "eddyd sync=full" "$(pct "$dir/eddyd.$best" 50%)" "$(pct "$dir/eddyd.$best" 99%)"
+printf '%-32s %9s %9s\n' "eddyd sync=full compress=none" "$(pct "$dir/eddyd.$best.raw" 50%)" "$(pct "$dir/eddyd.$best.raw" 99%)"
 # Where eddyd's time went in that round: CPU per request by thread, and how
 # much of the wall time the committer spent inside commits (append + fsync).
 python3 - "$dir/cpu0.$best" "$dir/cpu1.$best" "$dir/eddyd.$best" "$dir/metrics.$best" \

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# tests/bench/peers.sh - eddyd beside other stores that acknowledge a
+# message only once it is fsynced, in one run (make bench-peers): the same
+# ~94 KB body (tests/fixtures/corpus/batch-00001.json), $CLIENTS clients
+# each waiting for its answer, $SECONDS_PER_RUN s each, $ROUNDS rounds
+# interleaved:
+#   eddyd        POST with wrk (sync = full, compress = gzip: the defaults)
+#   redis        Redis 7, appendonly yes, appendfsync always, RPUSH (peer_put)
+#   postgresql   PostgreSQL 15, one INSERT per request, synchronous_commit = on
+#                (pgbench -f with the body as a literal; p99 from its log)
+#   beanstalkd   beanstalkd -f 0 (fsync on every put), put (peer_put)
+# Every server listens on 127.0.0.1 only, keeps its data in a temp dir under
+# var/ (a real disk) and is stopped afterwards. Prints req/s and p99 per
+# system (medians over rounds) and eddyd's ratio to each (target >= 2 x the
+# best peer). Needs redis-server, postgresql and beanstalkd (make
+# bench-peers installs them).
+set -u
+cd "$(dirname "$0")/../.."
+CLIENTS=${CLIENTS:-32}
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
+ROUNDS=${ROUNDS:-3}
+BODY=${BODY:-$PWD/tests/fixtures/corpus/batch-00001.json}
+BENCH=peers
+mkdir -p var
+tmp=$(mktemp -d "$PWD/var/bench-peers.XXXXXX")
+chmod 0755 "$tmp"
+scratch=$tmp
+. tests/bench/lib.bash
+need eddyd bench/peer_put
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+for b in redis-server beanstalkd "$PGBIN/initdb" "$PGBIN/pg_ctl" pgbench; do
+    command -v "$b" >/dev/null || { echo "peers: $b missing (make bench-peers installs it)"; exit 1; }
+done
+pg_stop() { [ -d "$tmp/pg" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/pg" -m fast stop >/dev/null 2>&1; }
+trap 'pg_stop; cleanup' EXIT
+
+# ---- servers ----------------------------------------------------------------
+EP=$(port) EA=$(port)
+cat >"$tmp/eddy.conf" <<CONF
+[ingest]
+listen = 127.0.0.1:$EP
+write_keys = bench
+[admin]
+listen = 127.0.0.1:$EA
+[storage]
+data_dir = $tmp/eddy
+max_size = 32G
+[delivery]
+url = http://127.0.0.1:$(port)/v1/webhook
+CONF
+"$BUILD/eddyd" -c "$tmp/eddy.conf" 2>"$tmp/eddyd.log" &
+pids+=($!)
+wait_port "http://127.0.0.1:$EA/healthz" || exit 1
+
+RP=$(port)
+mkdir "$tmp/redis"
+redis-server --bind 127.0.0.1 --port "$RP" --dir "$tmp/redis" --appendonly yes \
+    --appendfsync always --save "" --protected-mode yes --daemonize no \
+    --logfile "$tmp/redis.log" &
+pids+=($!)
+
+BP=$(port)
+mkdir "$tmp/beanstalkd"
+beanstalkd -l 127.0.0.1 -p "$BP" -b "$tmp/beanstalkd" -f 0 -z 4194304 2>"$tmp/beanstalkd.log" &
+pids+=($!)
+
+PP=$(port)
+mkdir "$tmp/pg" && chown postgres "$tmp/pg"
+runuser -u postgres -- "$PGBIN/initdb" -D "$tmp/pg" -A trust -U bench >"$tmp/initdb.log" 2>&1 ||
+    { cat "$tmp/initdb.log"; exit 1; }
+runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/pg" -l "$tmp/pg/server.log" -w -o \
+    "-p $PP -k $tmp/pg -c listen_addresses=127.0.0.1 -c synchronous_commit=on -c fsync=on -c max_connections=64" \
+    start >/dev/null || { cat "$tmp/pg/server.log"; exit 1; }
+psql() { "$PGBIN/psql" -h 127.0.0.1 -p "$PP" -U bench -d postgres -qAt "$@"; }
+psql -c "CREATE TABLE q (id bigserial PRIMARY KEY, body text NOT NULL)" || exit 1
+# The body as a SQL literal (quotes doubled); pgbench sends it per INSERT.
+python3 - "$BODY" "$tmp/insert.sql" <<'PY'
+import sys
+b = open(sys.argv[1], encoding="utf-8").read().replace("'", "''").replace("\n", " ")
+open(sys.argv[2], "w").write("INSERT INTO q (body) VALUES ('%s');\n" % b)
+PY
+sleep 1
+
+cat >"$tmp/post.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("$BODY", "rb"))
+wrk.body = f:read("*a")
+f:close()
+LUA
+
+# ---- runs: each prints "REQ_PER_S P99_MS" -----------------------------------
+run_eddyd() {
+    wrk -t2 -c"$CLIENTS" -d"${SECONDS_PER_RUN}s" --latency -s "$tmp/post.lua" \
+        "http://127.0.0.1:$EP/v1/webhook?writeKey=bench" >"$tmp/wrk.out" 2>&1
+    awk '/Non-2xx/ {bad = 1} /^Requests\/sec:/ {r = $2}
+         $1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
+                      p = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}
+         END {if (bad) print "0 0"; else print r, p}' "$tmp/wrk.out"
+}
+run_redis() { "$BUILD/bench/peer_put" redis 127.0.0.1 "$RP" "$BODY" "$CLIENTS" "$SECONDS_PER_RUN" | awk '{print $1, $3}'; }
+run_beanstalkd() { "$BUILD/bench/peer_put" beanstalk 127.0.0.1 "$BP" "$BODY" "$CLIENTS" "$SECONDS_PER_RUN" | awk '{print $1, $3}'; }
+run_postgresql() {
+    rm -f "$tmp"/pgbench_log.*
+    (cd "$tmp" && pgbench -h 127.0.0.1 -p "$PP" -U bench -n -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" \
+        -f insert.sql -l postgres >"$tmp/pgbench.out" 2>&1)
+    python3 - "$tmp" <<'PY'
+import glob, sys
+lat = []
+for f in glob.glob(sys.argv[1] + "/pgbench_log.*"):
+    for l in open(f):
+        p = l.split()
+        if len(p) >= 3:
+            lat.append(int(p[2]) / 1000.0)
+tps = [l for l in open(sys.argv[1] + "/pgbench.out") if l.startswith("tps")]
+lat.sort()
+print(tps[0].split()[2] if tps else 0, lat[int(len(lat) * 0.99)] if lat else 0)
+PY
+}
+
+systems="eddyd redis postgresql beanstalkd"
+: >"$tmp/results"
+for r in $(seq 1 "$ROUNDS"); do
+    line="round $r:"
+    for s in $systems; do
+        read -r rps p99 < <("run_$s")
+        echo "$r $s $rps $p99" >>"$tmp/results"
+        line="$line $s $rps req/s p99 ${p99} ms;"
+    done
+    echo "$line"
+done
+python3 - "$tmp/results" "$CLIENTS" "$SECONDS_PER_RUN" "$BODY" <<'PY'
+import os, statistics, sys
+rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+by = {}
+for r, s, rps, p99 in rows:
+    by.setdefault(s, []).append((float(rps), float(p99)))
+med = {s: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for s, v in by.items()}
+print("== peers: %s clients, %ss per run, %d rounds, body %d bytes, every answer after fsync" % (
+    sys.argv[2], sys.argv[3], len(by["eddyd"]), os.path.getsize(sys.argv[4])))
+print("%-12s %10s %10s %12s" % ("system", "req/s", "p99 ms", "eddyd ratio"))
+for s in ("eddyd", "redis", "postgresql", "beanstalkd"):
+    rps, p99 = med[s]
+    print("%-12s %10.0f %10.1f %12s" % (s, rps, p99, "" if s == "eddyd" else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
+best = max((med[s][0], s) for s in med if s != "eddyd")
+print("eddyd / best peer (%s): %.2f  (target >= 2)" % (best[1], med["eddyd"][0] / best[0] if best[0] else 0))
+PY
