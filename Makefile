@@ -11,7 +11,7 @@ DESTDIR ?=
 CC      ?= cc
 SAN     ?=
 
-PKGS     := lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal
+PKGS     := lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -56,7 +56,8 @@ build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS) $(PL_BINS)
 
 # Installs what is missing (Debian 12, as root); silent when all is there.
 DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
-            libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libisal-dev libcmocka-dev bats \
+            libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libisal-dev libssl-dev \
+            libcmocka-dev bats \
             clang clang-format clang-tidy cppcheck libclang-rt-14-dev curl wrk python3 \
             iproute2 e2fsprogs procps psmisc nginx-light openssl haproxy python3-yaml \
             libseccomp-dev systemd

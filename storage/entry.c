@@ -10,7 +10,8 @@
  * attempts value (v1):
  *   0 1 version, 1 3 zero, 4 4 counted, 8 4 network, 12 4 dropped,
  *   16 8 first_failed_ms, 24 8 last_failed_ms, 32 8 next_try_ms,
- *   40 4 last_status, 44 4 nhistory, 48 4 replays, 52 4 zero,
+ *   40 4 last_status, 44 4 nhistory, 48 4 replays, 52 4 uncounted (zero
+ *   in values written before it existed),
  *   56 then nhistory x {8 at_ms, 4 status, 2 answer_len, answer bytes}
  * dead value:
  *   0 4 magic "EDD1", 4 4 CRC32 of bytes 8..end of attempts,
@@ -77,6 +78,7 @@ size_t qi_attempts_encode(const struct queue_attempts *a, uint32_t replays, unsi
     put_le(out + 40, (uint32_t)a->last_status, 4);
     put_le(out + 44, nh, 4);
     put_le(out + 48, replays, 4);
+    put_le(out + 52, a->uncounted, 4);
     size_t k = ATTEMPTS_HEADER;
     for (uint32_t i = 0; i < nh; i++) {
         const struct queue_attempt *h = &a->history[i];
@@ -108,6 +110,7 @@ bool qi_attempts_decode(const void *buf, size_t len, struct queue_attempts *a, u
     a->last_failed_ms = (int64_t)get_le(p + 24, 8);
     a->next_try_ms = (int64_t)get_le(p + 32, 8);
     a->last_status = (int32_t)get_le(p + 40, 4);
+    a->uncounted = (uint32_t)get_le(p + 52, 4);
     if (replays)
         *replays = (uint32_t)get_le(p + 48, 4);
     size_t k = ATTEMPTS_HEADER;
@@ -129,10 +132,12 @@ bool qi_attempts_decode(const void *buf, size_t len, struct queue_attempts *a, u
 
 void qi_attempts_add(struct queue_attempts *a, const struct queue_attempt *at)
 {
-    if (at->status != 0)
-        a->counted++;
-    else
+    if (at->status == 0)
         a->network++;
+    else if (at->uncounted)
+        a->uncounted++;
+    else
+        a->counted++;
     if (a->first_failed_ms == 0)
         a->first_failed_ms = at->at_ms;
     a->last_failed_ms = at->at_ms;

@@ -1,7 +1,7 @@
 /*
  * filter.c - queue_filter_match: narrows scans of pending and dead records
- * by event type glob, time range, last HTTP status, reason substring and
- * event id.
+ * by event type glob, time range, last HTTP status, reason substring, event
+ * id and source.
  *
  * A corrupt record always passes: an operator listing or purging must see
  * it, and its fields cannot be trusted to filter on. Type filters use the
@@ -118,5 +118,11 @@ bool queue_filter_match(const struct queue_filter *f, const struct queue_entry *
         return false;
     if (f->event_id && *f->event_id && !id_matches(f->event_id, &e->rec))
         return false;
+    if (f->source && *f->source) {
+        char fp[QUEUE_FP_SIZE];
+        queue_source_of(e->rec.write_key, e->rec.write_key_len, f->default_source, fp);
+        if (strcmp(fp, f->source) != 0)
+            return false;
+    }
     return true;
 }

@@ -23,6 +23,22 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The write key of a stored record, from its header (no CRC check: the
+ * record is checked when it is read in full). False when the header is
+ * unusable. */
+static bool peek_key(const MDB_val *v, const char **key, size_t *len)
+{
+    const unsigned char *p = v->mv_data;
+    if (v->mv_size < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
+        return false;
+    size_t n = (size_t)p[6] | (size_t)p[7] << 8;
+    if (n > v->mv_size - RECORD_HEADER_SIZE)
+        return false;
+    *key = (const char *)p + RECORD_HEADER_SIZE;
+    *len = n;
+    return true;
+}
+
 /* Puts one encoded record under seq (MDB_APPEND|MDB_RESERVE: record_encode
  * writes straight into LMDB's page, no extra copy). */
 static int put_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t seq)
@@ -34,7 +50,9 @@ static int put_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t
     if (rc)
         return qi_lmdb_error(rc, "append to pending");
     record_encode(r, d.mv_data);
-    return QUEUE_OK;
+    char name[QI_SRC_NAME_SIZE];
+    qi_src_name(r->write_key, r->write_key_len, name);
+    return qi_src_count(q, txn, name, 1, r->event_count, (int64_t)r->body_len);
 }
 
 int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq)
@@ -102,9 +120,12 @@ int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
     return st;
 }
 
-int queue_ready_ids(queue_t *q, uint64_t after, int64_t now, uint64_t *seqs, size_t max, size_t *n)
+int queue_ready_scan(queue_t *q, uint64_t after, size_t examine, queue_ready_fn fn, void *ctx,
+                     uint64_t *seqs, size_t max, size_t *n, uint64_t *last, bool *end)
 {
     *n = 0;
+    *last = 0;
+    *end = true;
     if (max == 0 || after == UINT64_MAX)
         return QUEUE_OK;
     MDB_txn *txn;
@@ -120,8 +141,9 @@ int queue_ready_ids(queue_t *q, uint64_t after, int64_t now, uint64_t *seqs, siz
     unsigned char kb[8];
     qi_key_put(kb, after + 1);
     MDB_val k = {8, kb}, d;
+    size_t looked = 0;
     rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-    while (rc == 0 && *n < max) {
+    while (rc == 0 && *n < max && (examine == 0 || looked < examine)) {
         MDB_val ak = k, ad;
         int arc = mdb_get(txn, q->attempts, &ak, &ad);
         if (arc != 0 && arc != MDB_NOTFOUND) {
@@ -129,18 +151,42 @@ int queue_ready_ids(queue_t *q, uint64_t after, int64_t now, uint64_t *seqs, siz
             break;
         }
         struct queue_attempts a;
-        if (arc != 0 || !qi_attempts_decode(ad.mv_data, ad.mv_size, &a, NULL) ||
-            a.next_try_ms <= now)
-            seqs[(*n)++] = qi_key_get(&k);
+        if (arc != 0 || !qi_attempts_decode(ad.mv_data, ad.mv_size, &a, NULL))
+            a.next_try_ms = 0;
+        const char *key = NULL;
+        size_t keylen = 0;
+        if (!peek_key(&d, &key, &keylen))
+            key = NULL, keylen = 0;
+        uint64_t seq = qi_key_get(&k);
+        looked++;
+        *last = seq;
+        if (fn(ctx, seq, key, keylen, a.next_try_ms))
+            seqs[(*n)++] = seq;
         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
     }
     if (st == QUEUE_OK && rc != 0 && rc != MDB_NOTFOUND)
         st = qi_lmdb_error(rc, "read pending");
+    *end = rc == MDB_NOTFOUND;
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
     if (st)
         *n = 0;
     return st;
+}
+
+/* queue_ready_ids: every record whose next-try time came. */
+static bool ready_by_time(void *ctx, uint64_t seq, const char *key, size_t keylen,
+                          int64_t next_try_ms)
+{
+    (void)seq, (void)key, (void)keylen;
+    return next_try_ms <= *(const int64_t *)ctx;
+}
+
+int queue_ready_ids(queue_t *q, uint64_t after, int64_t now, uint64_t *seqs, size_t max, size_t *n)
+{
+    uint64_t last;
+    bool end;
+    return queue_ready_scan(q, after, 0, ready_by_time, &now, seqs, max, n, &last, &end);
 }
 
 /* Counter changes gathered over a transaction, written to meta once. */
@@ -169,9 +215,16 @@ static int delete_pending(queue_t *q, MDB_txn *txn, uint64_t seq, bool *found, s
         return qi_lmdb_error(rc, "read pending");
     uint32_t ev = 0;
     uint64_t blen = 0;
+    const char *key = NULL;
+    size_t keylen = 0;
     if (qi_record_peek(v.mv_data, v.mv_size, &ev, &blen)) {
         d->events -= (int64_t)ev;
         d->bytes -= (int64_t)blen;
+        char name[QI_SRC_NAME_SIZE];
+        qi_src_name(peek_key(&v, &key, &keylen) ? key : NULL, keylen, name);
+        int st = qi_src_count(q, txn, name, -1, -(int64_t)ev, -(int64_t)blen);
+        if (st)
+            return st;
     }
     rc = mdb_del(txn, q->pending, &k, NULL);
     if (rc)

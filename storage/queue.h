@@ -31,6 +31,8 @@
 
 typedef struct queue queue_t;
 
+#define QUEUE_FP_SIZE 9 /* a source fingerprint: 8 hex digits and a NUL (see "sources") */
+
 enum queue_status {
     QUEUE_OK = 0,
     QUEUE_ERROR = -1,     /* anything else; see queue_last_error */
@@ -103,6 +105,8 @@ int queue_append_group(queue_t *q, struct queue_batch *b, size_t n);
 struct queue_attempt {
     int64_t at_ms;
     int32_t status; /* HTTP status, or 0 when no HTTP answer came (network) */
+    bool uncounted; /* an HTTP answer that does not count toward max_attempts
+                       (an outage or a hold of the batch's source); not stored */
     uint16_t answer_len;
     char answer[QUEUE_ANSWER_MAX]; /* first bytes of the answer body, or the
                                       network error text */
@@ -110,9 +114,10 @@ struct queue_attempt {
 
 /* The delivery history of one record. */
 struct queue_attempts {
-    uint32_t counted; /* HTTP answers that count toward max_attempts */
-    uint32_t network; /* failures with no HTTP answer (never counted) */
-    uint32_t dropped; /* attempts beyond QUEUE_HISTORY_MAX not kept in history */
+    uint32_t counted;   /* HTTP answers that count toward max_attempts */
+    uint32_t network;   /* failures with no HTTP answer (never counted) */
+    uint32_t uncounted; /* HTTP answers that did not count (source outage, hold) */
+    uint32_t dropped;   /* attempts beyond QUEUE_HISTORY_MAX not kept in history */
     int64_t first_failed_ms, last_failed_ms, next_try_ms;
     int32_t last_status;
     uint32_t nhistory;
@@ -145,12 +150,26 @@ void queue_entry_free(struct queue_entry *e);
 int queue_ready_ids(queue_t *q, uint64_t after, int64_t now_ms, uint64_t *seqs, size_t max,
                     size_t *n);
 
+/* The scan behind queue_ready_ids, with the choice left to the caller: fn
+ * gets each pending record > after, in order, with its write key (a view
+ * valid only during the call; NULL for a record whose header is damaged) and
+ * its stored next-try time (0 when it never failed), and returns true to
+ * take it. Stops when max were taken or `examine` records were looked at
+ * (0: no limit). *last gets the last sequence looked at (0: none) and *end
+ * whether the scan reached the end of pending. fn runs inside a read
+ * transaction: it must be quick and must not call the queue. */
+typedef bool (*queue_ready_fn)(void *ctx, uint64_t seq, const char *key, size_t keylen,
+                               int64_t next_try_ms);
+int queue_ready_scan(queue_t *q, uint64_t after, size_t examine, queue_ready_fn fn, void *ctx,
+                     uint64_t *seqs, size_t max, size_t *n, uint64_t *last, bool *end);
+
 /* Deletes delivered records (pending + attempts) in one transaction. Ids
  * already gone are ignored (at-least-once: a replay of an ack is harmless). */
 int queue_ack(queue_t *q, const uint64_t *seqs, size_t n);
 
 /* Records a failed attempt of pending record seq: appends a to its history,
- * counts it when a->status != 0, and sets its next-try time. */
+ * counts it (counted when a->status != 0 and not a->uncounted, else
+ * uncounted or network), and sets its next-try time. */
 int queue_fail(queue_t *q, uint64_t seq, const struct queue_attempt *a, int64_t next_try_ms);
 
 /* Moves pending record seq to dead with reason (and its attempt history) in
@@ -170,12 +189,14 @@ enum queue_db { QUEUE_PENDING = 0, QUEUE_DEAD = 1 };
 
 /* Narrows a scan. Zero/NULL fields do not filter. */
 struct queue_filter {
-    const char *type_glob; /* fnmatch(3) on each event type: any match */
-    int64_t since_ms;      /* dead: dead-lettered at or after; pending: received */
-    int64_t until_ms;      /* dead: dead-lettered before; pending: received */
-    int32_t status;        /* last HTTP status */
-    const char *reason;    /* substring of the dead-letter reason */
-    const char *event_id;  /* an event with this "id" is in the body */
+    const char *type_glob;              /* fnmatch(3) on each event type: any match */
+    int64_t since_ms;                   /* dead: dead-lettered at or after; pending: received */
+    int64_t until_ms;                   /* dead: dead-lettered before; pending: received */
+    int32_t status;                     /* last HTTP status */
+    const char *reason;                 /* substring of the dead-letter reason */
+    const char *event_id;               /* an event with this "id" is in the body */
+    const char *source;                 /* the batch's source fingerprint (queue_source_of) */
+    char default_source[QUEUE_FP_SIZE]; /* with source: the source of keyless records */
 };
 
 /* True when entry e passes filter f (NULL passes everything). */
@@ -210,6 +231,43 @@ typedef int (*queue_progress_fn)(void *ctx, uint64_t done);
 int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, size_t n,
                      const struct queue_filter *f, size_t chunk, queue_progress_fn progress,
                      void *ctx, uint64_t *done);
+
+/* ---- sources ----------------------------------------------------------- */
+
+/* A source is the write key a batch is forwarded with; output names it by
+ * its fingerprint: the first 8 hex digits of the key's SHA-256, never the
+ * key itself. */
+void queue_fingerprint(const char *key, size_t len, char fp[QUEUE_FP_SIZE]);
+
+/* Pause flags of sources (`eddy pause` / `eddy resume`), kept in the store:
+ * they hold across restarts and work with eddyd stopped, which reads them
+ * every half second. *changed (may be NULL) tells whether the flag moved. */
+#define QUEUE_PAUSED_MAX 256
+int queue_set_paused(queue_t *q, const char *fp, bool paused, bool *changed);
+/* The paused fingerprints, NUL-terminated, at most max. */
+int queue_paused(queue_t *q, char (*fps)[QUEUE_FP_SIZE], size_t max, size_t *n);
+
+/* Records stored without a write key are forwarded with [delivery]
+ * write_key: eddyd tells the store that key's source at start, and on a
+ * store made before per-source counters existed counts what is pending
+ * once (one transaction). */
+int queue_sources_prepare(queue_t *q, const char *default_key, size_t len);
+/* The default source's fingerprint ("" when eddyd never ran on the store). */
+int queue_default_source(queue_t *q, char fp[QUEUE_FP_SIZE]);
+/* The source of a record's key: its fingerprint, or dflt for no key ("-"
+ * when dflt is empty). */
+void queue_source_of(const char *key, size_t keylen, const char *dflt, char fp[QUEUE_FP_SIZE]);
+
+/* What is pending per source, and the paused ones (pending or not). */
+#define QUEUE_SOURCES_EXAMINE 1000000 /* records the oldest-batch walk looks at, at most */
+struct queue_source {
+    char fp[QUEUE_FP_SIZE];
+    uint64_t batches, events, bytes;
+    int64_t oldest_ms; /* received time of its first pending batch, 0 when none */
+    bool paused;
+};
+/* A malloc'd array in *list (free it), *n entries. */
+int queue_sources(queue_t *q, struct queue_source **list, size_t *n);
 
 /* ---- state ------------------------------------------------------------- */
 

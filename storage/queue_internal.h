@@ -73,6 +73,18 @@ bool qi_attempts_decode(const void *buf, size_t len, struct queue_attempts *a, u
 /* Appends one attempt: history keeps the first 8 and the last 24. */
 void qi_attempts_add(struct queue_attempts *a, const struct queue_attempt *at);
 
+/* Per-source counters (source.c). A record's counter name is its key's
+ * fingerprint, or "-" for a record stored without a key. qi_src_count adds
+ * to the counters of name inside txn (nothing while they are not kept). */
+#define QI_SRC_NAME_SIZE QUEUE_FP_SIZE
+void qi_src_name(const char *key, size_t keylen, char name[QI_SRC_NAME_SIZE]);
+int qi_src_count(queue_t *q, MDB_txn *txn, const char *name, int64_t batches, int64_t events,
+                 int64_t bytes);
+
+/* The "sources" array of the status object: storage's counts and pause
+ * flags with the per-source state in eddyd's delivery blob (may be NULL). */
+int qi_sources_json(queue_t *q, int64_t now_ms, const char *blob, char **out);
+
 /* Dead-letter value: header (CRC-guarded), reason, attempts, record. */
 struct qi_dead {
     int64_t dead_ms;

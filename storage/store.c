@@ -705,22 +705,31 @@ int queue_status_json(queue_t *q, int64_t now_ms, char **json)
     int64_t age = 0;
     if (s.pending_batches && s.pending_oldest_ms && now_ms > s.pending_oldest_ms)
         age = (now_ms - s.pending_oldest_ms) / 1000;
+    char *sources = NULL;
+    st = qi_sources_json(q, now_ms, blob, &sources);
+    if (st) {
+        free(blob);
+        free(eddyd);
+        return st;
+    }
     char *out = NULL;
     int n =
-        !eddyd
+        !eddyd || !sources
             ? -1
             : asprintf(&out,
                        "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
                        "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
                        "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu,"
-                       "\"file_bytes\":%llu},\"eddyd\":%s}",
+                       "\"file_bytes\":%llu},\"eddyd\":%s,\"sources\":%s}",
                        (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
                        (unsigned long long)s.pending_bytes, (long long)age,
                        (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events,
                        blob ? blob : fallback, (unsigned long long)s.used_bytes,
-                       (unsigned long long)s.max_bytes, (unsigned long long)s.file_bytes, eddyd);
+                       (unsigned long long)s.max_bytes, (unsigned long long)s.file_bytes, eddyd,
+                       sources);
     free(blob);
     free(eddyd);
+    free(sources);
     if (n < 0)
         return qi_error(QUEUE_ERROR, "status json: out of memory");
     *json = out;

@@ -1,0 +1,548 @@
+/*
+ * source.c - RudderStack sources: a source is the write key a batch is
+ * forwarded with, and is named everywhere by a fingerprint of that key (the
+ * first 8 hex digits of its SHA-256, OpenSSL's libcrypto), so no output ever
+ * shows a key.
+ */
+#include "queue_internal.h"
+
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+void queue_fingerprint(const char *key, size_t len, char fp[QUEUE_FP_SIZE])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!EVP_Digest(key ? key : "", key ? len : 0, md, &mdlen, EVP_sha256(), NULL) || mdlen < 4) {
+        snprintf(fp, QUEUE_FP_SIZE, "????????");
+        return;
+    }
+    snprintf(fp, QUEUE_FP_SIZE, "%02x%02x%02x%02x", md[0], md[1], md[2], md[3]);
+}
+
+/* ---- pause flags ------------------------------------------------------- */
+
+/* meta "q.paused": the fingerprints of the paused sources, 8 bytes each,
+ * concatenated (absent: none paused, as in stores made before pausing
+ * existed). */
+#define QI_META_PAUSED "q.paused"
+#define FP_LEN (QUEUE_FP_SIZE - 1)
+
+static bool valid_fp(const char *fp)
+{
+    if (!fp || strlen(fp) != FP_LEN)
+        return false;
+    for (size_t i = 0; i < FP_LEN; i++)
+        if (!((fp[i] >= '0' && fp[i] <= '9') || (fp[i] >= 'a' && fp[i] <= 'f')))
+            return false;
+    return true;
+}
+
+int queue_set_paused(queue_t *q, const char *fp, bool paused, bool *changed)
+{
+    if (changed)
+        *changed = false;
+    if (!valid_fp(fp))
+        return qi_error(QUEUE_ERROR, "'%s' is not a source fingerprint (8 hex digits)",
+                        fp ? fp : "");
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, false, &txn);
+    if (st)
+        return st;
+    MDB_val k = {strlen(QI_META_PAUSED), (void *)QI_META_PAUSED}, v;
+    char list[QUEUE_PAUSED_MAX * FP_LEN];
+    size_t len = 0;
+    int rc = mdb_get(txn, q->meta, &k, &v);
+    if (rc == 0) {
+        len = v.mv_size - v.mv_size % FP_LEN;
+        if (len > sizeof(list))
+            len = sizeof(list);
+        memcpy(list, v.mv_data, len);
+    } else if (rc != MDB_NOTFOUND) {
+        mdb_txn_abort(txn);
+        return qi_lmdb_error(rc, "read pause flags");
+    }
+    size_t at = len;
+    for (size_t i = 0; i < len; i += FP_LEN)
+        if (!memcmp(list + i, fp, FP_LEN))
+            at = i;
+    bool is = at < len;
+    if (is == paused) {
+        mdb_txn_abort(txn);
+        return QUEUE_OK;
+    }
+    if (paused) {
+        if (len + FP_LEN > sizeof(list)) {
+            mdb_txn_abort(txn);
+            return qi_error(QUEUE_ERROR, "more than %d paused sources", QUEUE_PAUSED_MAX);
+        }
+        memcpy(list + len, fp, FP_LEN);
+        len += FP_LEN;
+    } else {
+        memmove(list + at, list + at + FP_LEN, len - at - FP_LEN);
+        len -= FP_LEN;
+    }
+    v.mv_size = len;
+    v.mv_data = list;
+    rc = len ? mdb_put(txn, q->meta, &k, &v, 0) : mdb_del(txn, q->meta, &k, NULL);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return qi_lmdb_error(rc, "write pause flags");
+    }
+    st = qi_txn_commit(txn, "commit pause flags");
+    if (st == QUEUE_OK && changed)
+        *changed = true;
+    return st;
+}
+
+int queue_paused(queue_t *q, char (*fps)[QUEUE_FP_SIZE], size_t max, size_t *n)
+{
+    *n = 0;
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, true, &txn);
+    if (st)
+        return st;
+    MDB_val k = {strlen(QI_META_PAUSED), (void *)QI_META_PAUSED}, v;
+    int rc = mdb_get(txn, q->meta, &k, &v);
+    if (rc == 0) {
+        const char *p = v.mv_data;
+        for (size_t i = 0; i + FP_LEN <= v.mv_size && *n < max; i += FP_LEN) {
+            memcpy(fps[*n], p + i, FP_LEN);
+            fps[(*n)++][FP_LEN] = 0;
+        }
+    }
+    mdb_txn_abort(txn);
+    return rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : qi_lmdb_error(rc, "read pause flags");
+}
+
+/* ---- per-source counters ----------------------------------------------- */
+
+/* meta "q.src.<fp>": batches, events and body bytes pending for one source
+ * (three u64, big-endian), moved in the same transaction as the records;
+ * "q.src.-" counts the records stored without a key, which go to the
+ * default source (meta "q.default_source", set by eddyd). The counters are
+ * kept only once meta "q.src_counted" exists: eddyd builds them by one scan
+ * when it opens a store made before they existed (queue_sources_prepare),
+ * and every process keeps them from then on. */
+#define QI_SRC_PREFIX "q.src."
+#define QI_META_SRC_COUNTED "q.src_counted"
+#define QI_META_DEFAULT_SOURCE "q.default_source"
+#define SRC_NAME_MAX 24
+
+void qi_src_name(const char *key, size_t keylen, char name[QI_SRC_NAME_SIZE])
+{
+    if (!key || keylen == 0) {
+        snprintf(name, QI_SRC_NAME_SIZE, "-");
+        return;
+    }
+    queue_fingerprint(key, keylen, name);
+}
+
+static int src_get(queue_t *q, MDB_txn *txn, const char *name, uint64_t v[3])
+{
+    char k[SRC_NAME_MAX];
+    snprintf(k, sizeof(k), QI_SRC_PREFIX "%s", name);
+    MDB_val mk = {strlen(k), k}, mv;
+    v[0] = v[1] = v[2] = 0;
+    int rc = mdb_get(txn, q->meta, &mk, &mv);
+    if (rc == MDB_NOTFOUND)
+        return QUEUE_OK;
+    if (rc)
+        return qi_lmdb_error(rc, "read source counters");
+    if (mv.mv_size == 24) {
+        for (int i = 0; i < 3; i++) {
+            MDB_val part = {8, (unsigned char *)mv.mv_data + 8 * i};
+            v[i] = qi_key_get(&part);
+        }
+    }
+    return QUEUE_OK;
+}
+
+static int src_put(queue_t *q, MDB_txn *txn, const char *name, const uint64_t v[3])
+{
+    char k[SRC_NAME_MAX];
+    snprintf(k, sizeof(k), QI_SRC_PREFIX "%s", name);
+    MDB_val mk = {strlen(k), k};
+    int rc;
+    if (v[0] == 0) {
+        rc = mdb_del(txn, q->meta, &mk, NULL);
+        return rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : qi_lmdb_error(rc, "source counters");
+    }
+    unsigned char buf[24];
+    for (int i = 0; i < 3; i++)
+        qi_key_put(buf + 8 * i, v[i]);
+    MDB_val mv = {24, buf};
+    rc = mdb_put(txn, q->meta, &mk, &mv, 0);
+    return rc ? qi_lmdb_error(rc, "write source counters") : QUEUE_OK;
+}
+
+static bool src_counted(queue_t *q, MDB_txn *txn)
+{
+    MDB_val k = {strlen(QI_META_SRC_COUNTED), (void *)QI_META_SRC_COUNTED}, v;
+    return mdb_get(txn, q->meta, &k, &v) == 0;
+}
+
+static uint64_t add_clamped(uint64_t v, int64_t d)
+{
+    if (d < 0 && (uint64_t)(-d) > v)
+        return 0;
+    return v + (uint64_t)d;
+}
+
+int qi_src_count(queue_t *q, MDB_txn *txn, const char *name, int64_t batches, int64_t events,
+                 int64_t bytes)
+{
+    if (!src_counted(q, txn))
+        return QUEUE_OK;
+    uint64_t v[3];
+    int st = src_get(q, txn, name, v);
+    if (st)
+        return st;
+    v[0] = add_clamped(v[0], batches);
+    v[1] = add_clamped(v[1], events);
+    v[2] = add_clamped(v[2], bytes);
+    return src_put(q, txn, name, v);
+}
+
+/* Deletes every "q.src." counter in txn. */
+static int src_clear(queue_t *q, MDB_txn *txn)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(txn, q->meta, &c);
+    if (rc)
+        return qi_lmdb_error(rc, "meta cursor");
+    MDB_val k = {strlen(QI_SRC_PREFIX), (void *)QI_SRC_PREFIX}, v;
+    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > strlen(QI_SRC_PREFIX) &&
+           !memcmp(k.mv_data, QI_SRC_PREFIX, strlen(QI_SRC_PREFIX))) {
+        rc = mdb_cursor_del(c, 0);
+        if (rc == 0)
+            rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
+    }
+    mdb_cursor_close(c);
+    return rc == 0 || rc == MDB_NOTFOUND || rc == EINVAL ? QUEUE_OK
+                                                         : qi_lmdb_error(rc, "clear source counters");
+}
+
+int queue_sources_prepare(queue_t *q, const char *default_key, size_t len)
+{
+    char fp[QUEUE_FP_SIZE];
+    queue_fingerprint(default_key, len, fp);
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, false, &txn);
+    if (st)
+        return st;
+    MDB_val dk = {strlen(QI_META_DEFAULT_SOURCE), (void *)QI_META_DEFAULT_SOURCE},
+            dv = {FP_LEN, fp};
+    int rc = mdb_put(txn, q->meta, &dk, &dv, 0);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return qi_lmdb_error(rc, "write the default source");
+    }
+    if (src_counted(q, txn))
+        return qi_txn_commit(txn, "commit the default source");
+    /* A store from before per-source counters: count what is pending once,
+     * in this one transaction (a crash before its commit leaves none). */
+    st = src_clear(q, txn);
+    MDB_val k = {strlen(QI_META_SRC_COUNTED), (void *)QI_META_SRC_COUNTED}, one = {1, "1"};
+    rc = st ? 0 : mdb_put(txn, q->meta, &k, &one, 0);
+    if (rc)
+        st = qi_lmdb_error(rc, "mark source counters");
+    MDB_cursor *c = NULL;
+    if (st == QUEUE_OK && (rc = mdb_cursor_open(txn, q->pending, &c)) != 0)
+        st = qi_lmdb_error(rc, "pending cursor");
+    MDB_val pk, pv;
+    rc = c ? mdb_cursor_get(c, &pk, &pv, MDB_FIRST) : MDB_NOTFOUND;
+    while (st == QUEUE_OK && rc == 0) {
+        const unsigned char *p = pv.mv_data;
+        uint32_t ev = 0;
+        uint64_t blen = 0;
+        char name[QI_SRC_NAME_SIZE];
+        if (qi_record_peek(pv.mv_data, pv.mv_size, &ev, &blen)) {
+            size_t kl = (size_t)p[6] | (size_t)p[7] << 8;
+            qi_src_name(kl <= pv.mv_size - RECORD_HEADER_SIZE ? (const char *)p + RECORD_HEADER_SIZE
+                                                              : NULL,
+                        kl <= pv.mv_size - RECORD_HEADER_SIZE ? kl : 0, name);
+            st = qi_src_count(q, txn, name, 1, ev, (int64_t)blen);
+        }
+        if (st == QUEUE_OK)
+            rc = mdb_cursor_get(c, &pk, &pv, MDB_NEXT);
+    }
+    if (c)
+        mdb_cursor_close(c);
+    if (st == QUEUE_OK && rc != 0 && rc != MDB_NOTFOUND)
+        st = qi_lmdb_error(rc, "read pending");
+    if (st) {
+        mdb_txn_abort(txn);
+        return st;
+    }
+    return qi_txn_commit(txn, "commit source counters");
+}
+
+/* ---- listing ----------------------------------------------------------- */
+
+/* The entry for fp in *list, added when new. NULL when out of memory. */
+static struct queue_source *list_entry(struct queue_source **list, size_t *n, size_t *cap,
+                                       const char *fp)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (!strcmp((*list)[i].fp, fp))
+            return &(*list)[i];
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 8;
+        struct queue_source *p = realloc(*list, c * sizeof(*p));
+        if (!p)
+            return NULL;
+        *list = p;
+        *cap = c;
+    }
+    struct queue_source *e = &(*list)[(*n)++];
+    memset(e, 0, sizeof(*e));
+    snprintf(e->fp, sizeof(e->fp), "%s", fp);
+    return e;
+}
+
+int queue_sources(queue_t *q, struct queue_source **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    char paused[QUEUE_PAUSED_MAX][QUEUE_FP_SIZE];
+    size_t npaused = 0;
+    int st = queue_paused(q, paused, QUEUE_PAUSED_MAX, &npaused);
+    if (st)
+        return st;
+    MDB_txn *txn;
+    st = qi_txn_begin(q, true, &txn);
+    if (st)
+        return st;
+    struct queue_source *list = NULL;
+    size_t n = 0, cap = 0;
+    char dflt[QUEUE_FP_SIZE] = "";
+    MDB_val dk = {strlen(QI_META_DEFAULT_SOURCE), (void *)QI_META_DEFAULT_SOURCE}, dv;
+    if (mdb_get(txn, q->meta, &dk, &dv) == 0 && dv.mv_size == FP_LEN) {
+        memcpy(dflt, dv.mv_data, FP_LEN);
+        dflt[FP_LEN] = 0;
+    }
+    bool counted = src_counted(q, txn);
+    MDB_cursor *c = NULL;
+    int rc = mdb_cursor_open(txn, q->meta, &c);
+    MDB_val k = {strlen(QI_SRC_PREFIX), (void *)QI_SRC_PREFIX}, v;
+    size_t plen = strlen(QI_SRC_PREFIX);
+    rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (counted && rc == 0 && k.mv_size > plen && k.mv_size < plen + SRC_NAME_MAX &&
+           !memcmp(k.mv_data, QI_SRC_PREFIX, plen)) {
+        char name[SRC_NAME_MAX];
+        memcpy(name, (char *)k.mv_data + plen, k.mv_size - plen);
+        name[k.mv_size - plen] = 0;
+        uint64_t cnt[3];
+        st = src_get(q, txn, name, cnt);
+        if (st)
+            break;
+        /* records stored without a key belong to the default source */
+        struct queue_source *e =
+            list_entry(&list, &n, &cap, strcmp(name, "-") ? name : (*dflt ? dflt : "-"));
+        if (!e) {
+            st = qi_error(QUEUE_ERROR, "out of memory");
+            break;
+        }
+        e->batches += cnt[0];
+        e->events += cnt[1];
+        e->bytes += cnt[2];
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (c)
+        mdb_cursor_close(c);
+    for (size_t i = 0; st == QUEUE_OK && i < npaused; i++) {
+        struct queue_source *e = list_entry(&list, &n, &cap, paused[i]);
+        if (!e)
+            st = qi_error(QUEUE_ERROR, "out of memory");
+        else
+            e->paused = true;
+    }
+    /* The oldest batch of each source: the first of its records in pending
+     * order, found by a walk from the head that stops when every source
+     * with batches was seen (bounded; beyond the bound the age of the last
+     * record looked at is a lower bound). */
+    size_t left = 0;
+    for (size_t i = 0; i < n; i++)
+        left += list[i].batches > 0;
+    c = NULL;
+    if (st == QUEUE_OK && left && mdb_cursor_open(txn, q->pending, &c) == 0) {
+        MDB_val pk, pv;
+        size_t looked = 0;
+        int64_t last_ms = 0;
+        rc = mdb_cursor_get(c, &pk, &pv, MDB_FIRST);
+        while (rc == 0 && left && looked++ < QUEUE_SOURCES_EXAMINE) {
+            const char *key = NULL;
+            size_t kl = 0;
+            const unsigned char *p = pv.mv_data;
+            if (pv.mv_size >= RECORD_HEADER_SIZE && !memcmp(p, "EDR1", 4)) {
+                kl = (size_t)p[6] | (size_t)p[7] << 8;
+                if (kl <= pv.mv_size - RECORD_HEADER_SIZE)
+                    key = (const char *)p + RECORD_HEADER_SIZE;
+                else
+                    kl = 0;
+                uint64_t t = 0;
+                for (int i = 7; i >= 0; i--)
+                    t = (t << 8) | p[16 + i];
+                last_ms = (int64_t)t;
+                char name[QI_SRC_NAME_SIZE];
+                qi_src_name(key, kl, name);
+                const char *fp = strcmp(name, "-") ? name : (*dflt ? dflt : "-");
+                for (size_t i = 0; i < n; i++)
+                    if (!strcmp(list[i].fp, fp) && list[i].batches && !list[i].oldest_ms) {
+                        list[i].oldest_ms = last_ms;
+                        left--;
+                    }
+            }
+            rc = mdb_cursor_get(c, &pk, &pv, MDB_NEXT);
+        }
+        for (size_t i = 0; i < n; i++)
+            if (list[i].batches && !list[i].oldest_ms)
+                list[i].oldest_ms = last_ms;
+        mdb_cursor_close(c);
+    }
+    mdb_txn_abort(txn);
+    if (st) {
+        free(list);
+        return st;
+    }
+    *out = list;
+    *nout = n;
+    return QUEUE_OK;
+}
+
+int queue_default_source(queue_t *q, char fp[QUEUE_FP_SIZE])
+{
+    fp[0] = 0;
+    char buf[FP_LEN];
+    size_t len = 0;
+    MDB_txn *txn;
+    int st = qi_txn_begin(q, true, &txn);
+    if (st)
+        return st;
+    MDB_val dk = {strlen(QI_META_DEFAULT_SOURCE), (void *)QI_META_DEFAULT_SOURCE}, dv;
+    int rc = mdb_get(txn, q->meta, &dk, &dv);
+    if (rc == 0 && dv.mv_size == FP_LEN) {
+        memcpy(buf, dv.mv_data, FP_LEN);
+        len = FP_LEN;
+    }
+    mdb_txn_abort(txn);
+    if (len) {
+        memcpy(fp, buf, FP_LEN);
+        fp[FP_LEN] = 0;
+    }
+    return rc == 0 || rc == MDB_NOTFOUND ? QUEUE_OK : qi_lmdb_error(rc, "read the default source");
+}
+
+void queue_source_of(const char *key, size_t keylen, const char *dflt, char fp[QUEUE_FP_SIZE])
+{
+    if (keylen == 0 || !key)
+        snprintf(fp, QUEUE_FP_SIZE, "%s", dflt && *dflt ? dflt : "-");
+    else
+        queue_fingerprint(key, keylen, fp);
+}
+
+/* ---- status ------------------------------------------------------------ */
+
+static void gen_str(yajl_gen g, const char *s)
+{
+    yajl_gen_string(g, (const unsigned char *)s, strlen(s));
+}
+
+/* The source entry of eddyd's delivery blob for fp, or NULL. */
+static yajl_val blob_source(yajl_val blob, const char *fp)
+{
+    static const char *path[] = {"sources", NULL};
+    yajl_val a = blob ? yajl_tree_get(blob, path, yajl_t_array) : NULL;
+    for (size_t i = 0; a && i < YAJL_GET_ARRAY(a)->len; i++) {
+        yajl_val e = YAJL_GET_ARRAY(a)->values[i];
+        static const char *sp[] = {"source", NULL};
+        yajl_val s = yajl_tree_get(e, sp, yajl_t_string);
+        const char *str = s ? YAJL_GET_STRING(s) : NULL;
+        if (str && !strcmp(str, fp))
+            return e;
+    }
+    return NULL;
+}
+
+static const char *blob_str(yajl_val e, const char *name, const char *dflt)
+{
+    const char *p[] = {name, NULL};
+    yajl_val v = e ? yajl_tree_get(e, p, yajl_t_string) : NULL;
+    const char *s = v ? YAJL_GET_STRING(v) : NULL;
+    return s ? s : dflt;
+}
+
+static long long blob_int(yajl_val e, const char *name)
+{
+    const char *p[] = {name, NULL};
+    yajl_val v = e ? yajl_tree_get(e, p, yajl_t_number) : NULL;
+    return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
+}
+
+int qi_sources_json(queue_t *q, int64_t now_ms, const char *blob, char **out)
+{
+    *out = NULL;
+    struct queue_source *list;
+    size_t n;
+    int st = queue_sources(q, &list, &n);
+    if (st)
+        return st;
+    yajl_val tree = blob ? yajl_tree_parse(blob, NULL, 0) : NULL;
+    /* sources eddyd knows with nothing pending are listed too */
+    static const char *path[] = {"sources", NULL};
+    yajl_val a = tree ? yajl_tree_get(tree, path, yajl_t_array) : NULL;
+    for (size_t i = 0; a && i < YAJL_GET_ARRAY(a)->len; i++) {
+        const char *fp = blob_str(YAJL_GET_ARRAY(a)->values[i], "source", NULL);
+        size_t cap = n;
+        if (fp && strlen(fp) == FP_LEN && !list_entry(&list, &n, &cap, fp))
+            break;
+    }
+    yajl_gen g = yajl_gen_alloc(NULL);
+    yajl_gen_array_open(g);
+    for (size_t i = 0; g && i < n; i++) {
+        const struct queue_source *s = &list[i];
+        yajl_val e = blob_source(tree, s->fp);
+        yajl_gen_map_open(g);
+        gen_str(g, "source");
+        gen_str(g, s->fp);
+        gen_str(g, "state");
+        gen_str(g, s->paused ? "paused" : blob_str(e, "state", "ok"));
+        gen_str(g, "since");
+        gen_str(g, blob_str(e, "since", ""));
+        gen_str(g, "pending");
+        yajl_gen_map_open(g);
+        gen_str(g, "batches");
+        yajl_gen_integer(g, (long long)s->batches);
+        gen_str(g, "events");
+        yajl_gen_integer(g, (long long)s->events);
+        gen_str(g, "oldest_age_s");
+        yajl_gen_integer(g, s->batches && s->oldest_ms && now_ms > s->oldest_ms
+                                ? (long long)((now_ms - s->oldest_ms) / 1000)
+                                : 0);
+        yajl_gen_map_close(g);
+        gen_str(g, "last_status");
+        yajl_gen_integer(g, blob_int(e, "last_status"));
+        gen_str(g, "last_error");
+        gen_str(g, blob_str(e, "last_error", ""));
+        gen_str(g, "probing");
+        yajl_gen_integer(g, blob_int(e, "probing"));
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    const unsigned char *buf;
+    size_t len;
+    if (g && yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
+        *out = strndup((const char *)buf, len);
+    if (g)
+        yajl_gen_free(g);
+    yajl_tree_free(tree);
+    free(list);
+    return *out ? QUEUE_OK : qi_error(QUEUE_ERROR, "status json: out of memory");
+}
