@@ -150,7 +150,12 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     } else if (strcmp(path, "/metrics") == 0) {
         struct queue_stats st;
         bool have = queue_stats(a->o.queue, &st) == QUEUE_OK;
-        char *text = metrics_render(a->o.metrics, have ? &st : NULL, clock_wall_ms());
+        struct queue_source *src = NULL;
+        size_t nsrc = 0;
+        if (queue_sources(a->o.queue, &src, &nsrc) != QUEUE_OK)
+            nsrc = 0;
+        char *text = metrics_render(a->o.metrics, have ? &st : NULL, src, nsrc, clock_wall_ms());
+        free(src);
         if (!text) {
             admin_send(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
             return;

@@ -1,30 +1,45 @@
 /*
  * delivery.c - the delivery worker: replays pending batches to RudderStack's
- * webhook with libcurl, at least once.
+ * webhook with libcurl, at least once, per source.
  *
  * Design:
  * - One sender thread drives `concurrency` easy handles (slots, reused, so
  *   connections are kept alive) on a curl multi handle. (Two senders with
  *   half the slots each drained ~25% slower on a 2-core machine: they
  *   compete with the acker and the receiver for the same cores.)
- * - Work is listed with queue_ready_ids (sequences only), then each batch is
- *   copied out with queue_get (its CRC checked), so no read transaction is
- *   ever held across network I/O. A cursor finds new batches
- *   (ingest, CLI replays and split halves all get higher sequences); a scan
- *   from the head of pending runs at least every second and whenever a batch
- *   went back to pending, to pick up retries whose next-try time passed.
- * - Answers follow policy.c (DESIGN.md "Delivery policy"). A 2xx is acked in
- *   groups: an acker thread deletes the seqs of many completions in one
- *   queue_ack transaction, so its fsync never stalls transfers (a crash
- *   before it only means a duplicate later). Splits and
- *   burials are single transactions in storage, so a kill at any instant
- *   loses nothing: a batch is pending, dead, or was acknowledged by
- *   RudderStack.
- * - Failures gate the whole sender (state backoff: wait, then one probe at a
- *   time until a 2xx) besides setting the batch's own next-try time; a 401,
- *   403 or 404 holds it (state held: nothing is failed or buried, one slow
- *   probe at a time). The state is mirrored in meta "delivery" for
- *   `eddy status` and /status.
+ * - A source is the write key a batch is forwarded with (its own, else
+ *   [delivery] write_key), named by its fingerprint (queue_fingerprint).
+ *   Each source has its own state: ok (any number of transfers), backoff
+ *   after 408/429/5xx or a network failure, held after 401/403/404 (then
+ *   one probe at a time, with one of its own batches, after its gate), and
+ *   paused by `eddy pause` (nothing sent). One source's trouble never
+ *   slows the others: the scan skips its batches without copying them.
+ * - Work is listed with queue_ready_scan, which shows each record's key and
+ *   stored next-try time to choose_ready below; each chosen batch is copied
+ *   out with queue_get (its CRC checked), so no read transaction is ever
+ *   held across network I/O. A cursor finds new batches (ingest, CLI
+ *   replays and split halves all get higher sequences); a scan from the
+ *   head of pending runs at least every second and whenever a batch went
+ *   back to pending or a source became deliverable again.
+ * - Every deadline is on CLOCK_MONOTONIC: the sources' gates and each
+ *   failed batch's retry time (the `retry` map), so a step of the wall
+ *   clock never delays a retry. The next-try time stored with a batch is
+ *   wall-clock and is only used after a restart, clamped to the longest
+ *   wait the policy can ask for.
+ * - Answers follow policy.c (DESIGN.md "Delivery policy"). A failed attempt
+ *   counts toward max_attempts only when its source accepted another batch
+ *   since the batch's previous attempt (policy_attempt_counts): an outage
+ *   never dead-letters. A 2xx is acked in groups: an acker thread deletes
+ *   the seqs of many completions in one queue_ack transaction, so its fsync
+ *   never stalls transfers (a crash before it only means a duplicate
+ *   later). Splits and burials are single transactions in storage, so a
+ *   kill at any instant loses nothing: a batch is pending, dead, or was
+ *   acknowledged by RudderStack.
+ * - A bisected batch (400/413, or split for max_batch_bytes) logs one line
+ *   when all of its events are settled (delivered, dead-lettered, requests
+ *   spent), not one per split.
+ * - The states are mirrored in meta "delivery" for `eddy status` and
+ *   /status, and in the per-source metrics.
  */
 #include "delivery.h"
 
@@ -43,18 +58,24 @@
 #include "clock.h"
 #include "log.h"
 #include "policy.h"
+#include "seqmap.h"
 
 #define DELIVERY_ACK_MAX 256         /* acks waiting for the acker before dispatch pauses */
 #define DELIVERY_ACK_GATHER 64       /* the acker waits for this many acks... */
 #define DELIVERY_ACK_GATHER_MS 5     /* ...or this long, whichever comes first */
 #define DELIVERY_HEAD_SCAN_MS 1000   /* head-of-queue rescan period */
+#define DELIVERY_HEAD_EXAMINE 100000 /* records one head scan looks at, at most */
 #define DELIVERY_IDLE_POLL_MS 50     /* how often an idle sender looks for new batches */
 #define DELIVERY_STATE_WRITE_MS 1000 /* status/error-only changes written at most this often */
+#define DELIVERY_PAUSE_POLL_MS 500   /* how often pause flags set by `eddy pause` are read */
+
+struct source;
 
 struct slot {
     CURL *easy;
     bool busy;
     uint64_t seq; /* the pending batch it holds */
+    struct source *src;
     struct queue_entry e;
     unsigned char *filtered; /* body without dropped events, or NULL: e's body is sent */
     size_t filtered_len;
@@ -66,6 +87,31 @@ struct slot {
     size_t answer_len;
     char errbuf[CURL_ERROR_SIZE];
     struct timespec started;
+};
+
+/* One RudderStack source as the sender sees it. */
+struct source {
+    char fp[QUEUE_FP_SIZE];
+    char *key; /* the key batches are forwarded with ("" for none) */
+    size_t keylen;
+    bool is_default; /* [delivery] write_key: batches stored without a key go here */
+    enum delivery_state state;
+    bool paused;               /* by `eddy pause`, read from the store */
+    int64_t gate_ms;           /* monotonic: no new transfer before this */
+    unsigned failures;         /* consecutive, for the gate's backoff */
+    int64_t accepted_ms;       /* wall-clock: its last 2xx (policy_attempt_counts) */
+    unsigned inflight, chosen; /* transfers running; taken by the scan under way */
+    uint64_t probe_seq;        /* the batch probed while held or backing off */
+    int64_t since_ms;          /* wall-clock: state entered */
+    int last_status;
+    char last_error[160];
+    struct metrics_source *ms;
+};
+
+/* A batch being bisected: counted until every event is settled. */
+struct bisection {
+    uint64_t root;
+    uint32_t events, left, delivered, dead, requests;
 };
 
 struct delivery {
@@ -92,18 +138,29 @@ struct delivery {
     bool acker_stop, acker_started;
     /* where to look for work */
     uint64_t cursor;
-    int64_t last_head_scan_ms;
+    int64_t last_head_scan_ms; /* monotonic */
     bool rescan_head;
-    /* state */
+    /* sources */
+    struct source **sources;
+    size_t nsources, cap_sources;
+    int64_t pause_read_ms;         /* monotonic */
+    char (*paused)[QUEUE_FP_SIZE]; /* as last read: QUEUE_PAUSED_MAX entries */
+    size_t npaused;
+    /* per batch, in memory: monotonic retry time of failed batches; the
+     * bisection a split half belongs to (index + 1 into bisections) */
+    struct seqmap retry, halves;
+    struct bisection *bisections;
+    size_t nbisections;
+    uint64_t max_wait_ms; /* the longest wait the policy asks for */
+    /* state, all sources together */
     enum delivery_state state;
     int last_status;
     char last_error[QUEUE_ANSWER_MAX];
     bool state_dirty;
-    int64_t state_written_ms;
-    unsigned global_failures;
-    int64_t gate_ms; /* no new transfers before this */
+    int64_t state_written_ms;    /* monotonic */
+    int64_t now_ms, now_wall_ms; /* of the dispatch under way (choose_ready) */
     unsigned rng;
-    uint64_t *scan; /* scratch for queue_ready_ids */
+    uint64_t *scan; /* scratch for queue_ready_scan */
     size_t scan_cap;
 };
 
@@ -119,23 +176,106 @@ static double uniform(struct delivery *d)
     return (double)rand_r(&d->rng) / ((double)RAND_MAX + 1.0);
 }
 
-/* ---- state ---------------------------------------------------------------- */
+/* ---- sources -------------------------------------------------------------- */
+
+/* The worst state of all sources becomes eddy_delivery_state. */
+static void state_overall(struct delivery *d)
+{
+    enum delivery_state worst = DELIVERY_OK;
+    for (size_t i = 0; i < d->nsources; i++)
+        if (d->sources[i]->state > worst)
+            worst = d->sources[i]->state;
+    if (worst != d->state) {
+        d->state = worst;
+        d->state_dirty = true;
+    }
+    atomic_store(&d->m->delivery_state, (int)worst);
+}
+
+/* The source a stored key belongs to, added when new. NULL when out of
+ * memory. */
+static struct source *source_of(struct delivery *d, const char *key, size_t keylen)
+{
+    if (!key)
+        keylen = 0;
+    bool dflt = keylen == 0;
+    if (dflt) {
+        key = d->cfg.write_key;
+        keylen = strlen(d->cfg.write_key);
+    }
+    for (size_t i = 0; i < d->nsources; i++) {
+        struct source *s = d->sources[i];
+        if (s->keylen == keylen && memcmp(s->key, key, keylen) == 0)
+            return s;
+    }
+    if (d->nsources == d->cap_sources) {
+        size_t cap = d->cap_sources ? d->cap_sources * 2 : 8;
+        struct source **p = realloc(d->sources, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        d->sources = p;
+        d->cap_sources = cap;
+    }
+    struct source *s = calloc(1, sizeof(*s));
+    char *k = malloc(keylen + 1);
+    if (!s || !k) {
+        free(s);
+        free(k);
+        return NULL;
+    }
+    memcpy(k, key, keylen);
+    k[keylen] = 0;
+    s->key = k;
+    s->keylen = keylen;
+    s->is_default = keylen == strlen(d->cfg.write_key) && !memcmp(key, d->cfg.write_key, keylen);
+    queue_fingerprint(key, keylen, s->fp);
+    s->since_ms = clock_wall_ms();
+    s->ms = metrics_source(d->m, s->fp);
+    for (size_t i = 0; i < d->npaused; i++)
+        if (!strcmp(d->paused[i], s->fp)) {
+            s->paused = true;
+            s->state = DELIVERY_PAUSED;
+            atomic_store(&s->ms->state, (int)s->state);
+        }
+    d->sources[d->nsources++] = s;
+    d->state_dirty = true;
+    state_overall(d);
+    return s;
+}
 
 static const char *state_name(enum delivery_state s)
 {
-    return s == DELIVERY_HELD ? "held" : s == DELIVERY_BACKOFF ? "backoff" : "ok";
+    return s == DELIVERY_PAUSED    ? "paused"
+           : s == DELIVERY_HELD    ? "held"
+           : s == DELIVERY_BACKOFF ? "backoff"
+                                   : "ok";
 }
 
-/* Writes the state blob to meta (eddy status, /status read it). */
-static void state_write(struct delivery *d, int64_t now)
+/* Writes the state blob to meta (eddy status, /status read it): the worst
+ * state of all sources, the latest answer, and every source. */
+static void state_write(struct delivery *d)
 {
-    json_t *o =
-        json_pack("{s:s,s:i,s:s,s:I}", "state", state_name(d->state), "last_status", d->last_status,
-                  "last_error", d->last_error, "updated_ms", (json_int_t)now);
+    json_t *srcs = json_array();
+    for (size_t i = 0; srcs && i < d->nsources; i++) {
+        const struct source *s = d->sources[i];
+        char since[32];
+        time_t t = (time_t)(s->since_ms / 1000);
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        json_array_append_new(srcs,
+                              json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:b}", "source", s->fp, "state",
+                                        state_name(s->state), "since", since, "last_status",
+                                        s->last_status, "last_error", s->last_error, "probing",
+                                        (json_int_t)s->probe_seq, "default", s->is_default));
+    }
+    json_t *o = json_pack("{s:s,s:i,s:s,s:I,s:o}", "state", state_name(d->state), "last_status",
+                          d->last_status, "last_error", d->last_error, "updated_ms",
+                          (json_int_t)clock_wall_ms(), "sources", srcs ? srcs : json_array());
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (s && queue_meta_put(d->q, "delivery", s, strlen(s)) == QUEUE_OK) {
         d->state_dirty = false;
-        d->state_written_ms = now;
+        d->state_written_ms = clock_mono_ms();
     } else if (s) {
         log_warn("delivery: cannot record the delivery state: %s", queue_last_error());
     }
@@ -156,34 +296,140 @@ static void set_error_text(char *dst, size_t cap, const char *src, size_t len)
     dst[j] = 0;
 }
 
-static void state_set(struct delivery *d, enum delivery_state st, int status, const char *err,
-                      size_t errlen, int64_t now)
+/* Moves source s to state st after an answer (status 0: none). One log
+ * line per change of state. */
+static void source_set(struct delivery *d, struct source *s, enum delivery_state st, int status,
+                       const char *err, size_t errlen)
 {
-    char text[sizeof(d->last_error)];
+    char text[sizeof(s->last_error)];
     set_error_text(text, sizeof(text), err ? err : "", err ? errlen : 0);
-    bool changed_state = st != d->state;
-    if (changed_state) {
+    if (s->paused && st != DELIVERY_PAUSED)
+        st = DELIVERY_PAUSED; /* an answer that was in flight when it was paused */
+    if (st != s->state) {
         if (st == DELIVERY_HELD)
-            log_error("delivery HELD: RudderStack answered %d (%s); this is a configuration "
-                      "fault (write key, source disabled, URL); nothing is dropped, probing "
-                      "every %llu ms until it answers 2xx",
-                      status, text,
+            log_error("delivery: source %s HELD: RudderStack answered %d (%s); a configuration "
+                      "fault (write key refused, source disabled, URL); nothing is dropped, "
+                      "probing every %llu ms with one of its batches until it answers 2xx; "
+                      "other sources go on",
+                      s->fp, status, text,
                       (unsigned long long)policy_hold_probe_ms(d->cfg.backoff_min_ms,
                                                                d->cfg.backoff_max_ms));
         else if (st == DELIVERY_BACKOFF)
-            log_warn("delivery backing off: %s %d (%s)", status ? "HTTP" : "network error", status,
-                     text);
+            log_warn("delivery: source %s backing off: %s %d (%s)", s->fp,
+                     status ? "HTTP" : "network error", status, text);
+        else if (st == DELIVERY_PAUSED)
+            log_warn("delivery: source %s paused (eddy pause); its batches stay pending", s->fp);
+        else if (s->state == DELIVERY_PAUSED)
+            log_info("delivery: source %s resumed (eddy resume)", s->fp);
         else
-            log_info("delivery resumed: RudderStack answered %d", status);
-        atomic_store(&d->m->delivery_state, (int)st);
-    }
-    if (changed_state || status != d->last_status || strcmp(text, d->last_error) != 0) {
-        d->state = st;
-        d->last_status = status;
-        memcpy(d->last_error, text, sizeof(text));
+            log_info("delivery: source %s ok again: RudderStack answered %d", s->fp, status);
+        if (st == DELIVERY_OK || st == DELIVERY_PAUSED)
+            s->probe_seq = 0;
+        if (st == DELIVERY_OK && s->state != DELIVERY_OK)
+            d->rescan_head = true; /* its batches the scans skipped are deliverable */
+        s->state = st;
+        s->since_ms = clock_wall_ms();
+        atomic_store(&s->ms->state, (int)st);
         d->state_dirty = true;
-        if (changed_state || now - d->state_written_ms >= DELIVERY_STATE_WRITE_MS)
-            state_write(d, now);
+        state_overall(d);
+    }
+    if (status != 0 || st != DELIVERY_PAUSED) {
+        if (status != s->last_status || strcmp(text, s->last_error) != 0)
+            d->state_dirty = true;
+        s->last_status = status;
+        memcpy(s->last_error, text, sizeof(text));
+        if (status != d->last_status || strncmp(text, d->last_error, sizeof(d->last_error)))
+            d->state_dirty = true;
+        d->last_status = status;
+        snprintf(d->last_error, sizeof(d->last_error), "%s", text);
+    }
+}
+
+/* Follows the pause flags `eddy pause` / `eddy resume` keep in the store,
+ * read at most every DELIVERY_PAUSE_POLL_MS. */
+static void read_pauses(struct delivery *d, int64_t now)
+{
+    if (d->pause_read_ms && now - d->pause_read_ms < DELIVERY_PAUSE_POLL_MS)
+        return;
+    d->pause_read_ms = now;
+    size_t n = 0;
+    if (queue_paused(d->q, d->paused, QUEUE_PAUSED_MAX, &n) != QUEUE_OK)
+        return; /* cannot read them now: keep what we know */
+    char(*fps)[QUEUE_FP_SIZE] = d->paused;
+    d->npaused = n;
+    for (size_t i = 0; i < d->nsources; i++) {
+        struct source *s = d->sources[i];
+        bool paused = false;
+        for (size_t k = 0; k < n && !paused; k++)
+            paused = !strcmp(fps[k], s->fp);
+        if (paused == s->paused)
+            continue;
+        s->paused = paused;
+        if (paused) {
+            source_set(d, s, DELIVERY_PAUSED, 0, NULL, 0);
+        } else {
+            s->gate_ms = 0;
+            s->failures = 0;
+            source_set(d, s, DELIVERY_OK, 0, NULL, 0);
+        }
+    }
+}
+
+/* ---- bisections ----------------------------------------------------------- */
+
+static struct bisection *bisection_of(struct delivery *d, uint64_t seq)
+{
+    int64_t v;
+    if (!seqmap_get(&d->halves, seq, &v) || v < 1 || (size_t)v > d->nbisections)
+        return NULL;
+    return &d->bisections[v - 1];
+}
+
+/* Called when a batch is split into a and b: they belong to the bisection
+ * of seq, or start one with seq as its root. */
+static void bisection_split(struct delivery *d, uint64_t seq, uint32_t events, bool answered,
+                            uint64_t a, uint64_t b)
+{
+    int64_t v;
+    if (!seqmap_get(&d->halves, seq, &v)) {
+        size_t i = 0;
+        while (i < d->nbisections && d->bisections[i].root != 0)
+            i++;
+        if (i == d->nbisections) {
+            struct bisection *p =
+                realloc(d->bisections, (d->nbisections + 1) * sizeof(*d->bisections));
+            if (!p)
+                return;
+            d->bisections = p;
+            d->nbisections++;
+        }
+        d->bisections[i] = (struct bisection){
+            .root = seq, .events = events, .left = events, .requests = answered ? 1 : 0};
+        v = (int64_t)i + 1;
+    }
+    seqmap_del(&d->halves, seq);
+    if (seqmap_put(&d->halves, a, v) != 0 || seqmap_put(&d->halves, b, v) != 0)
+        log_warn("delivery: out of memory tracking a bisection");
+}
+
+/* Settles `events` of seq's bisection (delivered or dead); logs the summary
+ * when nothing is left. */
+static void bisection_settle(struct delivery *d, uint64_t seq, uint32_t delivered, uint32_t dead)
+{
+    struct bisection *b = bisection_of(d, seq);
+    seqmap_del(&d->halves, seq);
+    if (!b)
+        return;
+    b->delivered += delivered;
+    b->dead += dead;
+    uint32_t n = delivered + dead;
+    b->left = b->left > n ? b->left - n : 0;
+    if (b->left == 0) {
+        log_msg(b->dead ? LOG_LVL_WARN : LOG_LVL_INFO,
+                "delivery: batch %llu (%u events) split to deliver it: %u events delivered, %u "
+                "dead-lettered, %u requests",
+                (unsigned long long)b->root, b->events, b->delivered, b->dead, b->requests);
+        b->root = 0;
     }
 }
 
@@ -270,10 +516,10 @@ static void ack(struct delivery *d, uint64_t seq)
 
 /* ---- dead letters and splits ---------------------------------------------- */
 
-static void record_attempt(struct delivery *d, uint64_t seq, int status, const char *answer,
-                           size_t len, int64_t now, int64_t next_try)
+static void record_attempt(struct delivery *d, uint64_t seq, int status, bool counts,
+                           const char *answer, size_t len, int64_t now_wall, int64_t next_try)
 {
-    struct queue_attempt a = {.at_ms = now, .status = status};
+    struct queue_attempt a = {.at_ms = now_wall, .status = status, .uncounted = !counts};
     if (len > QUEUE_ANSWER_MAX)
         len = QUEUE_ANSWER_MAX;
     memcpy(a.answer, answer, len);
@@ -283,21 +529,29 @@ static void record_attempt(struct delivery *d, uint64_t seq, int status, const c
                  (unsigned long long)seq, queue_last_error());
 }
 
-static void bury(struct delivery *d, uint64_t seq, const char *reason)
+/* Moves seq to the DLQ; quiet for the single events of a bisection, which
+ * its summary line counts. Returns true when it moved. */
+static bool bury(struct delivery *d, struct source *src, uint64_t seq, const char *reason,
+                 bool quiet)
 {
     uint64_t dead_id = 0;
     if (queue_bury(d->q, seq, reason, &dead_id) != QUEUE_OK) {
         log_error("delivery: cannot dead-letter batch %llu (it stays pending): %s",
                   (unsigned long long)seq, queue_last_error());
-        return;
+        return false;
     }
+    seqmap_del(&d->retry, seq);
     metrics_inc(&d->m->dead_lettered, 1);
-    log_warn("delivery: batch %llu dead-lettered as %llu: %s", (unsigned long long)seq,
-             (unsigned long long)dead_id, reason);
+    if (src)
+        metrics_inc(&src->ms->dead_lettered, 1);
+    if (!quiet)
+        log_warn("delivery: batch %llu of source %s dead-lettered as %llu: %s",
+                 (unsigned long long)seq, src ? src->fp : "?", (unsigned long long)dead_id, reason);
+    return true;
 }
 
 /* Returns true when seq was replaced by two halves. */
-static bool split(struct delivery *d, uint64_t seq, const char *why)
+static bool split(struct delivery *d, uint64_t seq, uint32_t events, bool answered, const char *why)
 {
     uint64_t a = 0, b = 0;
     if (queue_split(d->q, seq, 0, &a, &b) != QUEUE_OK) {
@@ -306,8 +560,8 @@ static bool split(struct delivery *d, uint64_t seq, const char *why)
         return false;
     }
     metrics_inc(&d->m->splits, 1);
-    log_info("delivery: batch %llu split into %llu and %llu (%s)", (unsigned long long)seq,
-             (unsigned long long)a, (unsigned long long)b, why);
+    seqmap_del(&d->retry, seq);
+    bisection_split(d, seq, events, answered, a, b);
     return true;
 }
 
@@ -375,6 +629,9 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 /* Frees what a finished transfer held and frees the slot. */
 static void slot_release(struct slot *s)
 {
+    if (s->busy && s->src && s->src->inflight)
+        s->src->inflight--;
+    s->src = NULL;
     s->seq = 0;
     queue_entry_free(&s->e);
     memset(&s->e, 0, sizeof(s->e));
@@ -414,8 +671,8 @@ static int slot_init(struct delivery *d, struct slot *s)
 static int send_batch(struct delivery *d, struct slot *s)
 {
     const struct record *r = &s->e.rec;
-    const char *key = r->write_key_len ? r->write_key : d->cfg.write_key;
-    size_t keylen = r->write_key_len ? r->write_key_len : strlen(d->cfg.write_key);
+    const char *key = s->src->key;
+    size_t keylen = s->src->keylen;
     const unsigned char *body = r->body;
     size_t body_len = r->body_len;
 
@@ -466,24 +723,54 @@ static unsigned inflight(const struct delivery *d)
     return n;
 }
 
-/* How many more transfers may start now: the free slots while delivery is
- * ok, else one probe at a time. */
-static unsigned capacity(const struct delivery *d, int64_t now)
-{
-    unsigned busy = inflight(d);
-    if (now < d->gate_ms || busy >= d->nslots)
-        return 0;
-    if (d->state == DELIVERY_OK)
-        return d->nslots - busy;
-    return busy == 0 ? 1 : 0;
-}
-
 static struct slot *free_slot(struct delivery *d)
 {
     for (unsigned i = 0; i < d->nslots; i++)
         if (!d->slots[i].busy)
             return &d->slots[i];
     return NULL;
+}
+
+/* When a failed batch may be tried again, on the monotonic clock. A batch
+ * failed in this run has its time in `retry`; one failed before a restart
+ * has only its stored wall-clock time, taken as a wait from now that is
+ * never longer than the policy's longest (so a clock stepped back since
+ * cannot hold it). */
+static int64_t retry_at(struct delivery *d, uint64_t seq, int64_t next_try_wall)
+{
+    int64_t at;
+    if (seqmap_get(&d->retry, seq, &at))
+        return at;
+    if (next_try_wall <= d->now_wall_ms)
+        return 0;
+    int64_t wait = next_try_wall - d->now_wall_ms;
+    if ((uint64_t)wait > d->max_wait_ms)
+        wait = (int64_t)d->max_wait_ms;
+    at = d->now_ms + wait;
+    seqmap_put(&d->retry, seq, at);
+    return at;
+}
+
+/* queue_ready_scan's choice (ack_mu is held): a batch not in flight nor
+ * being acked, whose retry time came, of a source that may send now: any
+ * number while the source is ok, one probe once its gate passed while it is
+ * held or backing off, none while paused. Reads keys only, so the batches
+ * of a stopped source are passed over without being copied. */
+static bool choose_ready(void *ctx, uint64_t seq, const char *key, size_t keylen,
+                         int64_t next_try_wall)
+{
+    struct delivery *d = ctx;
+    if (is_busy_locked(d, seq))
+        return false;
+    struct source *s = source_of(d, key, keylen);
+    if (!s || s->paused || s->state == DELIVERY_PAUSED || d->now_ms < s->gate_ms)
+        return false;
+    if (s->state != DELIVERY_OK && s->inflight + s->chosen > 0)
+        return false;
+    if (retry_at(d, seq, next_try_wall) > d->now_ms)
+        return false;
+    s->chosen++;
+    return true;
 }
 
 /* Copies pending batch seq into the free slot s and starts its transfer.
@@ -495,19 +782,29 @@ static bool start_slot(struct delivery *d, struct slot *s, uint64_t seq)
     s->busy = true;
     s->seq = seq;
     int rc = queue_get(d->q, QUEUE_PENDING, s->seq, &s->e);
+    if (rc == QUEUE_OK && s->e.status == RECORD_OK)
+        s->src = source_of(d, s->e.rec.write_key, s->e.rec.write_key_len);
+    if (s->src)
+        s->src->inflight++;
     if (rc != QUEUE_OK) {
         /* QUEUE_NOT_FOUND: removed meanwhile (eddy); else retry from the head */
         rescan = rc != QUEUE_NOT_FOUND;
         if (rescan)
             log_warn("delivery: cannot read pending batch %llu: %s", (unsigned long long)s->seq,
                      queue_last_error());
+        else
+            seqmap_del(&d->retry, seq);
     } else if (s->e.status != RECORD_OK) {
         char reason[128];
         snprintf(reason, sizeof(reason), "corrupt record: %s", record_strerror(s->e.status));
-        bury(d, s->seq, reason);
-    } else if (d->state == DELIVERY_OK && s->e.rec.body_len > d->cfg.max_batch_bytes &&
-               s->e.rec.event_count >= 2 && split(d, s->seq, "larger than max_batch_bytes")) {
-        /* Split only while RudderStack answers: a probe during an outage
+        bury(d, NULL, s->seq, reason, false);
+    } else if (!s->src) {
+        log_error("delivery: out of memory (sources)");
+        rescan = true;
+    } else if (s->src->state == DELIVERY_OK && s->e.rec.body_len > d->cfg.max_batch_bytes &&
+               s->e.rec.event_count >= 2 &&
+               split(d, s->seq, s->e.rec.event_count, false, "larger than max_batch_bytes")) {
+        /* Split only while the source is ok: a probe during an outage
          * goes whole, so an outage does not churn the store (a 413 still
          * splits it once RudderStack is back). The halves come back through
          * the cursor; a batch that cannot be split is sent whole. */
@@ -521,8 +818,11 @@ static bool start_slot(struct delivery *d, struct slot *s, uint64_t seq)
         if (s->sent_events == 0 && s->dropped > 0) {
             /* Every event lacked external_user_id: nothing to forward. */
             metrics_inc(&d->m->dropped_events, s->dropped);
+            bisection_settle(d, s->seq, s->dropped, 0);
             ack(d, s->seq);
         } else if (send_batch(d, s) == 0) {
+            if (s->src->state != DELIVERY_OK)
+                s->src->probe_seq = s->seq;
             return true;
         } else {
             log_error("delivery: cannot start a transfer (out of memory?)");
@@ -535,52 +835,58 @@ static bool start_slot(struct delivery *d, struct slot *s, uint64_t seq)
     return false;
 }
 
-/* Fills the free slots with ready batches (one slot in all while backing
- * off or held: a probe). */
+/* Fills the free slots with ready batches of the sources that may send. */
 static void dispatch(struct delivery *d, int64_t now)
 {
-    unsigned want = capacity(d, now);
-    if (want == 0)
-        return;
     unsigned busy = inflight(d);
+    if (busy >= d->nslots)
+        return;
+    unsigned want = d->nslots - busy;
     size_t acking = acks_waiting(d);
     if (acking >= DELIVERY_ACK_MAX) {
         d->idle = true; /* the disk is behind: let the acker catch up (poll, don't spin) */
         return;
     }
+    d->now_ms = now;
+    d->now_wall_ms = clock_wall_ms();
     size_t seen = 0;
     bool head = d->rescan_head || now - d->last_head_scan_ms >= DELIVERY_HEAD_SCAN_MS;
+    for (size_t i = 0; i < d->nsources; i++)
+        if (d->sources[i]->gate_ms && now >= d->sources[i]->gate_ms) {
+            d->sources[i]->gate_ms = 0; /* open: its probe is due, from the head */
+            head = true;
+        }
 
     for (int pass = head ? 0 : 1; pass < 2 && want > 0; pass++) {
         /* pass 0: from the head (retries whose time came, batches returned to
-         * pending); pass 1: after the cursor (new batches). */
-        uint64_t after = pass == 0 ? 0 : d->cursor;
-        size_t max = want + (pass == 0 ? busy + acking : 0), n = 0;
-        if (max > d->scan_cap)
-            max = d->scan_cap;
-        /* ack_mu is held from before the read until the busy sequences are
-         * dropped: the acker cannot forget a seq it deleted after this read
-         * began, so a delivered batch is never seen as new again. */
+         * pending, sources deliverable again); pass 1: after the cursor (new
+         * batches). */
+        uint64_t after = pass == 0 ? 0 : d->cursor, last = 0;
+        size_t max = want < d->scan_cap ? want : d->scan_cap, n = 0;
+        bool end = true;
+        /* ack_mu is held from before the read until the choice is made: the
+         * acker cannot forget a seq it deleted after this read began, so a
+         * delivered batch is never seen as new again. */
         pthread_mutex_lock(&d->ack_mu);
-        int rc = queue_ready_ids(d->q, after, now, d->scan, max, &n);
-        for (size_t i = 0; rc == QUEUE_OK && i < n; i++)
-            if (is_busy_locked(d, d->scan[i]))
-                d->scan[i] = 0;
+        int rc = queue_ready_scan(d->q, after, pass == 0 ? DELIVERY_HEAD_EXAMINE : 0, choose_ready,
+                                  d, d->scan, max, &n, &last, &end);
         pthread_mutex_unlock(&d->ack_mu);
+        for (size_t i = 0; i < d->nsources; i++)
+            d->sources[i]->chosen = 0;
         if (rc != QUEUE_OK) {
             log_warn("delivery: cannot read pending batches: %s", queue_last_error());
             break;
         }
         if (pass == 0) {
             d->last_head_scan_ms = now;
-            d->rescan_head = false;
+            /* found work from the head: look again at once, there may be more */
+            d->rescan_head = n == max && n > 0;
+        } else if (last > d->cursor) {
+            /* Past what was looked at: batches passed over (their source
+             * cannot send now) are picked up by a head scan later. */
+            d->cursor = last;
         }
-        /* Past the slots we can fill, the cursor stays before the rest. */
         for (size_t i = 0; i < n && want > 0; i++) {
-            if (d->scan[i] == 0)
-                continue;
-            if (d->scan[i] > d->cursor)
-                d->cursor = d->scan[i];
             seen++;
             if (start_slot(d, free_slot(d), d->scan[i]))
                 want--;
@@ -600,10 +906,16 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
     enum policy_action act = policy_classify((int)code, status, atomic_load(&d->stop));
     if (act == POLICY_ABORTED)
         return;
+    struct source *src = s->src;
     int st = act == POLICY_NETWORK ? 0 : (int)status;
+    int64_t wall = clock_wall_ms();
     metrics_count_code(d->m->delivery_requests, st);
+    metrics_count_code(src->ms->requests, st);
     const struct queue_attempts *at = &s->e.attempts;
     uint64_t seq = s->e.id;
+    struct bisection *bis = bisection_of(d, seq);
+    if (bis)
+        bis->requests++;
 
     if (act == POLICY_NETWORK) {
         const char *msg = s->errbuf[0] ? s->errbuf : curl_easy_strerror(code);
@@ -614,36 +926,48 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
     switch (act) {
     case POLICY_ACK:
         ack(d, seq);
+        seqmap_del(&d->retry, seq);
         metrics_inc(&d->m->delivered_events, s->sent_events);
+        metrics_inc(&src->ms->delivered_events, s->sent_events);
         if (s->dropped)
             metrics_inc(&d->m->dropped_events, s->dropped);
-        d->global_failures = 0;
-        state_set(d, DELIVERY_OK, st, "", 0, now);
+        bisection_settle(d, seq, s->sent_events + s->dropped, 0);
+        src->accepted_ms = wall;
+        src->failures = 0;
+        source_set(d, src, DELIVERY_OK, st, "", 0);
         break;
     case POLICY_BISECT:
     case POLICY_SPLIT:
         /* RudderStack read the body and judged it: it is up and the key works. */
-        d->global_failures = 0;
-        state_set(d, DELIVERY_OK, st, s->answer, s->answer_len, now);
+        src->failures = 0;
+        source_set(d, src, DELIVERY_OK, st, s->answer, s->answer_len);
         if (s->e.rec.event_count < 2 ||
-            !split(d, seq, act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting")) {
+            !split(d, seq, s->e.rec.event_count, bis == NULL,
+                   act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting")) {
             /* One event (or a body that cannot be split): it goes to the DLQ
              * with this answer in its history. Should the move fail, the
-             * next-try time keeps it from being resent at once. */
+             * retry time keeps it from being resent at once. */
             char reason[256], text[160];
             set_error_text(text, sizeof(text), s->answer, s->answer_len);
             snprintf(reason, sizeof(reason), "HTTP %d from RudderStack: %s", st, text);
-            record_attempt(d, seq, st, s->answer, s->answer_len, now,
-                           now + (int64_t)d->cfg.backoff_max_ms);
-            bury(d, seq, reason);
+            record_attempt(d, seq, st, true, s->answer, s->answer_len, wall,
+                           wall + (int64_t)d->cfg.backoff_max_ms);
+            seqmap_put(&d->retry, seq, now + (int64_t)d->cfg.backoff_max_ms);
+            if (bury(d, src, seq, reason, bis != NULL))
+                bisection_settle(d, seq, 0, s->e.rec.event_count);
         }
         break;
-    case POLICY_HOLD:
-        d->gate_ms =
-            now + (int64_t)policy_hold_probe_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms);
-        state_set(d, DELIVERY_HELD, st, s->answer, s->answer_len, now);
-        d->rescan_head = true;
+    case POLICY_HOLD: {
+        /* The source's key or configuration is refused, not this batch: the
+         * batch stays ready (it is the next probe), nothing counts. */
+        uint64_t probe = policy_hold_probe_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms);
+        record_attempt(d, seq, st, false, s->answer, s->answer_len, wall, wall);
+        seqmap_del(&d->retry, seq);
+        src->gate_ms = now + (int64_t)probe;
+        src->probe_seq = seq;
+        source_set(d, src, DELIVERY_HELD, st, s->answer, s->answer_len);
         break;
+    }
     case POLICY_RETRY:
     case POLICY_NETWORK: {
         /* The whole body went out and no 2xx came back: RudderStack may have
@@ -653,26 +977,37 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
         curl_easy_getinfo(s->easy, CURLINFO_SIZE_UPLOAD_T, &up);
         if (up >= (curl_off_t)s->sent_len)
             metrics_inc(&d->m->possible_duplicates, 1);
-        unsigned n = at->counted + at->network + 1;
-        uint64_t delay = policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms, n,
-                                               uniform(d), (int64_t)retry_after);
-        record_attempt(d, seq, st, s->answer, s->answer_len, now, now + (int64_t)delay);
-        if (act == POLICY_RETRY && policy_give_up(at->counted + 1, at->first_failed_ms, now,
-                                                  d->cfg.max_attempts, d->cfg.retry_window_ms)) {
-            char reason[256], text[160];
+        bool counts = policy_attempt_counts(act, at->last_failed_ms, src->accepted_ms);
+        unsigned n = at->counted + at->uncounted + at->network + 1;
+        uint64_t delay =
+            policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms,
+                                  d->cfg.retry_after_max_ms, n, uniform(d), (int64_t)retry_after);
+        record_attempt(d, seq, st, counts, s->answer, s->answer_len, wall, wall + (int64_t)delay);
+        seqmap_put(&d->retry, seq, now + (int64_t)delay);
+        if (counts && policy_give_up(at->counted + 1, at->first_failed_ms, wall,
+                                     d->cfg.max_attempts, d->cfg.retry_window_ms)) {
+            char reason[256], text[96];
             set_error_text(text, sizeof(text), s->answer, s->answer_len);
-            snprintf(reason, sizeof(reason),
-                     "gave up after %u HTTP failures over %llds, last HTTP %d: %s", at->counted + 1,
-                     (long long)((now - (at->first_failed_ms ? at->first_failed_ms : now)) / 1000),
-                     st, text);
-            bury(d, seq, reason);
+            snprintf(
+                reason, sizeof(reason),
+                "gave up after %u counted HTTP failures over %llds (its source accepted "
+                "other batches meanwhile), last HTTP %d: %s",
+                at->counted + 1,
+                (long long)((wall - (at->first_failed_ms ? at->first_failed_ms : wall)) / 1000), st,
+                text);
+            if (bury(d, src, seq, reason, false))
+                bisection_settle(d, seq, 0, s->e.rec.event_count);
         }
-        d->global_failures++;
+        /* The source waits too (Retry-After is about the server, not the
+         * batch), then probes one batch at a time until a 2xx. */
+        src->failures++;
         uint64_t gate = policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms,
-                                              d->global_failures, uniform(d), (int64_t)retry_after);
-        if (now + (int64_t)gate > d->gate_ms)
-            d->gate_ms = now + (int64_t)gate;
-        state_set(d, DELIVERY_BACKOFF, st, s->answer, s->answer_len, now);
+                                              d->cfg.retry_after_max_ms, src->failures, uniform(d),
+                                              (int64_t)retry_after);
+        if (now + (int64_t)gate > src->gate_ms)
+            src->gate_ms = now + (int64_t)gate;
+        src->probe_seq = seq;
+        source_set(d, src, DELIVERY_BACKOFF, st, s->answer, s->answer_len);
         d->rescan_head = true;
         break;
     }
@@ -693,7 +1028,7 @@ static void reap(struct delivery *d)
         CURLcode code = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
         curl_multi_remove_handle(d->multi, easy);
-        complete(d, s, code, clock_wall_ms());
+        complete(d, s, code, clock_mono_ms());
         slot_release(s);
     }
 }
@@ -701,13 +1036,19 @@ static void reap(struct delivery *d)
 /* How long the sender may sleep; 0 when it has work to start at once. */
 static long sleep_ms(const struct delivery *d, int64_t now)
 {
-    if (capacity(d, now) > 0 && !d->idle)
+    unsigned busy = inflight(d);
+    if (busy < d->nslots && !d->idle)
         return 0;
-    int64_t t = 1000;
-    if (d->gate_ms > now)
-        t = d->gate_ms - now;
-    else if (inflight(d) < d->nslots)
+    int64_t t = DELIVERY_HEAD_SCAN_MS;
+    if (busy < d->nslots) {
         t = DELIVERY_IDLE_POLL_MS; /* idle: look for new batches now and then */
+        /* a source's gate that opens sooner: its probe is due */
+        for (size_t i = 0; i < d->nsources; i++) {
+            const struct source *s = d->sources[i];
+            if (s->gate_ms > now && s->gate_ms - now < t && s->state != DELIVERY_PAUSED)
+                t = s->gate_ms - now;
+        }
+    }
     if (d->state_dirty && t > DELIVERY_STATE_WRITE_MS)
         t = DELIVERY_STATE_WRITE_MS;
     return (long)(t < 1 ? 1 : t);
@@ -717,13 +1058,15 @@ static void *sender_main(void *arg)
 {
     struct delivery *d = arg;
     while (!atomic_load(&d->stop)) {
-        dispatch(d, clock_wall_ms());
+        int64_t now = clock_mono_ms();
+        read_pauses(d, now);
+        dispatch(d, now);
         int running = 0;
         curl_multi_perform(d->multi, &running);
         reap(d);
-        int64_t now = clock_wall_ms();
+        now = clock_mono_ms();
         if (d->state_dirty && now - d->state_written_ms >= DELIVERY_STATE_WRITE_MS)
-            state_write(d, now);
+            state_write(d);
         long t = sleep_ms(d, now);
         if (t > 0)
             curl_multi_poll(d->multi, NULL, 0, (int)t, NULL);
@@ -755,6 +1098,15 @@ static void delivery_free(struct delivery *d)
     free(d->scan);
     free(d->acks);
     free(d->committing);
+    for (size_t i = 0; i < d->nsources; i++) {
+        free(d->sources[i]->key);
+        free(d->sources[i]);
+    }
+    free(d->sources);
+    free(d->paused);
+    seqmap_free(&d->retry);
+    seqmap_free(&d->halves);
+    free(d->bisections);
     pthread_mutex_destroy(&d->ack_mu);
     pthread_cond_destroy(&d->ack_cv);
     free(d);
@@ -811,7 +1163,8 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->nslots = nslots;
     d->slots = calloc(nslots, sizeof(*d->slots));
     d->multi = curl_multi_init();
-    bool ok = d->scan && d->acks && d->committing && d->slots && d->multi;
+    d->paused = calloc(QUEUE_PAUSED_MAX, sizeof(*d->paused));
+    bool ok = d->scan && d->acks && d->committing && d->slots && d->multi && d->paused;
     if (ok)
         curl_multi_setopt(d->multi, CURLMOPT_MAXCONNECTS, (long)nslots);
     for (unsigned i = 0; ok && i < nslots; i++)
@@ -821,24 +1174,15 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
         delivery_free(d);
         return -1;
     }
-    /* Start from the last recorded state so `eddy status` stays truthful
-     * across a restart until the first answer. */
-    char buf[1024];
-    size_t len = 0;
-    if (queue_meta_get(q, "delivery", buf, sizeof(buf) - 1, &len) == QUEUE_OK &&
-        len < sizeof(buf)) {
-        buf[len] = 0;
-        json_t *o = json_loads(buf, 0, NULL);
-        const char *st = json_string_value(json_object_get(o, "state"));
-        if (st && !strcmp(st, "held"))
-            d->state = DELIVERY_HELD;
-        else if (st && !strcmp(st, "backoff"))
-            d->state = DELIVERY_BACKOFF;
-        d->last_status = (int)json_integer_value(json_object_get(o, "last_status"));
-        const char *le = json_string_value(json_object_get(o, "last_error"));
-        snprintf(d->last_error, sizeof(d->last_error), "%s", le ? le : "");
-        json_decref(o);
-    }
+    uint64_t probe = policy_hold_probe_ms(cfg->backoff_min_ms, cfg->backoff_max_ms);
+    d->max_wait_ms = cfg->backoff_max_ms > cfg->retry_after_max_ms ? cfg->backoff_max_ms
+                                                                   : cfg->retry_after_max_ms;
+    if (probe > d->max_wait_ms)
+        d->max_wait_ms = probe;
+    if (queue_sources_prepare(q, cfg->write_key, strlen(cfg->write_key)) != QUEUE_OK)
+        log_warn("delivery: cannot prepare the per-source counters: %s", queue_last_error());
+    /* The sources are learnt from the batches; until then there is none. */
+    state_write(d);
     atomic_store(&m->delivery_state, (int)d->state);
     int rc = pthread_create(&d->acker, NULL, acker_main, d);
     if (rc == 0)
@@ -863,7 +1207,7 @@ void delivery_stop(struct delivery *d)
         return;
     sender_finish(d);
     if (d->state_dirty)
-        state_write(d, clock_wall_ms());
+        state_write(d);
     acker_finish(d);
     delivery_free(d);
 }

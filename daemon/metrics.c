@@ -11,6 +11,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../storage/queue.h"
 
@@ -48,6 +49,19 @@ void metrics_observe(struct histogram *h, double v)
         metrics_inc(&h->sum_micro, (uint64_t)(v * 1e6 + 0.5));
 }
 
+struct metrics_source *metrics_source(struct metrics *m, const char *fp)
+{
+    unsigned n = atomic_load(&m->nsources);
+    for (unsigned i = 0; i < n; i++)
+        if (!strcmp(m->sources[i].fp, fp))
+            return &m->sources[i];
+    if (n == METRICS_SOURCES_MAX)
+        return &m->sources[n - 1]; /* beyond the table: counted with the last one */
+    snprintf(m->sources[n].fp, sizeof(m->sources[n].fp), "%s", fp);
+    atomic_store(&m->nsources, n + 1);
+    return &m->sources[n];
+}
+
 static uint64_t metrics_load(const _Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
@@ -61,7 +75,7 @@ static void metrics_head(FILE *f, const char *name, const char *type, const char
 static void metrics_scalar(FILE *f, const char *name, const char *type, const char *help, double v)
 {
     metrics_head(f, name, type, help);
-    fprintf(f, "%s %.17g\n", name, v);
+    fprintf(f, "%s %.15g\n", name, v); /* 15 digits: 2.106, not 2.1059999999999999 */
 }
 
 static void metrics_codes(FILE *f, const char *name, const char *help,
@@ -90,7 +104,65 @@ static void metrics_histogram(FILE *f, const char *name, const char *help,
     fprintf(f, "%s_count %llu\n", name, (unsigned long long)cum);
 }
 
-char *metrics_render(const struct metrics *m, const struct queue_stats *st, int64_t now_ms)
+/* The per-source delivery series (state and counters; the pending gauges
+ * per source come with the storage figures). */
+static void metrics_sources(FILE *f, const struct metrics *m)
+{
+    unsigned n = atomic_load(&m->nsources);
+    if (n == 0)
+        return;
+    metrics_head(f, "eddy_source_state", "gauge",
+                 "Delivery state of a source: 0 ok, 1 backoff, 2 held, 3 paused.");
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "eddy_source_state{source=\"%s\"} %d\n", m->sources[i].fp,
+                atomic_load(&m->sources[i].state));
+    metrics_head(f, "eddy_source_delivery_requests_total", "counter",
+                 "Delivery requests of a source, by HTTP status (0: no HTTP answer).");
+    for (unsigned i = 0; i < n; i++)
+        for (int c = 0; c < METRICS_CODES; c++) {
+            uint64_t v = metrics_load(&m->sources[i].requests[c]);
+            if (v)
+                fprintf(f, "eddy_source_delivery_requests_total{source=\"%s\",code=\"%d\"} %llu\n",
+                        m->sources[i].fp, c, (unsigned long long)v);
+        }
+    metrics_head(f, "eddy_source_delivered_events_total", "counter",
+                 "Events of a source RudderStack acknowledged.");
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "eddy_source_delivered_events_total{source=\"%s\"} %llu\n", m->sources[i].fp,
+                (unsigned long long)metrics_load(&m->sources[i].delivered_events));
+    metrics_head(f, "eddy_source_dead_lettered_total", "counter",
+                 "Batches of a source moved to the dead-letter queue by delivery.");
+    for (unsigned i = 0; i < n; i++)
+        fprintf(f, "eddy_source_dead_lettered_total{source=\"%s\"} %llu\n", m->sources[i].fp,
+                (unsigned long long)metrics_load(&m->sources[i].dead_lettered));
+}
+
+/* The pending gauges per source, from storage's counters. */
+static void metrics_source_pending(FILE *f, const struct queue_source *src, size_t n,
+                                   int64_t now_ms)
+{
+    if (!src || n == 0)
+        return;
+    metrics_head(f, "eddy_source_pending_batches", "gauge", "Batches of a source waiting.");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "eddy_source_pending_batches{source=\"%s\"} %llu\n", src[i].fp,
+                (unsigned long long)src[i].batches);
+    metrics_head(f, "eddy_source_pending_events", "gauge", "Events of a source waiting.");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "eddy_source_pending_events{source=\"%s\"} %llu\n", src[i].fp,
+                (unsigned long long)src[i].events);
+    metrics_head(f, "eddy_source_oldest_age_seconds", "gauge",
+                 "Age of the oldest pending batch of a source (0 when none).");
+    for (size_t i = 0; i < n; i++) {
+        double age = 0;
+        if (src[i].batches && src[i].oldest_ms > 0 && now_ms > src[i].oldest_ms)
+            age = (double)(now_ms - src[i].oldest_ms) / 1000.0;
+        fprintf(f, "eddy_source_oldest_age_seconds{source=\"%s\"} %.15g\n", src[i].fp, age);
+    }
+}
+
+char *metrics_render(const struct metrics *m, const struct queue_stats *st,
+                     const struct queue_source *src, size_t nsrc, int64_t now_ms)
 {
     char *buf = NULL;
     size_t len = 0;
@@ -146,6 +218,7 @@ char *metrics_render(const struct metrics *m, const struct queue_stats *st, int6
                        "Records of LMDB's freelist (merged and rewritten on commits).",
                        (double)st->freelist_entries);
     }
+    metrics_source_pending(f, src, nsrc, now_ms);
     metrics_scalar(f, "eddy_storage_above_high_water", "gauge",
                    "1 while storage is above high_water and ingest answers 503.",
                    (double)atomic_load(&m->storage_above_high_water));
@@ -157,8 +230,10 @@ char *metrics_render(const struct metrics *m, const struct queue_stats *st, int6
                    (double)metrics_load(&m->delivered_events));
     metrics_histogram(f, "eddy_delivery_seconds", "Time of one delivery request.",
                       &m->delivery_seconds);
-    metrics_scalar(f, "eddy_delivery_state", "gauge", "Delivery state: 0 ok, 1 backoff, 2 held.",
+    metrics_scalar(f, "eddy_delivery_state", "gauge",
+                   "Delivery state, the worst of all sources: 0 ok, 1 backoff, 2 held, 3 paused.",
                    (double)atomic_load(&m->delivery_state));
+    metrics_sources(f, m);
     metrics_scalar(f, "eddy_dropped_events_total", "counter",
                    "Events dropped for lack of user.external_user_id "
                    "(require_external_user_id).",

@@ -20,7 +20,25 @@ struct histogram {
     _Atomic uint64_t sum_micro; /* sum of observations x 1e6 */
 };
 
-enum delivery_state { DELIVERY_OK = 0, DELIVERY_BACKOFF = 1, DELIVERY_HELD = 2 };
+enum delivery_state {
+    DELIVERY_OK = 0,
+    DELIVERY_BACKOFF = 1,
+    DELIVERY_HELD = 2,
+    DELIVERY_PAUSED = 3,
+};
+
+#define METRICS_SOURCES_MAX 64 /* sources with their own series; more share the last */
+
+/* The delivery counters of one source (label source="FP"). The delivery
+ * worker claims an entry (fp written before nsources is raised) and only
+ * ever adds to it. */
+struct metrics_source {
+    char fp[16];
+    _Atomic uint64_t requests[METRICS_CODES]; /* by answer code, 0 = network */
+    _Atomic uint64_t delivered_events;
+    _Atomic uint64_t dead_lettered;
+    _Atomic int state; /* enum delivery_state */
+};
 
 struct metrics {
     _Atomic uint64_t ingest_requests[METRICS_CODES]; /* by answer code */
@@ -36,7 +54,9 @@ struct metrics {
     /* delivery attempts that failed after the whole body was sent */
     _Atomic uint64_t possible_duplicates;
     struct histogram delivery_seconds;
-    _Atomic int delivery_state; /* enum delivery_state */
+    _Atomic int delivery_state; /* enum delivery_state: the worst of all sources */
+    struct metrics_source sources[METRICS_SOURCES_MAX];
+    _Atomic unsigned nsources;
     _Atomic uint64_t reader_slots_cleared;
     /* ingest side, set by eddyd's committer and front end */
     _Atomic uint64_t commit_failures;     /* group commits that returned an error */
@@ -56,9 +76,16 @@ static inline void metrics_count_code(_Atomic uint64_t *codes, int code)
     metrics_inc(&codes[(code >= 0 && code < METRICS_CODES) ? code : 0], 1);
 }
 
+/* The entry of source fp, claimed when new. Call from one thread only (the
+ * delivery worker); readers may run meanwhile. */
+struct metrics_source *metrics_source(struct metrics *m, const char *fp);
+
 /* Appends the Prometheus exposition of m plus the storage gauges of st
- * (struct queue_stats *) to a malloc'd string. Returns NULL on OOM. */
+ * (struct queue_stats *) and of the nsrc sources src (struct queue_source *,
+ * may be NULL) to a malloc'd string. Returns NULL on OOM. */
 struct queue_stats;
-char *metrics_render(const struct metrics *m, const struct queue_stats *st, int64_t now_ms);
+struct queue_source;
+char *metrics_render(const struct metrics *m, const struct queue_stats *st,
+                     const struct queue_source *src, size_t nsrc, int64_t now_ms);
 
 #endif

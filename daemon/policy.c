@@ -86,21 +86,25 @@ uint64_t policy_backoff_ms(uint64_t min_ms, uint64_t max_ms, unsigned n, double 
     return min_ms + (uint64_t)((double)(cap - min_ms) * u);
 }
 
-uint64_t policy_retry_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned n, double u,
-                               int64_t retry_after_s)
+uint64_t policy_retry_delay_ms(uint64_t min_ms, uint64_t max_ms, uint64_t retry_after_max_ms,
+                               unsigned n, double u, int64_t retry_after_s)
 {
     if (retry_after_s <= 0)
         return policy_backoff_ms(min_ms, max_ms, n, u);
-    if (max_ms < min_ms)
-        max_ms = min_ms;
+    uint64_t cap = retry_after_max_ms < min_ms ? min_ms : retry_after_max_ms;
     /* Seconds beyond any sane horizon would overflow the product. */
-    uint64_t ms =
-        retry_after_s > (int64_t)(max_ms / 1000 + 1) ? max_ms : (uint64_t)retry_after_s * 1000;
+    uint64_t ms = retry_after_s > (int64_t)(cap / 1000 + 1) ? cap : (uint64_t)retry_after_s * 1000;
     if (ms < min_ms)
         ms = min_ms;
-    if (ms > max_ms)
-        ms = max_ms;
+    if (ms > cap)
+        ms = cap;
     return ms;
+}
+
+bool policy_attempt_counts(enum policy_action act, int64_t prev_attempt_ms,
+                           int64_t source_accepted_ms)
+{
+    return act == POLICY_RETRY && prev_attempt_ms > 0 && source_accepted_ms > prev_attempt_ms;
 }
 
 uint64_t policy_hold_probe_ms(uint64_t min_ms, uint64_t max_ms)

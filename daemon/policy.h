@@ -36,13 +36,25 @@ uint64_t policy_backoff_ms(uint64_t min_ms, uint64_t max_ms, unsigned n, double 
 
 /* The wait after a transient answer: Retry-After (seconds, as libcurl's
  * CURLINFO_RETRY_AFTER reports both the seconds and the HTTP-date forms;
- * <= 0 when absent) clamped to [min_ms, max_ms], else policy_backoff_ms. */
-uint64_t policy_retry_delay_ms(uint64_t min_ms, uint64_t max_ms, unsigned n, double u,
-                               int64_t retry_after_s);
+ * <= 0 when absent) clamped to [min_ms, retry_after_max_ms] whatever max_ms
+ * says (the server knows when it will be back), else policy_backoff_ms. */
+uint64_t policy_retry_delay_ms(uint64_t min_ms, uint64_t max_ms, uint64_t retry_after_max_ms,
+                               unsigned n, double u, int64_t retry_after_s);
 
 /* How often a held queue probes RudderStack: backoff_max, at most 30 s and at
  * least backoff_min. */
 uint64_t policy_hold_probe_ms(uint64_t min_ms, uint64_t max_ms);
+
+/* The outage rule: a failed attempt (act POLICY_RETRY) counts toward
+ * max_attempts only when the batch's source accepted some other batch since
+ * this batch's previous attempt: the source is healthy and this batch keeps
+ * failing (a poison batch). While every batch of a source fails it is an
+ * outage of that source and nothing counts, whatever it answers; a first
+ * attempt never counts (there is no "since"). prev_attempt_ms is the batch's
+ * last failure (0: none), source_accepted_ms the source's last 2xx (0:
+ * none), both wall-clock as stored. Network failures and holds never count. */
+bool policy_attempt_counts(enum policy_action act, int64_t prev_attempt_ms,
+                           int64_t source_accepted_ms);
 
 /* The dead-letter rule for transient answers: true only when BOTH `counted`
  * HTTP answers reached max_attempts AND retry_window passed since the first

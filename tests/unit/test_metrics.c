@@ -38,7 +38,7 @@ static void test_histogram_buckets(void **state)
     metrics_observe(&m.commit_batches, 3);   /* le=4 */
     metrics_observe(&m.commit_batches, 4);   /* le=4 (bounds are inclusive) */
     metrics_observe(&m.commit_batches, 1e6); /* +Inf only */
-    char *t = metrics_render(&m, NULL, 0);
+    char *t = metrics_render(&m, NULL, NULL, 0, 0);
     assert_non_null(t);
     assert_true(sample(t, "eddy_commit_batches_bucket{le=\"1\"}") == 1);
     assert_true(sample(t, "eddy_commit_batches_bucket{le=\"2\"}") == 1);
@@ -65,7 +65,7 @@ static void test_codes_and_counters(void **state)
     metrics_inc(&m.ingest_events, 100);
     metrics_observe(&m.commit_seconds, 0.003);
     atomic_store(&m.delivery_state, DELIVERY_HELD);
-    char *t = metrics_render(&m, NULL, 0);
+    char *t = metrics_render(&m, NULL, NULL, 0, 0);
     assert_non_null(t);
     assert_true(sample(t, "eddy_ingest_requests_total{code=\"200\"}") == 2);
     assert_true(sample(t, "eddy_ingest_requests_total{code=\"503\"}") == 1);
@@ -93,7 +93,7 @@ static void test_every_design_name(void **state)
                              .dead_events = 3,
                              .used_bytes = 4096,
                              .max_bytes = 1 << 20};
-    char *t = metrics_render(&m, &st, 1010500);
+    char *t = metrics_render(&m, &st, NULL, 0, 1010500);
     assert_non_null(t);
     const char *names[][2] = {
         {"eddy_ingest_requests_total", "counter"},
@@ -129,7 +129,7 @@ static void test_every_design_name(void **state)
 
     /* Nothing pending: age 0, not "now minus zero". */
     st.pending_oldest_ms = 0;
-    t = metrics_render(&m, &st, 1010500);
+    t = metrics_render(&m, &st, NULL, 0, 1010500);
     assert_true(sample(t, "eddy_pending_oldest_age_seconds") == 0);
     free(t);
 }

@@ -120,16 +120,45 @@ static void test_backoff_is_spread(void **state)
 static void test_retry_after_honoured_and_clamped(void **state)
 {
     (void)state;
-    assert_int_equal(policy_retry_delay_ms(50, 10000, 1, 0.5, 3), 3000);
-    assert_int_equal(policy_retry_delay_ms(50, 10000, 9, 0.5, 3), 3000);
-    /* above backoff_max: clamped */
-    assert_int_equal(policy_retry_delay_ms(1000, 300000, 1, 0.5, 86400), 300000);
-    assert_int_equal(policy_retry_delay_ms(1000, 300000, 1, 0.5, INT64_MAX), 300000);
-    /* below backoff_min: at least min */
-    assert_int_equal(policy_retry_delay_ms(5000, 300000, 1, 0.5, 1), 5000);
+    const uint64_t hour = 3600 * 1000;
+    assert_int_equal(policy_retry_delay_ms(50, 10000, hour, 1, 0.5, 3), 3000);
+    assert_int_equal(policy_retry_delay_ms(50, 10000, hour, 9, 0.5, 3), 3000);
+    /* above retry_after_max: clamped to it */
+    assert_int_equal(policy_retry_delay_ms(1000, 300000, hour, 1, 0.5, 86400), hour);
+    assert_int_equal(policy_retry_delay_ms(1000, 300000, hour, 1, 0.5, INT64_MAX), hour);
+    /* below backoff_min: at least min (also when retry_after_max is lower) */
+    assert_int_equal(policy_retry_delay_ms(5000, 300000, hour, 1, 0.5, 1), 5000);
+    assert_int_equal(policy_retry_delay_ms(5000, 300000, 1000, 1, 0.5, 3), 5000);
     /* absent (0 or negative): jittered backoff */
-    assert_int_equal(policy_retry_delay_ms(1000, 300000, 1, 0.5, 0), 1000);
-    assert_in_range(policy_retry_delay_ms(1000, 300000, 3, 0.5, -1), 2400, 2600);
+    assert_int_equal(policy_retry_delay_ms(1000, 300000, hour, 1, 0.5, 0), 1000);
+    assert_in_range(policy_retry_delay_ms(1000, 300000, hour, 3, 0.5, -1), 2400, 2600);
+}
+
+static void test_retry_after_beyond_backoff_max(void **state)
+{
+    (void)state;
+    /* issue 10: Retry-After 3 with backoff_max 1 s waits 3 s, not 1 s */
+    assert_int_equal(policy_retry_delay_ms(50, 1000, 3600 * 1000, 1, 0.5, 3), 3000);
+    /* retry_after_max caps it, whatever backoff_max says */
+    assert_int_equal(policy_retry_delay_ms(50, 1000, 2000, 1, 0.5, 3), 2000);
+    assert_int_equal(policy_retry_delay_ms(50, 600000, 2000, 1, 0.5, 3), 2000);
+}
+
+static void test_attempt_counts_only_at_a_healthy_source(void **state)
+{
+    (void)state;
+    const int64_t t = 1700000000000;
+    /* the source accepted another batch since this one last failed: poison */
+    assert_true(policy_attempt_counts(POLICY_RETRY, t, t + 1));
+    /* nothing accepted since (an outage of the source): not counted */
+    assert_false(policy_attempt_counts(POLICY_RETRY, t, t));
+    assert_false(policy_attempt_counts(POLICY_RETRY, t, t - 5000));
+    assert_false(policy_attempt_counts(POLICY_RETRY, t, 0));
+    /* a first attempt has no "since": never counted */
+    assert_false(policy_attempt_counts(POLICY_RETRY, 0, t));
+    /* network failures and holds never count */
+    assert_false(policy_attempt_counts(POLICY_NETWORK, t, t + 1));
+    assert_false(policy_attempt_counts(POLICY_HOLD, t, t + 1));
 }
 
 static void test_hold_probe_is_slow_but_bounded(void **state)
@@ -174,6 +203,8 @@ int main(void)
         cmocka_unit_test(test_backoff_full_jitter_bounds),
         cmocka_unit_test(test_backoff_is_spread),
         cmocka_unit_test(test_retry_after_honoured_and_clamped),
+        cmocka_unit_test(test_retry_after_beyond_backoff_max),
+        cmocka_unit_test(test_attempt_counts_only_at_a_healthy_source),
         cmocka_unit_test(test_hold_probe_is_slow_but_bounded),
         cmocka_unit_test(test_give_up_needs_attempts_and_window),
     };
