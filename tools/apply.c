@@ -205,6 +205,7 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
         free(ids);
         return CLI_FAIL;
     }
+    queue_default_source(c->q, cf.f.default_source); /* for --source */
     cli_catch_interrupts();
 
     int rc = CLI_OK;

@@ -61,6 +61,12 @@ int cli_cmd_compact(struct cli *c, int argc, char **argv);
  * against the bytes in use, on a terminal. Returns the queue status. */
 int cli_copy_store(queue_t *q, const char *dest, const char *label);
 
+/* pause and resume (argv[0] tells which) */
+int cli_cmd_pause(struct cli *c, int argc, char **argv);
+
+/* pending bury ID... --reason TEXT (bury.c) */
+int cli_pending_bury(struct cli *c, int argc, char **argv);
+
 /* Shared by `pending` and `dlq` (list.c, show.c): list [FILTERS] [--limit N]
  * [--json] and show ID [--raw] [--json] over db; topic names the help. */
 int cli_list_command(struct cli *c, int argc, char **argv, enum queue_db db, const char *topic);

@@ -32,7 +32,7 @@ int cli_cmd_dlq(struct cli *c, int argc, char **argv)
 int cli_cmd_pending(struct cli *c, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_usage_error("pending", "pending needs a subcommand: list, show%s", "");
+        return cli_usage_error("pending", "pending needs a subcommand: list, show, bury%s", "");
     const char *sub = argv[1];
     if (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 || strcmp(sub, "help") == 0) {
         cli_help("pending", stdout);
@@ -42,5 +42,7 @@ int cli_cmd_pending(struct cli *c, int argc, char **argv)
         return cli_list_command(c, argc - 1, argv + 1, QUEUE_PENDING, "pending");
     if (strcmp(sub, "show") == 0)
         return cli_show_command(c, argc - 1, argv + 1, QUEUE_PENDING, "pending");
+    if (strcmp(sub, "bury") == 0)
+        return cli_pending_bury(c, argc - 1, argv + 1);
     return cli_usage_error("pending", "unknown pending subcommand '%s'", sub);
 }

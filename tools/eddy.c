@@ -1,7 +1,7 @@
 /*
  * eddy.c - main of the eddy operator CLI: global options (-c/-d), then
  * dispatch to a command. Commands live in their own files (status.c,
- * pending.c, dlq*.c, find.c, verify.c) and return exit codes: 0 ok,
+ * pending.c, dlq*.c, find.c, verify.c, source.c, bury.c) and return exit codes: 0 ok,
  * 1 failure, 2 usage.
  */
 #include <getopt.h>
@@ -22,7 +22,7 @@ static const struct {
 } commands[] = {
     {"status", cli_cmd_status},   {"pending", cli_cmd_pending}, {"dlq", cli_cmd_dlq},
     {"find", cli_cmd_find},       {"verify", cli_cmd_verify},   {"backup", cli_cmd_backup},
-    {"compact", cli_cmd_compact},
+    {"compact", cli_cmd_compact}, {"pause", cli_cmd_pause},     {"resume", cli_cmd_pause},
 };
 
 int main(int argc, char **argv)

@@ -118,6 +118,7 @@ int cli_dlq_export(struct cli *c, int argc, char **argv)
         return cli_usage_error("dlq export", "%s", err);
     if (cli_open_store(c) != CLI_OK)
         return CLI_FAIL;
+    queue_default_source(c->q, cf.f.default_source); /* for --source */
 
     struct export_ctx x = {.out = stdout};
     if (path && strcmp(path, "-") != 0) {

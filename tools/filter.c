@@ -105,6 +105,16 @@ int cli_filter_option(struct cli_filter *cf, int opt, const char *arg, int64_t n
         }
         cf->f.event_id = arg;
         break;
+    case CLI_OPT_SOURCE:
+        if (strlen(arg) != QUEUE_FP_SIZE - 1 || strspn(arg, "0123456789abcdef") != strlen(arg)) {
+            snprintf(err, errlen,
+                     "--source '%s': expected a source fingerprint (8 hex digits, as eddy "
+                     "status lists them)",
+                     arg);
+            return -1;
+        }
+        cf->f.source = arg;
+        break;
     case CLI_OPT_OLDER_THAN:
         if (timefmt_parse_duration(arg, &ms) != 0) {
             snprintf(err, errlen, "--older-than '%s': expected a duration like 7d, 12h, 30m", arg);

@@ -1,7 +1,7 @@
 /*
  * filter.h - the FILTERS arguments shared by `dlq list/replay/purge/export`
  * and `pending list`: --type GLOB --since TIME --until TIME --status CODE
- * --reason TEXT --event-id ID (and --older-than DUR for purge), turned into a
+ * --reason TEXT --event-id ID --source FP (and --older-than DUR for purge), turned into a
  * storage/queue.h struct queue_filter. Pure: no store access, unit-tested.
  */
 #ifndef EDDY_CLI_FILTER_H
@@ -22,6 +22,7 @@ enum cli_filter_opt {
     CLI_OPT_REASON,
     CLI_OPT_EVENT_ID,
     CLI_OPT_OLDER_THAN,
+    CLI_OPT_SOURCE,
 };
 
 /* getopt_long entries for the FILTERS; add CLI_OLDER_THAN_OPTION where
@@ -32,6 +33,7 @@ enum cli_filter_opt {
         {"until", required_argument, NULL, CLI_OPT_UNTIL},                                         \
         {"status", required_argument, NULL, CLI_OPT_STATUS},                                       \
         {"reason", required_argument, NULL, CLI_OPT_REASON},                                       \
+        {"source", required_argument, NULL, CLI_OPT_SOURCE},                                       \
     {                                                                                              \
         "event-id", required_argument, NULL, CLI_OPT_EVENT_ID                                      \
     }

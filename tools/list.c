@@ -6,6 +6,8 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -18,19 +20,58 @@
 
 #include "lister.h"
 
+void cli_lister_sources(struct cli_lister *l, queue_t *q)
+{
+    queue_default_source(q, l->default_source);
+    size_t len = 0;
+    if (queue_meta_get(q, "delivery", NULL, 0, &len) != QUEUE_OK || len == 0)
+        return;
+    char *buf = malloc(len + 1);
+    if (!buf)
+        return;
+    size_t again = 0;
+    json_t *o = NULL;
+    if (queue_meta_get(q, "delivery", buf, len, &again) == QUEUE_OK && again == len)
+        o = json_loadb(buf, len, 0, NULL);
+    free(buf);
+    size_t i;
+    json_t *s;
+    json_array_foreach(json_object_get(o, "sources"), i, s)
+    {
+        json_int_t seq = json_integer_value(json_object_get(s, "probing"));
+        if (seq > 0 && l->nprobing < sizeof l->probing / sizeof l->probing[0])
+            l->probing[l->nprobing++] = (uint64_t)seq;
+    }
+    json_decref(o);
+}
+
+bool cli_lister_probing(const struct cli_lister *l, uint64_t seq)
+{
+    for (size_t i = 0; i < l->nprobing; i++)
+        if (l->probing[i] == seq)
+            return true;
+    return false;
+}
+
 static void row_pending(struct cli_lister *l, const struct queue_entry *e)
 {
-    char id[24], ev[16], size[32], types[128], age[32], att[16], st[16], next[40];
+    char id[24], ev[16], size[32], types[128], age[32], att[16], cnt[16], net[16], st[16], next[40],
+        src[QUEUE_FP_SIZE];
     const struct record *r = &e->rec;
     const struct queue_attempts *a = &e->attempts;
     snprintf(id, sizeof id, "%" PRIu64, e->id);
     snprintf(ev, sizeof ev, "%" PRIu32, r->event_count);
-    snprintf(att, sizeof att, "%" PRIu32, a->counted + a->network);
+    snprintf(att, sizeof att, "%" PRIu32, a->counted + a->uncounted + a->network);
+    snprintf(cnt, sizeof cnt, "%" PRIu32, a->counted);
+    snprintf(net, sizeof net, "%" PRIu32, a->network);
+    queue_source_of(r->write_key, r->write_key_len, l->default_source, src);
     if (a->last_status)
         snprintf(st, sizeof st, "%" PRId32, a->last_status);
     else
         snprintf(st, sizeof st, "-");
-    if (a->next_try_ms > l->now) {
+    if (cli_lister_probing(l, e->id)) {
+        snprintf(next, sizeof next, "probing");
+    } else if (a->next_try_ms > l->now) {
         char in[32];
         snprintf(next, sizeof next, "in %s", timefmt_age(a->next_try_ms - l->now, in, sizeof in));
     } else {
@@ -40,7 +81,10 @@ static void row_pending(struct cli_lister *l, const struct queue_entry *e)
                            ev,
                            timefmt_size(r->body_len, size, sizeof size),
                            timefmt_age(l->now - r->received_ms, age, sizeof age),
+                           src,
                            att,
+                           cnt,
+                           net,
                            st,
                            next,
                            cli_types_text(r->types, r->types_len, 40, types, sizeof types)};
@@ -78,8 +122,9 @@ int cli_lister_begin(struct cli_lister *l, enum queue_db db, bool as_json, int64
 {
     static const char *const dead_head[] = {"ID",      "EVENTS",   "SIZE",  "STATUS", "ATTEMPTS",
                                             "REPLAYS", "DEAD FOR", "TYPES", "REASON"};
-    static const char *const pending_head[] = {"ID",       "EVENTS", "SIZE",     "AGE",
-                                               "ATTEMPTS", "STATUS", "NEXT TRY", "TYPES"};
+    static const char *const pending_head[] = {"ID",     "EVENTS",   "SIZE",    "AGE",
+                                               "SOURCE", "ATTEMPTS", "COUNTED", "NET",
+                                               "STATUS", "NEXT TRY", "TYPES"};
     memset(l, 0, sizeof *l);
     l->db = db;
     l->as_json = as_json;
@@ -87,7 +132,7 @@ int cli_lister_begin(struct cli_lister *l, enum queue_db db, bool as_json, int64
     if (as_json)
         return 0;
     l->table = db == QUEUE_DEAD ? cli_table_new(dead_head, 9, "rrrrrrrll")
-                                : cli_table_new(pending_head, 8, "rrrrrrll");
+                                : cli_table_new(pending_head, 11, "rrrrlrrrrll");
     return l->table ? 0 : -1;
 }
 
@@ -99,7 +144,14 @@ int cli_lister_add(struct cli_lister *l, const struct queue_entry *e)
     if (e->status != RECORD_OK)
         l->corrupt++;
     if (l->as_json) {
-        if (cli_json_print_line(cli_entry_json(e, l->db, false), stdout) != 0)
+        json_t *o = cli_entry_json(e, l->db, false);
+        if (o && l->db == QUEUE_PENDING && e->status == RECORD_OK) {
+            char src[QUEUE_FP_SIZE];
+            queue_source_of(e->rec.write_key, e->rec.write_key_len, l->default_source, src);
+            json_object_set_new(o, "source", json_string(src));
+            json_object_set_new(o, "probing", json_boolean(cli_lister_probing(l, e->id)));
+        }
+        if (cli_json_print_line(o, stdout) != 0)
             return l->failed = 1;
         return 0;
     }
@@ -107,9 +159,9 @@ int cli_lister_add(struct cli_lister *l, const struct queue_entry *e)
         char id[24], why[64];
         snprintf(id, sizeof id, "%" PRIu64, e->id);
         snprintf(why, sizeof why, "DAMAGED: %s", record_strerror(e->status));
-        const char *cells[9] = {id, "?", "?", "?", "?", "?", "?", "?", why};
+        const char *cells[11] = {id, "?", "?", "?", "?", "?", "?", "?", why, "", ""};
         if (l->db == QUEUE_PENDING)
-            cells[7] = why;
+            cells[8] = "?", cells[10] = why;
         if (cli_table_add(l->table, cells) != 0)
             l->failed = 1;
         return l->failed;
@@ -194,6 +246,8 @@ int cli_list_command(struct cli *c, int argc, char **argv, enum queue_db db, con
         cli_error("out of memory");
         return CLI_FAIL;
     }
+    cli_lister_sources(&l, c->q);
+    memcpy(cf.f.default_source, l.default_source, sizeof cf.f.default_source);
     cli_catch_interrupts();
     struct list_scan ls = {.l = &l};
     int rc = queue_scan(c->q, db, cf.any ? &cf.f : NULL, 0, limit, on_entry, &ls);

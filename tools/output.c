@@ -218,8 +218,12 @@ json_t *cli_entry_json(const struct queue_entry *e, enum queue_db db, bool histo
                             cli_json_string(e->reason, strnlen(e->reason, sizeof e->reason)));
     }
     json_object_set_new(o, "last_status", json_integer(a->last_status));
-    json_object_set_new(o, "attempts", json_integer((json_int_t)a->counted + a->network));
+    json_object_set_new(o, "attempts",
+                        json_integer((json_int_t)a->counted + a->uncounted + a->network));
     json_object_set_new(o, "http_attempts", json_integer(a->counted));
+    json_object_set_new(o, "counted", json_integer(a->counted));
+    json_object_set_new(o, "uncounted", json_integer(a->uncounted));
+    json_object_set_new(o, "network", json_integer(a->network));
     json_object_set_new(o, "first_failed_at", json_time(a->first_failed_ms));
     json_object_set_new(o, "last_failed_at", json_time(a->last_failed_ms));
     if (db == QUEUE_PENDING)

@@ -28,8 +28,9 @@ static void when(const char *label, int64_t ms, int64_t now)
 
 static void print_history(const struct queue_attempts *a)
 {
-    printf("\nattempts: %" PRIu32 " with an HTTP answer, %" PRIu32 " without", a->counted,
-           a->network);
+    printf("\nattempts: %" PRIu32 " counted toward max_attempts, %" PRIu32
+           " not counted (an outage or hold of its source), %" PRIu32 " without an HTTP answer",
+           a->counted, a->uncounted, a->network);
     if (a->dropped)
         printf(" (%" PRIu32 " in the middle not kept)", a->dropped);
     printf("\n");
@@ -61,7 +62,8 @@ static void print_history(const struct queue_attempts *a)
     cli_table_free(t);
 }
 
-static void print_entry(const struct queue_entry *e, enum queue_db db, int64_t now)
+static void print_entry(const struct queue_entry *e, enum queue_db db, int64_t now,
+                        const char *default_source)
 {
     const struct record *r = &e->rec;
     char size[32], types[4096];
@@ -85,11 +87,11 @@ static void print_entry(const struct queue_entry *e, enum queue_db db, int64_t n
     if (r->origin_seq)
         printf("  %-14s %s of pending batch %" PRIu64 "\n", "origin",
                r->flags & RECORD_F_SPLIT ? "split" : "from", r->origin_seq);
-    if (r->write_key_len)
-        printf("  %-14s %.*s... (%zu chars)\n", "write key",
-               (int)(r->write_key_len < 4 ? r->write_key_len : 4), r->write_key, r->write_key_len);
-    else
-        printf("  %-14s none (the delivery default is used)\n", "write key");
+    /* The source, never the key: a fingerprint reveals nothing of it. */
+    char fp[QUEUE_FP_SIZE];
+    queue_source_of(r->write_key, r->write_key_len, default_source, fp);
+    printf("  %-14s %s%s\n", "source", fp,
+           r->write_key_len ? "" : " (stored without a key: [delivery] write_key)");
     if (e->attempts.last_status)
         printf("  %-14s %" PRId32 "\n", "last status", e->attempts.last_status);
     when("first failure", e->attempts.first_failed_ms, now);
@@ -167,7 +169,9 @@ int cli_show_command(struct cli *c, int argc, char **argv, enum queue_db db, con
         if (cli_json_print_line(cli_entry_json(&e, db, true), stdout) != 0)
             rc = CLI_FAIL;
     } else {
-        print_entry(&e, db, c->now_ms);
+        char dflt[QUEUE_FP_SIZE];
+        queue_default_source(c->q, dflt);
+        print_entry(&e, db, c->now_ms, dflt);
     }
     queue_entry_free(&e);
     return rc;

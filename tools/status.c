@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "help.h"
+#include "output.h"
 #include "timefmt.h"
 
 static json_int_t get_int(json_t *o, const char *a, const char *b)
@@ -29,6 +30,52 @@ static const char *get_str(json_t *o, const char *a, const char *b)
 static bool get_bool(json_t *o, const char *a, const char *b)
 {
     return json_is_true(json_object_get(json_object_get(o, a), b));
+}
+
+/* One row per source: what is pending, its state and its last answer. */
+static void print_sources(json_t *sources)
+{
+    if (json_array_size(sources) == 0)
+        return;
+    static const char *const head[] = {"SOURCE", "STATE",  "SINCE",  "BATCHES",
+                                       "EVENTS", "OLDEST", "STATUS", "LAST ERROR"};
+    struct cli_table *t = cli_table_new(head, 8, "lllrrrrl");
+    if (!t)
+        return;
+    size_t i;
+    json_t *s;
+    json_array_foreach(sources, i, s)
+    {
+        char b[24], e[24], age[32], st[16];
+        json_t *p = json_object_get(s, "pending");
+        json_int_t batches = json_integer_value(json_object_get(p, "batches"));
+        snprintf(b, sizeof b, "%lld", (long long)batches);
+        snprintf(e, sizeof e, "%lld", (long long)json_integer_value(json_object_get(p, "events")));
+        if (batches)
+            timefmt_age(json_integer_value(json_object_get(p, "oldest_age_s")) * 1000, age,
+                        sizeof age);
+        else
+            snprintf(age, sizeof age, "-");
+        json_int_t last = json_integer_value(json_object_get(s, "last_status"));
+        if (last)
+            snprintf(st, sizeof st, "%lld", (long long)last);
+        else
+            snprintf(st, sizeof st, "-");
+        const char *since = json_string_value(json_object_get(s, "since"));
+        const char *err = json_string_value(json_object_get(s, "last_error"));
+        const char *cells[] = {json_string_value(json_object_get(s, "source")),
+                               json_string_value(json_object_get(s, "state")),
+                               since && *since ? since : "-",
+                               b,
+                               e,
+                               age,
+                               st,
+                               err && *err ? err : ""};
+        cli_table_add(t, cells);
+    }
+    printf("\n");
+    cli_table_print(t, stdout);
+    cli_table_free(t);
 }
 
 static void print_human(json_t *st, int64_t now_ms)
@@ -78,6 +125,7 @@ static void print_human(json_t *st, int64_t now_ms)
         printf("; ingest refusing (503 %s): %s", get_str(ingest, "error", NULL),
                get_str(ingest, "reason", NULL));
     putchar('\n');
+    print_sources(json_object_get(st, "sources"));
 }
 
 int cli_cmd_status(struct cli *c, int argc, char **argv)

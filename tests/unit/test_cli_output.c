@@ -116,6 +116,7 @@ static void entry_json(void **state)
         s, "{\"id\":42,\"events\":3,\"event_types\":[\"x\",\"y\"],\"bytes\":99,"
            "\"received_at\":\"2026-11-28T10:00:00.250Z\",\"dead_at\":\"2026-11-28T10:00:01.000Z\","
            "\"reason\":\"HTTP 400\",\"last_status\":400,\"attempts\":3,\"http_attempts\":2,"
+           "\"counted\":2,\"uncounted\":0,\"network\":1,"
            "\"first_failed_at\":\"2026-11-28T10:00:00.500Z\","
            "\"last_failed_at\":\"2026-11-28T10:00:00.900Z\",\"replays\":2,\"split\":false,"
            "\"history\":[{\"at\":\"2026-11-28T10:00:00.900Z\",\"status\":400,\"answer\":\"bad\"}],"
