@@ -53,7 +53,15 @@
  *                      hang=0 stops hanging and closes the hung connections
  *                      without an answer (the client sees EOF)
  *   close=N            close the next N connections without answering (-1: all)
+ *   outage=S           answer S to every request until outage=0 (a 5xx
+ *                      outage: fail=-1 fail_status=S)
  *   marker=TEXT        400 for a request whose body contains TEXT ("" clears)
+ *   marker_status=S    the status for a marked body instead of 400 (e.g. 500:
+ *                      a poison batch that always fails)
+ *   key_status=K=S     answer S to every request with write key K, as the
+ *                      gateway does for a revoked key (401) or a disabled
+ *                      source (404); with retry_after, add Retry-After
+ *                      (S 0 or 200: answer K normally again); repeatable
  *   reject_keys=0|1    401 "invalid write key" for every key
  *   disabled=0|1       404 "source is disabled"
  *   max_body=BYTES     the size limit, on the wrapped request (default
@@ -68,7 +76,8 @@
  *                answer is sent (the power-loss checker orders it by that)
  *   --bodies DIR the accepted body N, byte for byte, in DIR/N.json
  *   --log FILE   one NDJSON line per request (any answer):
- *                {"t":MS,"status":S,"bytes":N} with S = 0 for hang/close;
+ *                {"t":MS,"status":S,"bytes":N,"write_key":"K"} with S = 0 for
+ *                hang/close (write_key "" when the request carried none);
  *                t is the arrival time in Unix milliseconds
  *   --no-parse   skip the JSON checks (benchmarks: the sink costs ~nothing)
  */
@@ -100,6 +109,12 @@
 #define FAKE_KEYS_MAX 32
 #define FAKE_CODES 600
 
+/* key_status: a status answered to every request of one write key. */
+struct key_status {
+    char *key;
+    int status;
+};
+
 struct fake {
     struct event_base *base;
     /* configuration and faults */
@@ -114,6 +129,9 @@ struct fake {
     long hang;       /* requests still to hang; -1 = all */
     long close_next; /* connections still to close; -1 = all */
     char *marker;
+    int marker_status;
+    struct key_status key_status[FAKE_KEYS_MAX];
+    size_t nkey_status;
     bool reject_keys, disabled, no_parse;
     /* outputs */
     FILE *out, *log;
@@ -172,6 +190,10 @@ static void fake_reset(struct fake *f)
     f->close_next = 0;
     free(f->marker);
     f->marker = NULL;
+    f->marker_status = 400;
+    for (size_t i = 0; i < f->nkey_status; i++)
+        free(f->key_status[i].key);
+    f->nkey_status = 0;
     f->reject_keys = f->disabled = false;
     fake_answer_hung(f);
     memset(f->by_status, 0, sizeof(f->by_status));
@@ -201,6 +223,30 @@ static int fake_set(struct fake *f, const char *k, const char *v)
         f->marker = *v ? strdup(v) : NULL;
         return 0;
     }
+    if (!strcmp(k, "key_status") || !strcmp(k, "key-status")) {
+        const char *eq = strrchr(v, '=');
+        if (!eq || eq == v || parse_long(eq + 1, &x) != 0 || x < 0 || x >= FAKE_CODES)
+            return -1;
+        size_t i = 0, klen = (size_t)(eq - v);
+        while (i < f->nkey_status &&
+               (strlen(f->key_status[i].key) != klen || strncmp(f->key_status[i].key, v, klen)))
+            i++;
+        if (x == 0 || x == 200) {
+            if (i < f->nkey_status) {
+                free(f->key_status[i].key);
+                f->key_status[i] = f->key_status[--f->nkey_status];
+            }
+            return 0;
+        }
+        if (i == f->nkey_status) {
+            if (i == FAKE_KEYS_MAX)
+                return -1;
+            f->key_status[i].key = strndup(v, klen);
+            f->nkey_status++;
+        }
+        f->key_status[i].status = (int)x;
+        return 0;
+    }
     if (!strcmp(k, "write_key") || !strcmp(k, "write-key")) {
         if (f->nkeys == FAKE_KEYS_MAX)
             return -1;
@@ -211,6 +257,12 @@ static int fake_set(struct fake *f, const char *k, const char *v)
         return -1;
     if (!strcmp(k, "fail"))
         f->fail = x;
+    else if (!strcmp(k, "outage")) {
+        f->fail = x ? -1 : 0;
+        if (x)
+            f->fail_status = (int)x;
+    } else if (!strcmp(k, "marker_status") || !strcmp(k, "marker-status"))
+        f->marker_status = (int)x;
     else if (!strcmp(k, "fail_status") || !strcmp(k, "fail-status"))
         f->fail_status = (int)x;
     else if (!strcmp(k, "retry_after") || !strcmp(k, "retry-after"))
@@ -252,12 +304,26 @@ static void reply_text(struct fake *f, struct evhttp_request *req, int code, con
     (void)f;
 }
 
-static void log_request(struct fake *f, int64_t t, int status, size_t bytes)
+static void log_request(struct fake *f, int64_t t, int status, size_t bytes, const char *key)
 {
     if (!f->log)
         return;
-    fprintf(f->log, "{\"t\":%" PRId64 ",\"status\":%d,\"bytes\":%zu}\n", t, status, bytes);
+    json_t *k = json_string(key ? key : "");
+    char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+    fprintf(f->log, "{\"t\":%" PRId64 ",\"status\":%d,\"bytes\":%zu,\"write_key\":%s}\n", t, status,
+            bytes, ks ? ks : "\"\"");
     fflush(f->log);
+    free(ks);
+    json_decref(k);
+}
+
+/* The status key_status gives key, or 0. */
+static int key_status_of(const struct fake *f, const char *key)
+{
+    for (size_t i = 0; key && i < f->nkey_status; i++)
+        if (!strcmp(f->key_status[i].key, key))
+            return f->key_status[i].status;
+    return 0;
 }
 
 /* Decodes standard base64 (Basic auth); returns the length or -1. */
@@ -575,7 +641,7 @@ static void answer(struct fake *f, struct evhttp_request *req, int code, const c
 }
 
 /* Decides the gateway's answer for a webhook POST. */
-static void handle_webhook(struct fake *f, struct evhttp_request *req, const char *query, int64_t t)
+static void handle_webhook(struct fake *f, struct evhttp_request *req, char *key, int64_t t)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
@@ -583,10 +649,15 @@ static void handle_webhook(struct fake *f, struct evhttp_request *req, const cha
     unsigned char *inflated = NULL;
     int code = 200;
     const char *text = "OK";
+    int retry_after = 0, ks = key_status_of(f, key);
 
-    char *key = request_write_key(req, query);
     if (!key) {
         code = 401, text = "failed to read writekey from query params\n";
+    } else if (ks) {
+        code = ks, retry_after = f->retry_after;
+        text = ks == 401   ? "invalid write key\n"
+               : ks == 404 ? "source is disabled\n"
+                           : "injected failure for this write key\n";
     } else if (f->reject_keys || !key_accepted(f, key)) {
         code = 401, text = "invalid write key\n";
     } else if (f->disabled) {
@@ -606,7 +677,8 @@ static void handle_webhook(struct fake *f, struct evhttp_request *req, const cha
     if (code == 200 && envelope_len(req, raw, len) > f->max_body)
         code = 413, text = "request size exceeds max limit\n";
     if (code == 200 && f->marker && memmem(raw, len, f->marker, strlen(f->marker)))
-        code = 400, text = "event rejected: marker\n";
+        code = f->marker_status,
+        text = code == 400 ? "event rejected: marker\n" : "injected failure for a marked body\n";
 
     yajl_val doc = NULL, events = NULL;
     if (code == 200 && !f->no_parse) {
@@ -635,11 +707,10 @@ static void handle_webhook(struct fake *f, struct evhttp_request *req, const cha
     }
     if (code == 200)
         record_accepted(f, t, key, raw, len, events);
-    log_request(f, t, code, len);
-    answer(f, req, code, text, 0);
+    log_request(f, t, code, len, key);
+    answer(f, req, code, text, retry_after);
     yajl_tree_free(doc);
     free(inflated);
-    free(key);
 }
 
 static void handle_control(struct fake *f, struct evhttp_request *req, const char *query)
@@ -689,25 +760,11 @@ static void handle_stats(struct fake *f, struct evhttp_request *req)
     json_decref(o);
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+/* A request to the gateway itself (not /_control or /_stats). */
+static void serve(struct fake *f, struct evhttp_request *req, const char *path, char *key,
+                  int64_t t)
 {
-    struct fake *f = arg;
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
-    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-    int64_t t = now_ms();
-
-    if (!path)
-        path = "/";
-    if (!strcmp(path, "/_control")) {
-        handle_control(f, req, query);
-        return;
-    }
-    if (!strcmp(path, "/_stats")) {
-        handle_stats(f, req);
-        return;
-    }
     f->requests++;
     if (!f->first_ms)
         f->first_ms = t;
@@ -717,7 +774,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         if (f->close_next > 0)
             f->close_next--;
         f->closed++;
-        log_request(f, t, 0, len);
+        log_request(f, t, 0, len, key);
         close_without_answer(req);
         return;
     }
@@ -738,7 +795,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         f->inflight++;
         if (f->inflight > f->inflight_max)
             f->inflight_max = f->inflight;
-        log_request(f, t, 0, len);
+        log_request(f, t, 0, len, key);
         return;
     }
     if (f->fail) {
@@ -746,26 +803,49 @@ static void on_request(struct evhttp_request *req, void *arg)
             f->fail--;
         char text[64];
         snprintf(text, sizeof(text), "injected failure %d\n", f->fail_status);
-        log_request(f, t, f->fail_status, len);
+        log_request(f, t, f->fail_status, len, key);
         answer(f, req, f->fail_status, text, f->retry_after);
         return;
     }
     if (strcmp(path, "/v1/webhook") != 0) {
-        log_request(f, t, 404, len);
+        log_request(f, t, 404, len, key);
         answer(f, req, 404, "404 page not found\n", 0);
         return;
     }
     if (cmd == EVHTTP_REQ_GET) {
-        log_request(f, t, 200, 0);
+        log_request(f, t, 200, 0, key);
         answer(f, req, 200, "", 0);
         return;
     }
     if (cmd != EVHTTP_REQ_POST) {
-        log_request(f, t, 405, len);
+        log_request(f, t, 405, len, key);
         answer(f, req, 405, "method not allowed\n", 0);
         return;
     }
-    handle_webhook(f, req, query, t);
+    handle_webhook(f, req, key, t);
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct fake *f = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
+    int64_t t = now_ms();
+
+    if (!path)
+        path = "/";
+    if (!strcmp(path, "/_control")) {
+        handle_control(f, req, query);
+        return;
+    }
+    if (!strcmp(path, "/_stats")) {
+        handle_stats(f, req);
+        return;
+    }
+    char *key = request_write_key(req, query);
+    serve(f, req, path, key, t);
+    free(key);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -782,7 +862,8 @@ static void usage(void)
             "usage: fake-rudderstack --listen 127.0.0.1:PORT [--out FILE] [--log FILE]\n"
             "       [--bodies DIR] [--write-key K]... [--max-body BYTES] [--no-parse]\n"
             "       [--fail N] [--fail-status S] [--retry-after SECS] [--delay-ms N]\n"
-            "       [--hang N] [--close N] [--marker TEXT] [--reject-keys 0|1] [--disabled 0|1]\n"
+            "       [--hang N] [--close N] [--marker TEXT] [--marker-status S] [--outage S]\n"
+            "       [--key-status KEY=S]... [--reject-keys 0|1] [--disabled 0|1]\n"
             "Steering at run time: POST /_control?key=value; counters: GET /_stats\n");
 }
 
@@ -792,6 +873,7 @@ int main(int argc, char **argv)
     const char *listen_at = "127.0.0.1:8090";
     f.max_body = 4000 * 1024;
     f.fail_status = 503;
+    f.marker_status = 400;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
