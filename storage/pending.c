@@ -221,7 +221,9 @@ static int delete_pending(queue_t *q, MDB_txn *txn, uint64_t seq, bool *found, s
         d->events -= (int64_t)ev;
         d->bytes -= (int64_t)blen;
         char name[QI_SRC_NAME_SIZE];
-        qi_src_name(peek_key(&v, &key, &keylen) ? key : NULL, keylen, name);
+        if (!peek_key(&v, &key, &keylen))
+            key = NULL, keylen = 0;
+        qi_src_name(key, keylen, name);
         int st = qi_src_count(q, txn, name, -1, -(int64_t)ev, -(int64_t)blen);
         if (st)
             return st;
