@@ -302,6 +302,7 @@ static void source_set(struct delivery *d, struct source *s, enum delivery_state
                        const char *err, size_t errlen)
 {
     char text[sizeof(s->last_error)];
+    bool changed = false;
     set_error_text(text, sizeof(text), err ? err : "", err ? errlen : 0);
     if (s->paused && st != DELIVERY_PAUSED)
         st = DELIVERY_PAUSED; /* an answer that was in flight when it was paused */
@@ -332,6 +333,7 @@ static void source_set(struct delivery *d, struct source *s, enum delivery_state
         atomic_store(&s->ms->state, (int)st);
         d->state_dirty = true;
         state_overall(d);
+        changed = true;
     }
     if (status != 0 || st != DELIVERY_PAUSED) {
         if (status != s->last_status || strcmp(text, s->last_error) != 0)
@@ -343,6 +345,10 @@ static void source_set(struct delivery *d, struct source *s, enum delivery_state
         d->last_status = status;
         snprintf(d->last_error, sizeof(d->last_error), "%s", text);
     }
+    /* A change of state is recorded at once (eddy status, /status); a new
+     * status or error alone at most every DELIVERY_STATE_WRITE_MS. */
+    if (changed)
+        state_write(d);
 }
 
 /* Follows the pause flags `eddy pause` / `eddy resume` keep in the store,

@@ -225,8 +225,9 @@ static int src_clear(queue_t *q, MDB_txn *txn)
             rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT);
     }
     mdb_cursor_close(c);
-    return rc == 0 || rc == MDB_NOTFOUND || rc == EINVAL ? QUEUE_OK
-                                                         : qi_lmdb_error(rc, "clear source counters");
+    return rc == 0 || rc == MDB_NOTFOUND || rc == EINVAL
+               ? QUEUE_OK
+               : qi_lmdb_error(rc, "clear source counters");
 }
 
 int queue_sources_prepare(queue_t *q, const char *default_key, size_t len)

@@ -36,14 +36,14 @@ int cli_pending_bury(struct cli *c, int argc, char **argv)
         }
     }
     if (!why || !*why)
-        return cli_usage_error("pending bury", "--reason TEXT is required (it is kept with the "
-                                               "dead letter)%s",
+        return cli_usage_error("pending bury",
+                               "--reason TEXT is required (it is kept with the "
+                               "dead letter)%s",
                                "");
     if (strlen(why) > BURY_REASON_MAX)
         return cli_usage_error("pending bury", "--reason is longer than 200 characters%s", "");
     if (optind >= argc)
-        return cli_usage_error("pending bury", "give the ids of the pending batches to bury%s",
-                               "");
+        return cli_usage_error("pending bury", "give the ids of the pending batches to bury%s", "");
     size_t n = (size_t)(argc - optind);
     uint64_t *ids = calloc(n, sizeof(*ids));
     if (!ids) {

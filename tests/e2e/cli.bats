@@ -34,7 +34,7 @@ teardown() {
     python3 - "$output" <<'PY'
 import json, sys
 o = json.loads(sys.argv[1])
-assert sorted(o) == ["dead", "delivery", "eddyd", "pending", "storage"], o
+assert sorted(o) == ["dead", "delivery", "eddyd", "pending", "sources", "storage"], o
 assert o["eddyd"]["running"] is False and o["eddyd"]["pid"] == 0, o  # eddyd stopped
 assert sorted(o["pending"]) == ["batches", "bytes", "events", "oldest_age_s"], o
 assert sorted(o["dead"]) == ["batches", "events"]
@@ -45,6 +45,8 @@ assert o["pending"]["batches"] == 0 and o["dead"] == {"batches": 13, "events": 1
 assert o["delivery"]["state"] in ("ok", "backoff", "held")
 assert 0 < o["storage"]["used_bytes"] <= o["storage"]["max_bytes"]
 assert o["storage"]["used_bytes"] <= o["storage"]["file_bytes"] <= o["storage"]["max_bytes"]
+# per-source counts add up to the totals
+assert sum(s["pending"]["batches"] for s in o["sources"]) == o["pending"]["batches"], o
 PY
     run eddy status
     [ "$status" -eq 0 ]
