@@ -185,8 +185,7 @@ static void test_ready_scan_chooses_by_key(void **state)
     size_t n;
     bool end;
     int looked = 0;
-    assert_int_equal(queue_ready_scan(q, 0, 0, only_b, &looked, got, 4, &n, &last, &end),
-                     QUEUE_OK);
+    assert_int_equal(queue_ready_scan(q, 0, 0, only_b, &looked, got, 4, &n, &last, &end), QUEUE_OK);
     assert_int_equal(n, 2);
     assert_int_equal(got[0], s[2]);
     assert_int_equal(got[1], s[5]);
@@ -195,15 +194,13 @@ static void test_ready_scan_chooses_by_key(void **state)
     assert_int_equal(looked, 6);
     /* a bound on the records looked at */
     looked = 0;
-    assert_int_equal(queue_ready_scan(q, 0, 4, only_b, &looked, got, 4, &n, &last, &end),
-                     QUEUE_OK);
+    assert_int_equal(queue_ready_scan(q, 0, 4, only_b, &looked, got, 4, &n, &last, &end), QUEUE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(last, s[3]);
     assert_false(end);
     /* stops when max were taken */
     looked = 0;
-    assert_int_equal(queue_ready_scan(q, 0, 0, only_b, &looked, got, 1, &n, &last, &end),
-                     QUEUE_OK);
+    assert_int_equal(queue_ready_scan(q, 0, 0, only_b, &looked, got, 1, &n, &last, &end), QUEUE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(last, s[2]);
     assert_false(end);
