@@ -84,7 +84,7 @@ class Trace:
         self.ops = raw
         for i, o in enumerate(self.ops):
             o.seq = i
-        self.files = sorted({o.file for o in self.ops if o.file})
+        self.files = sorted({o.file for o in self.ops if o.file} | MODELLED)
         self._durability()
 
     def _read(self, path):
