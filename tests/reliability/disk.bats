@@ -71,10 +71,7 @@ print(" ".join(k for k in d if k not in ("200", "503")))' "$BATS_TEST_TMPDIR/loa
     MNT=$BATS_TEST_TMPDIR/small
     mkdir -p "$MNT"
     mount -t tmpfs -o size=64m,mode=0700 eddy-rel-tmpfs "$MNT" || skip "mount -t tmpfs failed"
-    # compress = none: loadgen's padded events gzip so well that a stored
-    # store would take minutes to fill 64 MiB; the subject here is ENOSPC
-    DATA_DIR=$MNT/data write_config storage.max_size=512M storage.high_water=1.0 \
-        storage.compress=none
+    DATA_DIR=$MNT/data write_config storage.max_size=512M storage.high_water=1.0
     fill_then_recover enospc
     local enospc
     enospc=$(grep -c 'Input/output error\|No space left' "$BATS_TEST_TMPDIR/eddyd.log" || true)
