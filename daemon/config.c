@@ -76,8 +76,9 @@ static const char *const sync_choices[] = {"full", "none", NULL};
 static const char *const compress_choices[] = {"gzip", "none", NULL};
 static const char *const encoding_choices[] = {"gzip", "identity", NULL};
 
-/* Delivery keys are CONFIG_LIVE_DELIVERY: main decides whether the running
- * delivery can take them (see README "Reloading"). */
+/* CONFIG_LIVE_DELIVERY: what delivery_reconfigure takes while delivery
+ * runs. [delivery] write_key names the source of keyless batches and
+ * concurrency sizes the connections: both need a restart. */
 static const struct config_key config_keys[] = {
     {"ingest", "listen", T_LISTEN, F(listen), 0, 0, NULL, CONFIG_RESTART},
     {"ingest", "paths", T_PATHS, L(paths, npaths), 0, 0, NULL, CONFIG_RESTART},
@@ -93,7 +94,7 @@ static const struct config_key config_keys[] = {
     {"storage", "sync", T_ENUM, F(sync_full), 0, 0, sync_choices, CONFIG_RESTART},
     {"storage", "compress", T_ENUM, F(compress), 0, 0, compress_choices, CONFIG_RESTART},
     {"delivery", "url", T_URL, F(url), 0, 0, NULL, CONFIG_LIVE_DELIVERY},
-    {"delivery", "write_key", T_WRITE_KEY, F(write_key), 0, 0, NULL, CONFIG_LIVE_DELIVERY},
+    {"delivery", "write_key", T_WRITE_KEY, F(write_key), 0, 0, NULL, CONFIG_RESTART},
     {"delivery", "concurrency", T_UINT, F(concurrency), 1, 64, NULL, CONFIG_RESTART},
     {"delivery", "timeout", T_DURATION, F(timeout_ms), 1, 0, NULL, CONFIG_LIVE_DELIVERY},
     {"delivery", "max_attempts", T_UINT, F(max_attempts), 1, 1000000, NULL, CONFIG_LIVE_DELIVERY},
@@ -107,7 +108,7 @@ static const struct config_key config_keys[] = {
     {"delivery", "retry_after_max", T_DURATION, F(retry_after_max_ms), 1000, 0, NULL,
      CONFIG_LIVE_DELIVERY},
     {"delivery", "content_encoding", T_ENUM, F(content_gzip), 0, 0, encoding_choices,
-     CONFIG_LIVE_DELIVERY},
+     CONFIG_RESTART},
 };
 #define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 _Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");

@@ -117,6 +117,10 @@ struct bisection {
 struct delivery {
     queue_t *q;
     struct config cfg; /* shallow copy: only the [delivery] scalars and arrays are used */
+    /* delivery_reconfigure hands the sender new live settings here */
+    pthread_mutex_t reconf_mu;
+    struct config reconf; /* under reconf_mu: only the live fields are set */
+    atomic_bool reconf_pending;
     struct metrics *m;
     atomic_bool stop;
     /* The sender thread owns everything but the acker's fields. */
@@ -659,8 +663,6 @@ static int slot_init(struct delivery *d, struct slot *s)
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_POST, 1L);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)d->cfg.timeout_ms);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.timeout_ms);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_answer);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, s);
@@ -688,6 +690,9 @@ static int send_batch(struct delivery *d, struct slot *s)
     }
     s->answer_len = 0;
     s->errbuf[0] = 0;
+    /* per request: a reload may have changed it */
+    curl_easy_setopt(s->easy, CURLOPT_TIMEOUT_MS, (long)d->cfg.timeout_ms);
+    curl_easy_setopt(s->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)d->cfg.timeout_ms);
 
     char *esc = keylen ? curl_easy_escape(s->easy, key, (int)keylen) : NULL;
     size_t ulen = strlen(d->cfg.url) + (esc ? strlen(esc) : 0) + 16;
@@ -1060,10 +1065,54 @@ static long sleep_ms(const struct delivery *d, int64_t now)
     return (long)(t < 1 ? 1 : t);
 }
 
+/* The [delivery] settings a reload may change while batches are in
+ * flight: each is read afresh for every request or decision. The write
+ * key (it names the source of keyless batches), concurrency (the slots)
+ * and content_encoding keep their start values. */
+static void copy_live(struct config *dst, const struct config *src)
+{
+    memcpy(dst->url, src->url, sizeof(dst->url));
+    dst->timeout_ms = src->timeout_ms;
+    dst->max_attempts = src->max_attempts;
+    dst->retry_window_ms = src->retry_window_ms;
+    dst->backoff_min_ms = src->backoff_min_ms;
+    dst->backoff_max_ms = src->backoff_max_ms;
+    dst->retry_after_max_ms = src->retry_after_max_ms;
+    dst->max_batch_bytes = src->max_batch_bytes;
+    dst->require_external_user_id = src->require_external_user_id;
+}
+
+/* The longest wait the policy can ask for, from d->cfg. */
+static void set_max_wait(struct delivery *d)
+{
+    const struct config *c = &d->cfg;
+    uint64_t probe = policy_hold_probe_ms(c->backoff_min_ms, c->backoff_max_ms);
+    d->max_wait_ms =
+        c->backoff_max_ms > c->retry_after_max_ms ? c->backoff_max_ms : c->retry_after_max_ms;
+    if (probe > d->max_wait_ms)
+        d->max_wait_ms = probe;
+}
+
+void delivery_reconfigure(struct delivery *d, const struct config *cfg)
+{
+    pthread_mutex_lock(&d->reconf_mu);
+    copy_live(&d->reconf, cfg);
+    atomic_store(&d->reconf_pending, true);
+    pthread_mutex_unlock(&d->reconf_mu);
+    curl_multi_wakeup(d->multi);
+}
+
 static void *sender_main(void *arg)
 {
     struct delivery *d = arg;
     while (!atomic_load(&d->stop)) {
+        if (atomic_exchange(&d->reconf_pending, false)) {
+            pthread_mutex_lock(&d->reconf_mu);
+            copy_live(&d->cfg, &d->reconf);
+            pthread_mutex_unlock(&d->reconf_mu);
+            set_max_wait(d);
+            log_info("delivery: new settings in force (to %s)", d->cfg.url);
+        }
         int64_t now = clock_mono_ms();
         read_pauses(d, now);
         dispatch(d, now);
@@ -1115,6 +1164,7 @@ static void delivery_free(struct delivery *d)
     free(d->bisections);
     pthread_mutex_destroy(&d->ack_mu);
     pthread_cond_destroy(&d->ack_cv);
+    pthread_mutex_destroy(&d->reconf_mu);
     free(d);
 }
 
@@ -1166,6 +1216,7 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->committing = calloc(d->ack_cap, sizeof(*d->committing));
     pthread_mutex_init(&d->ack_mu, NULL);
     pthread_cond_init(&d->ack_cv, NULL);
+    pthread_mutex_init(&d->reconf_mu, NULL);
     d->nslots = nslots;
     d->slots = calloc(nslots, sizeof(*d->slots));
     d->multi = curl_multi_init();
@@ -1180,11 +1231,7 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
         delivery_free(d);
         return -1;
     }
-    uint64_t probe = policy_hold_probe_ms(cfg->backoff_min_ms, cfg->backoff_max_ms);
-    d->max_wait_ms = cfg->backoff_max_ms > cfg->retry_after_max_ms ? cfg->backoff_max_ms
-                                                                   : cfg->retry_after_max_ms;
-    if (probe > d->max_wait_ms)
-        d->max_wait_ms = probe;
+    set_max_wait(d);
     if (queue_sources_prepare(q, cfg->write_key, strlen(cfg->write_key)) != QUEUE_OK)
         log_warn("delivery: cannot prepare the per-source counters: %s", queue_last_error());
     /* The sources are learnt from the batches; until then there is none. */

@@ -18,6 +18,13 @@ struct delivery;
 int delivery_start(struct delivery **d, queue_t *q, const struct config *cfg, struct metrics *m,
                    char *err, size_t errlen);
 
+/* From another thread (SIGHUP): the [delivery] settings that can change
+ * while delivery runs (url, timeout, max_attempts, retry_window, backoff_min,
+ * backoff_max, retry_after_max, max_batch_bytes, require_external_user_id)
+ * take effect from the sender's next turn; requests in flight finish as
+ * they started. cfg is copied. */
+void delivery_reconfigure(struct delivery *d, const struct config *cfg);
+
 /* Stops the thread: in-flight transfers are aborted and their batches stay
  * pending (redelivered later: at-least-once). Frees d. */
 void delivery_stop(struct delivery *d);

@@ -146,6 +146,7 @@ struct main_ctx {
     struct metrics *metrics;
     const struct config *cfg; /* as started */
     const struct main_flags *flags;
+    struct delivery *delivery;
     struct config *last; /* the last reload applied, or NULL */
 };
 
@@ -158,30 +159,33 @@ static void main_on_signal(evutil_socket_t sig, short what, void *arg)
     ingest_shutdown(ctx->ingest, 0);
 }
 
-/* config_changes callbacks: credentials (compared with what was last in
- * force) and everything else (compared with what eddyd started with). */
-static void main_on_auth_change(void *arg, const char *section, const char *name,
-                                enum config_live live, const char *old_text, const char *new_text)
-{
-    (void)arg, (void)old_text, (void)new_text;
-    if (live == CONFIG_LIVE_AUTH)
-        log_info("reload: [%s] %s changed", section, name);
-}
+/* config_changes callback. The live keys are compared with what was last
+ * in force, the others with what eddyd started with (what still runs). */
+struct main_reload {
+    bool live_pass;   /* this pass reports the live keys */
+    bool delivery;    /* a delivery setting changed */
+    unsigned restart; /* keys that need a restart */
+};
 
-static void main_on_restart_change(void *arg, const char *section, const char *name,
-                                   enum config_live live, const char *old_text,
-                                   const char *new_text)
+static void main_on_change(void *arg, const char *section, const char *name, enum config_live live,
+                           const char *old_text, const char *new_text)
 {
-    if (live == CONFIG_LIVE_AUTH)
+    struct main_reload *r = arg;
+    if (r->live_pass != (live != CONFIG_RESTART))
         return;
-    /* Delivery keeps the settings it started with (README "Reloading"). */
-    (*(unsigned *)arg)++;
-    log_warn("reload: [%s] %s changed (%s -> %s) but needs a restart; still %s", section, name,
-             old_text, new_text, old_text);
+    if (live == CONFIG_RESTART) {
+        r->restart++;
+        log_warn("reload: [%s] %s changed (%s -> %s) but needs a restart; still %s", section, name,
+                 old_text, new_text, old_text);
+        return;
+    }
+    r->delivery |= live == CONFIG_LIVE_DELIVERY;
+    log_info("reload: [%s] %s changed (%s -> %s)", section, name, old_text, new_text);
 }
 
 /* SIGHUP, on the loop thread: read the file again; swap in the new
- * credentials, name what needs a restart; a bad file changes nothing. */
+ * credentials, hand delivery its live settings, name what needs a
+ * restart; a bad file changes nothing. */
 static void main_on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig, (void)what;
@@ -213,12 +217,15 @@ static void main_on_hup(evutil_socket_t sig, short what, void *arg)
         log_error("reload: out of memory; keeping the running configuration");
         goto drop;
     }
-    unsigned restart = 0;
-    config_changes(ctx->last ? ctx->last : run, next, main_on_auth_change, NULL);
-    config_changes(run, next, main_on_restart_change, &restart);
+    struct main_reload r = {.live_pass = true};
+    config_changes(ctx->last ? ctx->last : run, next, main_on_change, &r);
+    r.live_pass = false;
+    config_changes(run, next, main_on_change, &r);
     ingest_set_credentials(ctx->ingest, creds);
+    if (r.delivery)
+        delivery_reconfigure(ctx->delivery, next);
     log_info("reloaded %s: %zu token(s), %zu write key(s) in force%s", path, next->ntokens,
-             next->nwrite_keys, restart ? "; some settings need a restart (see above)" : "");
+             next->nwrite_keys, r.restart ? "; some settings need a restart (see above)" : "");
     /* kept: the next reload says what changed since this one */
     struct config *prev = ctx->last;
     ctx->last = next;
@@ -430,8 +437,12 @@ int main(int argc, char **argv)
         log_error("cannot start delivery: %s", err);
         goto out;
     }
-    ctx = (struct main_ctx){
-        .ingest = in, .queue = q, .metrics = &metrics, .cfg = &cfg, .flags = &flags};
+    ctx = (struct main_ctx){.ingest = in,
+                            .queue = q,
+                            .metrics = &metrics,
+                            .cfg = &cfg,
+                            .flags = &flags,
+                            .delivery = dlv};
     ev_term = evsignal_new(base, SIGTERM, main_on_signal, &ctx);
     ev_int = evsignal_new(base, SIGINT, main_on_signal, &ctx);
     ev_hup = evsignal_new(base, SIGHUP, main_on_hup, &ctx);

@@ -289,3 +289,25 @@ for l in open(sys.argv[1]):
     [ "$EDDYD_STATUS" -eq 0 ]
     [ "$(grep -c . "$BATS_TEST_TMPDIR/sink.ndjson")" -ge 1 ]
 }
+
+@test "SIGHUP: live delivery settings change without a restart; write_key needs one" {
+    dead=$(free_port)
+    write_config "delivery.url=http://127.0.0.1:$dead/v1/webhook" delivery.backoff_max=200ms
+    start_fake
+    start_eddyd
+    [ "$(code "$INGEST_URL/v1/webhook?writeKey=test-key")" = 200 ]
+    sleep 1
+    [ ! -s "$BATS_TEST_TMPDIR/sink.ndjson" ]
+    # the same file with the fake's URL: the pending batch goes there
+    write_config delivery.backoff_max=200ms delivery.write_key=other-key
+    kill -HUP "$EDDYD_PID"
+    wait_until 20 eval '[ "$(grep -c . "$BATS_TEST_TMPDIR/sink.ndjson" 2>/dev/null)" -ge 1 ]'
+    grep -q "reload: \[delivery\] url changed (http://127.0.0.1:$dead/v1/webhook -> http://127.0.0.1:$SINK_PORT/v1/webhook)" \
+        "$BATS_TEST_TMPDIR/eddyd.log"
+    grep -q 'reload: \[delivery\] write_key changed ((secret) -> (secret)) but needs a restart' \
+        "$BATS_TEST_TMPDIR/eddyd.log"
+    ! grep -q other-key "$BATS_TEST_TMPDIR/eddyd.log"
+    [ "$(sink_keys)" = "test-key=1 " ]
+    stop_eddyd
+    [ "$EDDYD_STATUS" -eq 0 ]
+}
