@@ -390,6 +390,18 @@ int main(int argc, char **argv)
         log_error("cannot create the event loop");
         goto out;
     }
+    /* The handlers go in before any listener or thread exists: /healthz
+     * answers as soon as admin starts, and a SIGTERM before this point would
+     * kill eddyd undrained. A signal caught early waits for the loop; ctx is
+     * filled in before the loop runs. */
+    ev_term = evsignal_new(base, SIGTERM, main_on_signal, &ctx);
+    ev_int = evsignal_new(base, SIGINT, main_on_signal, &ctx);
+    ev_hup = evsignal_new(base, SIGHUP, main_on_hup, &ctx);
+    if (!ev_term || !ev_int || !ev_hup || event_add(ev_term, NULL) != 0 ||
+        event_add(ev_int, NULL) != 0 || event_add(ev_hup, NULL) != 0) {
+        log_error("cannot set up signal handling");
+        goto out;
+    }
     /* One eddyd per data dir: two would deliver every batch twice. */
     struct queue_options qo = {.dir = cfg.data_dir,
                                .map_size = cfg.max_size,
@@ -443,15 +455,10 @@ int main(int argc, char **argv)
                             .cfg = &cfg,
                             .flags = &flags,
                             .delivery = dlv};
-    ev_term = evsignal_new(base, SIGTERM, main_on_signal, &ctx);
-    ev_int = evsignal_new(base, SIGINT, main_on_signal, &ctx);
-    ev_hup = evsignal_new(base, SIGHUP, main_on_hup, &ctx);
     ev_reader = event_new(base, -1, EV_PERSIST, main_on_reader_check, &ctx);
     struct timeval every = {MAIN_READER_CHECK_S, 0};
-    if (!ev_term || !ev_int || !ev_hup || !ev_reader || event_add(ev_term, NULL) != 0 ||
-        event_add(ev_int, NULL) != 0 || event_add(ev_hup, NULL) != 0 ||
-        event_add(ev_reader, &every) != 0) {
-        log_error("cannot set up signal handling");
+    if (!ev_reader || event_add(ev_reader, &every) != 0) {
+        log_error("cannot set up the reader check");
         goto out;
     }
     log_info("eddyd %s: ingest on %s, admin on %s, store %s (max %llu bytes, sync %s), "

@@ -151,3 +151,28 @@ PY
     echo "$output"
     [[ "$output" == *"storage   "*"; ingest refusing (503 storage_full): storage full: the store is above high_water of max_size"* ]]
 }
+
+@test "SIGTERM the moment the admin listener is up drains and exits 0" {
+    write_config
+    # On the previous main /healthz answered before the signal handlers were
+    # installed, so a supervisor's early SIGTERM killed eddyd undrained.
+    local port=${ADMIN_URL##*:} i code
+    for i in 1 2 3 4 5; do
+        code=$(python3 - "$EDDYD" "$EDDY_CONF" "$port" "$BATS_TEST_TMPDIR/eddyd.log" <<'PY'
+import signal, socket, subprocess, sys, time
+eddyd, conf, port, log = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+p = subprocess.Popen([eddyd, "-c", conf], stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+deadline = time.monotonic() + 15
+while time.monotonic() < deadline:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.0005)
+p.send_signal(signal.SIGTERM)
+print(p.wait())
+PY
+        )
+        [ "$code" = 0 ] || { echo "run $i: eddyd exited $code"; tail -5 "$BATS_TEST_TMPDIR/eddyd.log"; false; }
+    done
+}
