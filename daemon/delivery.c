@@ -771,14 +771,13 @@ static bool choose_ready(void *ctx, uint64_t seq, const char *key, size_t keylen
                          int64_t next_try_wall)
 {
     struct delivery *d = ctx;
-    if (is_busy_locked(d, seq))
-        return false;
+    /* cheapest first: a stopped source's batches cost a key comparison */
     struct source *s = source_of(d, key, keylen);
     if (!s || s->paused || s->state == DELIVERY_PAUSED || d->now_ms < s->gate_ms)
         return false;
     if (s->state != DELIVERY_OK && s->inflight + s->chosen > 0)
         return false;
-    if (retry_at(d, seq, next_try_wall) > d->now_ms)
+    if (retry_at(d, seq, next_try_wall) > d->now_ms || is_busy_locked(d, seq))
         return false;
     s->chosen++;
     return true;
