@@ -12,12 +12,20 @@
 # bare libcurl rate (build/bench/curl_post: the same requests with no store
 # behind them) is printed too. The result is the median of the per-round
 # ratios (target >= 0.6).
+#
+# Then, in the same round, the same backlog spread over 8 sources (write
+# keys, batch i with key i mod 8) of which one is held: the sink answers 401
+# to its key, as for a revoked key. The other 7 sources' drain rate, from the
+# first request to the last of theirs, is compared with the one-source rate
+# just measured: the held source must not cost them more than 10%
+# (held_ratio_median >= 0.9). SOURCES=0 leaves this run out.
 set -u
 cd "$(dirname "$0")/../.."
 BATCHES=${BATCHES:-10000}
 CONCURRENCY=${CONCURRENCY:-8}
 ROUNDS=${ROUNDS:-5}
 WRK_SECONDS=${WRK_SECONDS:-3}
+SOURCES=${SOURCES:-8}
 BENCH=drain
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/eddy-drain.XXXXXX")
 scratch=$tmp
@@ -52,7 +60,7 @@ LUA
 cat >"$tmp/eddy.conf" <<CONF
 [ingest]
 listen = 127.0.0.1:$INGEST
-write_keys = bench-key
+write_keys = bench-key, $(seq -s ', ' -f 'bench-k%g' 0 $((SOURCES > 0 ? SOURCES - 1 : 0)))
 [admin]
 listen = 127.0.0.1:$ADMIN
 [storage]
@@ -63,12 +71,29 @@ url = http://127.0.0.1:$SINK/v1/webhook
 concurrency = $CONCURRENCY
 CONF
 
-ratios=()
-for round in $(seq 1 "$ROUNDS"); do
+# drain_run KEYS WANT: fills the backlog with KEYS (comma-separated), starts
+# eddyd, waits until the sink accepted WANT requests; sets drain_eps (events
+# per second at the sink, first request to last) and all_s (start to last).
+drain_run() {
     rm -rf "$tmp/data"
+    "$BUILD/bench/fill_queue" "$tmp/data" "$BATCHES" "$1" "${bodies[@]}" || exit 1
     t0=$(now)
-    "$BUILD/bench/fill_queue" "$tmp/data" "$BATCHES" bench-key "${bodies[@]}" || exit 1
-    fill_s=$(calc "$(now) - $t0")
+    "$BUILD/eddyd" -c "$tmp/eddy.conf" 2>"$tmp/eddyd.log" &
+    epid=$!
+    while [ "$(sink_stat accepted_requests || echo 0)" -lt "$2" ]; do
+        kill -0 $epid 2>/dev/null || { echo "drain: eddyd exited"; cat "$tmp/eddyd.log"; exit 1; }
+        sleep 0.2
+    done
+    all_s=$(calc "$(now) - $t0")
+    span_ms=$(calc "max($(sink_stat last_ms) - $(sink_stat first_ms), 1)")
+    kill -TERM $epid
+    wait $epid
+    drain_eps=$(calc "int($2 * 100 * 1000 / $span_ms)")
+}
+
+ratios=()
+held_ratios=()
+for round in $(seq 1 "$ROUNDS"); do
 
     # ceiling: wrk, same bodies, same sink, same number of connections
     wrk -t2 -c"$CONCURRENCY" -d"${WRK_SECONDS}s" -s "$tmp/post.lua" "http://127.0.0.1:$SINK" >"$tmp/wrk.txt" 2>&1
@@ -81,24 +106,30 @@ for round in $(seq 1 "$ROUNDS"); do
     curl_eps=$(calc "int($n * 100 / $secs)")
 
     curl -s -X POST "http://127.0.0.1:$SINK/_control?reset=1" >/dev/null
-    t0=$(now)
-    "$BUILD/eddyd" -c "$tmp/eddy.conf" 2>"$tmp/eddyd.log" &
-    epid=$!
-    while [ "$(sink_stat accepted_requests || echo 0)" -lt "$BATCHES" ]; do
-        kill -0 $epid 2>/dev/null || { echo "drain: eddyd exited"; cat "$tmp/eddyd.log"; exit 1; }
-        sleep 0.2
-    done
-    all_s=$(calc "$(now) - $t0")
-    span_ms=$(calc "max($(sink_stat last_ms) - $(sink_stat first_ms), 1)")
-    kill -TERM $epid
-    wait $epid
-    drain_eps=$(calc "int($BATCHES * 100 * 1000 / $span_ms)")
+    drain_run bench-key "$BATCHES"
     ratio=$(calc "round($drain_eps / $wrk_eps, 3)")
     ratios+=("$ratio")
-    printf '# drain round %d: backlog built in %.1f s; eddyd %d events/s (all sent %.2f s after start); wrk %d events/s; bare libcurl %d events/s; ratio to wrk %.2f, to libcurl %.2f\n' \
-        "$round" "$fill_s" "$drain_eps" "$all_s" "$wrk_eps" "$curl_eps" "$ratio" "$(calc "$drain_eps / $curl_eps")"
+    printf '# drain round %d: eddyd %d events/s (all sent %.2f s after start); wrk %d events/s; bare libcurl %d events/s; ratio to wrk %.2f, to libcurl %.2f\n' \
+        "$round" "$drain_eps" "$all_s" "$wrk_eps" "$curl_eps" "$ratio" "$(calc "$drain_eps / $curl_eps")"
     curl -s -X POST "http://127.0.0.1:$SINK/_control?reset=1" >/dev/null
+    if [ "$SOURCES" -gt 1 ]; then
+        one_eps=$drain_eps
+        held=bench-k$((SOURCES - 1))
+        curl -s -X POST "http://127.0.0.1:$SINK/_control?key_status=$held=401" >/dev/null
+        good=$(calc "sum(1 for i in range($BATCHES) if i % $SOURCES != $SOURCES - 1)")
+        drain_run "$(seq -s , -f 'bench-k%g' 0 $((SOURCES - 1)))" "$good"
+        held_ratio=$(calc "round($drain_eps / $one_eps, 3)")
+        held_ratios+=("$held_ratio")
+        printf '# drain round %d, %d sources, %s held (401): the other %d drain %d events/s (all sent %.2f s after start), %.2f of one source alone\n' \
+            "$round" "$SOURCES" "$held" "$((SOURCES - 1))" "$drain_eps" "$all_s" "$held_ratio"
+        curl -s -X POST "http://127.0.0.1:$SINK/_control?reset=1" >/dev/null
+    fi
 done
 list=$(IFS=,; echo "${ratios[*]}")
 median=$(calc "sorted([$list])[len([$list]) // 2]")
-echo "drain batches=$BATCHES events=$((BATCHES * 100)) concurrency=$CONCURRENCY rounds=$ROUNDS ratio_median=$median target=0.6"
+held=""
+if [ "${#held_ratios[@]}" -gt 0 ]; then
+    hlist=$(IFS=,; echo "${held_ratios[*]}")
+    held=" sources=$SOURCES held=1 held_ratio_median=$(calc "sorted([$hlist])[len([$hlist]) // 2]") held_target=0.9"
+fi
+echo "drain batches=$BATCHES events=$((BATCHES * 100)) concurrency=$CONCURRENCY rounds=$ROUNDS ratio_median=$median target=0.6$held"

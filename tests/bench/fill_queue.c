@@ -3,9 +3,11 @@
  * straight through the storage API (queue_append_group), as ingest would
  * store it: each body validated and summarised, stored byte for byte.
  *
- *   fill_queue DATA_DIR COUNT WRITE_KEY BODY_FILE...
+ *   fill_queue DATA_DIR COUNT WRITE_KEY[,WRITE_KEY...] BODY_FILE...
  *
- * Appends COUNT batches, cycling over the body files, 100 per transaction.
+ * Appends COUNT batches, cycling over the body files, 100 per transaction;
+ * with several write keys (sources), batch i gets key i modulo their number,
+ * so the sources' batches are interleaved as many tenants' would be.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +40,19 @@ static int read_file(const char *path, struct body *b)
 int main(int argc, char **argv)
 {
     if (argc < 5) {
-        fprintf(stderr, "usage: fill_queue DATA_DIR COUNT WRITE_KEY BODY_FILE...\n");
+        fprintf(stderr, "usage: fill_queue DATA_DIR COUNT WRITE_KEY[,WRITE_KEY...] BODY_FILE...\n");
         return 2;
     }
     long count = atol(argv[2]);
-    const char *key = argv[3];
+    char *keys[64];
+    int nkeys = 0;
+    for (char *save = NULL, *k = strtok_r(argv[3], ",", &save); k && nkeys < 64;
+         k = strtok_r(NULL, ",", &save))
+        keys[nkeys++] = k;
+    if (nkeys == 0) {
+        fprintf(stderr, "fill_queue: no write key\n");
+        return 2;
+    }
     int nbodies = argc - 4;
     struct body *bodies = calloc((size_t)nbodies, sizeof(*bodies));
     char err[512];
@@ -71,6 +81,7 @@ int main(int argc, char **argv)
         clock_gettime(CLOCK_REALTIME, &ts);
         for (; n < 100 && done < count; n++, done++) {
             const struct body *b = &bodies[done % nbodies];
+            const char *key = keys[done % nkeys];
             group[n] = (struct queue_batch){
                 .body = b->data,
                 .body_len = b->len,
