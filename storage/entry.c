@@ -52,6 +52,21 @@ bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *bod
     return (p[5] & RECORD_F_GZIP) || *body_len <= len;
 }
 
+bool qi_record_key(const void *val, size_t len, const char **key, size_t *keylen)
+{
+    const unsigned char *p = val;
+    *key = NULL;
+    *keylen = 0;
+    if (len < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
+        return false;
+    size_t n = (size_t)get_le(p + 6, 2);
+    if (n > len - RECORD_HEADER_SIZE)
+        return false;
+    *key = n ? (const char *)p + RECORD_HEADER_SIZE : NULL;
+    *keylen = n;
+    return true;
+}
+
 /* ---- attempts ---------------------------------------------------------- */
 
 size_t qi_attempts_size(const struct queue_attempts *a)

@@ -23,22 +23,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The write key of a stored record, from its header (no CRC check: the
- * record is checked when it is read in full). False when the header is
- * unusable. */
-static bool peek_key(const MDB_val *v, const char **key, size_t *len)
-{
-    const unsigned char *p = v->mv_data;
-    if (v->mv_size < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
-        return false;
-    size_t n = (size_t)p[6] | (size_t)p[7] << 8;
-    if (n > v->mv_size - RECORD_HEADER_SIZE)
-        return false;
-    *key = (const char *)p + RECORD_HEADER_SIZE;
-    *len = n;
-    return true;
-}
-
 /* Puts one encoded record under seq (MDB_APPEND|MDB_RESERVE: record_encode
  * writes straight into LMDB's page, no extra copy). */
 static int put_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t seq)
@@ -155,8 +139,7 @@ int queue_ready_scan(queue_t *q, uint64_t after, size_t examine, queue_ready_fn 
             a.next_try_ms = 0;
         const char *key = NULL;
         size_t keylen = 0;
-        if (!peek_key(&d, &key, &keylen))
-            key = NULL, keylen = 0;
+        qi_record_key(d.mv_data, d.mv_size, &key, &keylen);
         uint64_t seq = qi_key_get(&k);
         looked++;
         *last = seq;
@@ -221,8 +204,7 @@ static int delete_pending(queue_t *q, MDB_txn *txn, uint64_t seq, bool *found, s
         d->events -= (int64_t)ev;
         d->bytes -= (int64_t)blen;
         char name[QI_SRC_NAME_SIZE];
-        if (!peek_key(&v, &key, &keylen))
-            key = NULL, keylen = 0;
+        qi_record_key(v.mv_data, v.mv_size, &key, &keylen);
         qi_src_name(key, keylen, name);
         int st = qi_src_count(q, txn, name, -1, -(int64_t)ev, -(int64_t)blen);
         if (st)

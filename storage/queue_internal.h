@@ -58,6 +58,9 @@ int qi_counter_next(queue_t *q, MDB_txn *txn, const char *name, uint64_t *id);
 /* Event count and body length from a stored record's header without CRC
  * checks (for the counters); false when the header is unusable. */
 bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *body_len);
+/* The write key of a stored record, a view into val (NULL, 0 for none);
+ * false when the header is unusable. */
+bool qi_record_key(const void *val, size_t len, const char **key, size_t *keylen);
 
 /* Appends record r to pending under the next sequence (MDB_APPEND). */
 int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq);

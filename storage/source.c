@@ -260,15 +260,14 @@ int queue_sources_prepare(queue_t *q, const char *default_key, size_t len)
     MDB_val pk, pv;
     rc = c ? mdb_cursor_get(c, &pk, &pv, MDB_FIRST) : MDB_NOTFOUND;
     while (st == QUEUE_OK && rc == 0) {
-        const unsigned char *p = pv.mv_data;
         uint32_t ev = 0;
         uint64_t blen = 0;
         char name[QI_SRC_NAME_SIZE];
         if (qi_record_peek(pv.mv_data, pv.mv_size, &ev, &blen)) {
-            size_t kl = (size_t)p[6] | (size_t)p[7] << 8;
-            qi_src_name(kl <= pv.mv_size - RECORD_HEADER_SIZE ? (const char *)p + RECORD_HEADER_SIZE
-                                                              : NULL,
-                        kl <= pv.mv_size - RECORD_HEADER_SIZE ? kl : 0, name);
+            const char *key;
+            size_t kl;
+            qi_record_key(pv.mv_data, pv.mv_size, &key, &kl);
+            qi_src_name(key, kl, name);
             st = qi_src_count(q, txn, name, 1, ev, (int64_t)blen);
         }
         if (st == QUEUE_OK)
@@ -379,15 +378,10 @@ int queue_sources(queue_t *q, struct queue_source **out, size_t *nout)
         int64_t last_ms = 0;
         rc = mdb_cursor_get(c, &pk, &pv, MDB_FIRST);
         while (rc == 0 && left && looked++ < QUEUE_SOURCES_EXAMINE) {
-            const char *key = NULL;
-            size_t kl = 0;
-            const unsigned char *p = pv.mv_data;
-            if (pv.mv_size >= RECORD_HEADER_SIZE && !memcmp(p, "EDR1", 4)) {
-                kl = (size_t)p[6] | (size_t)p[7] << 8;
-                if (kl <= pv.mv_size - RECORD_HEADER_SIZE)
-                    key = (const char *)p + RECORD_HEADER_SIZE;
-                else
-                    kl = 0;
+            const char *key;
+            size_t kl;
+            if (qi_record_key(pv.mv_data, pv.mv_size, &key, &kl)) {
+                const unsigned char *p = pv.mv_data;
                 uint64_t t = 0;
                 for (int i = 7; i >= 0; i--)
                     t = (t << 8) | p[16 + i];
