@@ -200,10 +200,12 @@ PY
     sleep 2.5
     # probed slowly: after the first answers, one request per backoff_max (1 s)
     python3 - "$BATS_TEST_TMPDIR/sink-log.ndjson" <<'PY'
-import json, sys
+import json, sys, time
 t = sorted(r["t"] for r in map(json.loads, open(sys.argv[1])) if r["status"] == 401)
 later = [x for x in t if x > t[0] + 300]
-assert 1 <= len(later) <= 4, t
+# at most one probe per second since the first answer, however slow the
+# posts and the polling were on a loaded machine
+assert 1 <= len(later) <= (time.time() * 1000 - t[0]) / 1000 + 1, t
 gaps = [b - a for a, b in zip([t[0]] + later, later)]
 assert min(gaps) >= 800, gaps
 PY
