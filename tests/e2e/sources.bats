@@ -261,3 +261,20 @@ missing = want - got
 assert not missing, sorted(missing)[:10]
 PY
 }
+
+@test "pending show and dlq show name the source by its fingerprint, never the key, short or not" {
+    write_config 'ingest.write_keys=abc'
+    start_fake --key-status abc=401
+    start_eddyd
+    post_many abc 1 short
+    id=$("$EDDY" -c "$EDDY_CONF" pending list --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')
+    run "$EDDY" -c "$EDDY_CONF" pending show "$id"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"source         $(fp abc)"* ]]
+    ! grep -q 'abc' <<<"$(grep -v '"id"' <<<"$output")"
+    "$EDDY" -c "$EDDY_CONF" pending bury "$id" --reason "show test"
+    run "$EDDY" -c "$EDDY_CONF" dlq show 1
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"$(fp abc)"* ]]
+    ! grep -q 'abc' <<<"$(sed -n '/^body/q;p' <<<"$output")"
+}

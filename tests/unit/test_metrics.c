@@ -132,12 +132,40 @@ static void test_every_design_name(void **state)
     t = metrics_render(&m, &st, NULL, 0, 1010500);
     assert_true(sample(t, "eddy_pending_oldest_age_seconds") == 0);
     free(t);
+
+    /* A fraction is printed as written, not as 2.1059999999999999. */
+    st.pending_oldest_ms = 1000000;
+    t = metrics_render(&m, &st, NULL, 0, 1002106);
+    assert_non_null(strstr(t, "\neddy_pending_oldest_age_seconds 2.106\n"));
+    free(t);
+}
+
+static void test_source_series(void **state)
+{
+    (void)state;
+    static struct metrics m;
+    memset(&m, 0, sizeof(m));
+    metrics_init(&m);
+    struct metrics_source *a = metrics_source(&m, "0123abcd");
+    assert_ptr_equal(metrics_source(&m, "0123abcd"), a);
+    metrics_count_code(a->requests, 401);
+    atomic_store(&a->state, 2);
+    struct queue_source src[] = {{.fp = "0123abcd", .batches = 3, .events = 9, .oldest_ms = 1000}};
+    char *t = metrics_render(&m, NULL, src, 1, 3500);
+    assert_non_null(t);
+    assert_non_null(strstr(t, "\neddy_source_state{source=\"0123abcd\"} 2\n"));
+    assert_non_null(
+        strstr(t, "\neddy_source_delivery_requests_total{source=\"0123abcd\",code=\"401\"} 1\n"));
+    assert_non_null(strstr(t, "\neddy_source_pending_batches{source=\"0123abcd\"} 3\n"));
+    assert_non_null(strstr(t, "\neddy_source_oldest_age_seconds{source=\"0123abcd\"} 2.5\n"));
+    free(t);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_histogram_buckets),
+        cmocka_unit_test(test_source_series),
         cmocka_unit_test(test_codes_and_counters),
         cmocka_unit_test(test_every_design_name),
     };
