@@ -32,8 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <time.h>
 
 #include "clock.h"
@@ -82,17 +80,9 @@ enum committer_full { COMMITTER_FITS = 0, COMMITTER_HIGH_WATER, COMMITTER_DISK }
  * EIO: indistinguishable from a dying disk, so eddyd would have to stop. */
 static bool committer_disk_fits(const struct committer *c, uint64_t used_after)
 {
-    if (!c->o.data_dir)
-        return true;
-    char path[1100];
-    struct stat st;
-    struct statvfs vfs;
-    snprintf(path, sizeof(path), "%s/data.mdb", c->o.data_dir);
-    if (stat(path, &st) != 0 || statvfs(c->o.data_dir, &vfs) != 0)
+    uint64_t growth, avail;
+    if (!c->o.data_dir || queue_disk_room(c->o.data_dir, used_after, &growth, &avail) != QUEUE_OK)
         return true; /* cannot tell: let LMDB decide */
-    uint64_t file = (uint64_t)st.st_size;
-    uint64_t growth = used_after > file ? used_after - file : 0; /* free pages are reused first */
-    uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
     /* Room inside the file (pages freed by delivery) needs no disk at all. */
     return growth == 0 || growth + COMMITTER_DISK_RESERVE <= avail;
 }
@@ -127,19 +117,6 @@ static void committer_check_identity(struct committer *c)
               "sending what the open store holds (GET /status shows what is left); then stop "
               "eddyd, restore or recreate the data dir and start it again",
               why);
-}
-
-/* Pages a group will take at most: each record rounded up to whole pages
- * (large bodies live in overflow pages) plus a few for the tree and meta. */
-static uint64_t committer_need(const struct committer_req *group)
-{
-    uint64_t need = 4 * 4096;
-    for (const struct committer_req *r = group; r; r = r->next) {
-        size_t body = r->batch.zbody ? r->batch.zbody_len : r->batch.body_len; /* as stored */
-        uint64_t rec = RECORD_HEADER_SIZE + r->batch.write_key_len + r->batch.types_len + body + 64;
-        need += (rec + 4095) / 4096 * 4096;
-    }
-    return need;
 }
 
 static void committer_refresh_usage(struct committer *c)
@@ -213,10 +190,13 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
             c->batches = b;
             c->batches_cap = cap;
         }
+        size_t i = 0;
+        for (struct committer_req *r = group; r; r = r->next)
+            c->batches[i++] = r->batch;
         /* Never let a commit carry the store past high water: the headroom
          * above it is what lets delivery delete (LMDB needs free pages to
          * delete), so a full map could never drain again. */
-        uint64_t need = committer_need(group);
+        uint64_t need = queue_group_footprint(c->batches, n);
         if (!committer_fits(c, need)) {
             committer_refresh_usage(c); /* space may have been freed since */
             if (!committer_fits(c, need)) {
@@ -226,9 +206,6 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
                 goto answer;
             }
         }
-        size_t i = 0;
-        for (struct committer_req *r = group; r; r = r->next)
-            c->batches[i++] = r->batch;
 #ifdef EDDY_FAULT_ACK_BEFORE_COMMIT
         /* Test-only fault, never in a real build (make powerloss FAULT=1
          * builds it into build/fault): the group gets its 200s before it is

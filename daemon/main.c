@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -122,10 +123,7 @@ static int main_check_map(const struct config *c, queue_t *q, char *err, size_t 
 /* --check-config: what start would refuse of an existing store. */
 static int main_check_store(const struct config *c, char *err, size_t errlen)
 {
-    char mdb[1100];
-    struct stat st;
-    snprintf(mdb, sizeof(mdb), "%s/data.mdb", c->data_dir);
-    if (stat(mdb, &st) != 0)
+    if (!queue_store_exists(c->data_dir))
         return 0; /* start will create it */
     struct queue_options qo = {
         .dir = c->data_dir, .map_size = c->max_size, .sync_full = c->sync_full, .create = false};
@@ -255,15 +253,17 @@ static void main_on_reader_check(evutil_socket_t fd, short what, void *arg)
  * when other users can reach the events and write keys it holds. */
 static void warn_open_to_others(const char *dir)
 {
-    static const char *const names[] = {"", "/data.mdb", "/lock.mdb"};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        char path[4096];
+    for (int i = -1; i < QUEUE_FILES; i++) { /* the dir, then each file */
+        char path[PATH_MAX + 16];
         struct stat st;
-        snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+        if (i < 0)
+            snprintf(path, sizeof(path), "%s", dir);
+        else
+            queue_file_path(dir, (enum queue_file)i, path, sizeof(path));
         if (stat(path, &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)))
             log_warn("%s is open to other users (mode %03o) and holds every stored event and "
                      "write key: chmod %s it",
-                     path, (unsigned)(st.st_mode & 0777), i == 0 ? "700" : "600");
+                     path, (unsigned)(st.st_mode & 0777), i < 0 ? "700" : "600");
     }
 }
 

@@ -209,7 +209,7 @@ char *metrics_render(const struct metrics *m, const struct queue_stats *st,
         metrics_scalar(f, "eddy_storage_max_bytes", "gauge", "LMDB map size (max_size).",
                        (double)st->max_bytes);
         metrics_scalar(f, "eddy_storage_file_bytes", "gauge",
-                       "Size of data.mdb (never shrinks by itself; see eddy compact).",
+                       "Size of the data file (never shrinks by itself; see eddy compact).",
                        (double)st->file_bytes);
         metrics_scalar(f, "eddy_storage_free_pages", "gauge",
                        "Pages on LMDB's freelist, reused before the file grows.",

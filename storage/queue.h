@@ -340,4 +340,34 @@ int queue_check_identity(queue_t *q, char *err, size_t errlen);
 /* Runs mdb_reader_check; *cleared (may be NULL) gets the stale slots freed. */
 int queue_reader_check(queue_t *q, int *cleared);
 
+/* ---- layout -------------------------------------------------------------
+ * What callers above storage need to know of the files in a data dir, asked
+ * here so that none of them knows LMDB's file names, its page size or the
+ * record header. */
+
+/* The longest write key a record can hold: ingest and config refuse longer. */
+#define QUEUE_KEY_MAX RECORD_KEY_MAX
+
+/* The files LMDB keeps in a data dir, beside QUEUE_DAEMON_LOCK. */
+enum queue_file { QUEUE_FILE_DATA = 0, QUEUE_FILE_LOCK, QUEUE_FILES };
+
+/* Writes the path of file `which` of the store in dir into buf (len bytes);
+ * returns what snprintf returns. */
+int queue_file_path(const char *dir, enum queue_file which, char *buf, size_t len);
+
+/* True when dir holds a store's data file (a start may create one if not). */
+bool queue_store_exists(const char *dir);
+
+/* Bytes the n batches at b take in the store at most, tree and meta pages
+ * of their transaction included: each record rounded up to whole pages
+ * (large bodies live in overflow pages). */
+uint64_t queue_group_footprint(const struct queue_batch *b, size_t n);
+
+/* The room on disk for the store in dir to hold used_after bytes: *growth
+ * gets the bytes its data file must grow by (pages freed inside the file are
+ * reused first, so 0 when it already is that large) and *avail the bytes
+ * free to unprivileged users on its filesystem. QUEUE_ERROR when either
+ * cannot be read. */
+int queue_disk_room(const char *dir, uint64_t used_after, uint64_t *growth, uint64_t *avail);
+
 #endif

@@ -130,7 +130,7 @@ int cli_cmd_verify(struct cli *c, int argc, char **argv)
 }
 
 /* LMDB's copy is one blocking call with no callback, so on a terminal a
- * helper thread watches the copy's data.mdb grow toward the bytes in use. */
+ * helper thread watches the copy's data file grow toward the bytes in use. */
 struct backup_watch {
     struct cli_progress progress;
     char path[4096];
@@ -170,7 +170,7 @@ int cli_copy_store(queue_t *q, const char *dest, const char *label)
     pthread_t thread;
     bool watching = false;
     if (w.progress.enabled) {
-        snprintf(w.path, sizeof w.path, "%s/data.mdb", dest);
+        queue_file_path(dest, QUEUE_FILE_DATA, w.path, sizeof w.path);
         pthread_mutex_init(&w.lock, NULL);
         pthread_cond_init(&w.cond, NULL);
         watching = pthread_create(&thread, NULL, watch_backup, &w) == 0;

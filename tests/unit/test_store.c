@@ -8,6 +8,7 @@
 #include "storage_helpers.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -492,6 +493,58 @@ static void test_map_resized_by_other_process(void **state)
     close(c2p[1]);
 }
 
+/* The layout calls name the store's files, see whether one exists, bound a
+ * group's pages from above and measure the room for the data file to grow. */
+static void test_layout(void **state)
+{
+    char *dir = sub(*state, "data");
+    assert_false(queue_store_exists(dir));
+    uint64_t growth = 1, avail = 1;
+    assert_int_equal(queue_disk_room(dir, 1 << 20, &growth, &avail), QUEUE_ERROR);
+    queue_t *q = th_open(dir, 1 << 20, true);
+    assert_true(queue_store_exists(dir));
+    char path[PATH_MAX + 16];
+    struct stat sb;
+    queue_file_path(dir, QUEUE_FILE_DATA, path, sizeof(path));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    queue_file_path(dir, QUEUE_FILE_LOCK, path, sizeof(path));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+
+    struct queue_stats st;
+    assert_int_equal(queue_stats(q, &st), QUEUE_OK);
+    assert_int_equal(queue_disk_room(dir, st.file_bytes, &growth, &avail), QUEUE_OK);
+    assert_int_equal(growth, 0); /* what the file holds needs no disk */
+    assert_true(avail > 0);
+    assert_int_equal(queue_disk_room(dir, st.file_bytes + 12345, &growth, &avail), QUEUE_OK);
+    assert_int_equal(growth, 12345);
+
+    /* A group takes more than its bytes, more with each batch, and the
+     * stored (compressed) body is what counts. */
+    static unsigned char body[100000], zbody[10];
+    struct queue_batch b[2] = {{.body = body, .body_len = sizeof(body)},
+                               {.body = body, .body_len = 10}};
+    uint64_t empty = queue_group_footprint(b, 0);
+    uint64_t one = queue_group_footprint(b, 1);
+    assert_true(empty > 0);
+    assert_true(one >= empty + sizeof(body));
+    assert_true(queue_group_footprint(b, 2) > one);
+    b[0].zbody = zbody;
+    b[0].zbody_len = sizeof(zbody);
+    assert_true(queue_group_footprint(b, 1) < one);
+
+    /* What the estimate says a group takes, it does take at most. */
+    b[0].zbody = NULL;
+    b[0].zbody_len = 0;
+    assert_int_equal(queue_append_group(q, b, 2), QUEUE_OK);
+    struct queue_stats after;
+    assert_int_equal(queue_stats(q, &after), QUEUE_OK);
+    assert_true(after.used_bytes <= st.used_bytes + queue_group_footprint(b, 2));
+    queue_close(q);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +561,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reader_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forked_reader_sees_commits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_map_resized_by_other_process, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
