@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../storage/record.h"
+#include "../storage/queue.h"
 
 bool auth_equal(const char *a, size_t alen, const char *b, size_t blen)
 {
@@ -148,7 +148,7 @@ static void auth_judge_key(const struct auth_creds *cr, struct auth_cred *k)
 {
     if (!k->present)
         return;
-    if (k->len > RECORD_KEY_MAX) { /* cannot be stored, so cannot be forwarded */
+    if (k->len > QUEUE_KEY_MAX) { /* cannot be stored, so cannot be forwarded */
         k->refused = true;
         return;
     }
@@ -208,7 +208,7 @@ int auth_check(const struct auth_creds *cr, const struct auth_request *r, const 
                                   : query.present ? &query
                                   : basic.present ? &basic
                                                   : NULL;
-    if (fwd && fwd->len > RECORD_KEY_MAX)
+    if (fwd && fwd->len > QUEUE_KEY_MAX)
         return AUTH_DENIED;
     if (fwd) {
         *key = fwd->s;

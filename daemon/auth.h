@@ -47,7 +47,7 @@ struct auth_request {
  * configured (an unknown write key with no write_keys: stored and
  * forwarded, RudderStack judges it; a Bearer with no tokens: ignored); a
  * credential of a configured kind that does not match is still refused.
- * A write key longer than RECORD_KEY_MAX cannot be stored: refused. */
+ * A write key longer than QUEUE_KEY_MAX cannot be stored: refused. */
 int auth_check(const struct auth_creds *cr, const struct auth_request *r, const char **key,
                size_t *key_len, char *keybuf, size_t keybuf_len);
 

@@ -37,7 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../storage/record.h"
+#include "../storage/queue.h"
 
 #define CONFIG_LINE_MAX 8192       /* longest line accepted in a config file */
 #define CONFIG_FILE_MAX (1u << 20) /* a config file is small; a big one is a mistake */
@@ -403,8 +403,8 @@ static int config_check_write_key(const char *name, const char *k, size_t len, c
     if (config_has_space(k, len) || config_has_control(k, len))
         return config_fail(err, errlen,
                            "%s: a write key cannot hold whitespace or control characters", name);
-    if (len > RECORD_KEY_MAX)
-        return config_fail(err, errlen, "%s: a write key is over %d bytes", name, RECORD_KEY_MAX);
+    if (len > QUEUE_KEY_MAX)
+        return config_fail(err, errlen, "%s: a write key is over %d bytes", name, QUEUE_KEY_MAX);
     return 0;
 }
 

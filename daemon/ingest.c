@@ -99,7 +99,7 @@ struct ingest_job {
     char answer[384];
     int64_t received_ms;
     size_t key_len;
-    char key[RECORD_KEY_MAX];
+    char key[QUEUE_KEY_MAX];
     struct ingest_job *next_done;
 };
 
@@ -783,9 +783,9 @@ static void ingest_on_request(struct evhttp_request *req, void *arg)
                               .write_key = q ? evhttp_find_header(&query, "writeKey") : NULL};
     const char *key;
     size_t key_len;
-    char keybuf[RECORD_KEY_MAX + 64];
+    char keybuf[QUEUE_KEY_MAX + 64];
     int auth = auth_check(in->creds, &ar, &key, &key_len, keybuf, sizeof(keybuf));
-    char keycopy[RECORD_KEY_MAX];
+    char keycopy[QUEUE_KEY_MAX];
     if (auth == AUTH_OK && key_len)
         memcpy(keycopy, key, key_len);
     if (q)
