@@ -172,6 +172,50 @@ static struct committer_req *committer_take(struct committer *c, size_t *n)
     return last ? first : NULL;
 }
 
+/* Room in c->batches for n batches. */
+static bool committer_reserve(struct committer *c, size_t n)
+{
+    if (n <= c->batches_cap)
+        return true;
+    size_t cap = n * 2;
+    struct queue_batch *b = realloc(c->batches, cap * sizeof(*b));
+    if (!b)
+        return false;
+    c->batches = b;
+    c->batches_cap = cap;
+    return true;
+}
+
+#ifdef EDDY_FAULT_ACK_BEFORE_COMMIT
+/* Test-only fault, never in a real build (make powerloss FAULT=1
+ * builds it into build/fault): the group gets its 200s before it is
+ * committed, the bug tests/powerloss must catch. The answered jobs
+ * are freed meanwhile, so every buffer a batch points to is copied
+ * first (and leaked). */
+static void committer_fault_answer_first(struct committer *c, struct committer_req *group, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct queue_batch *b = &c->batches[i];
+        unsigned char *m = malloc(b->body_len + b->zbody_len + b->write_key_len + b->types_len + 1);
+        if (!m)
+            abort();
+        b->body = memcpy(m, b->body, b->body_len);
+        m += b->body_len;
+        if (b->zbody)
+            b->zbody = memcpy(m, b->zbody, b->zbody_len);
+        m += b->zbody_len;
+        if (b->write_key)
+            b->write_key = memcpy(m, b->write_key, b->write_key_len);
+        m += b->write_key_len;
+        if (b->types)
+            b->types = memcpy(m, b->types, b->types_len);
+    }
+    for (struct committer_req *r = group; r; r = r->next)
+        r->result = QUEUE_OK;
+    c->o.done(c->o.arg, group);
+}
+#endif
+
 static void committer_commit(struct committer *c, struct committer_req *group, size_t n)
 {
     int rc;
@@ -180,15 +224,9 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
     } else if (atomic_load(&c->lost)) {
         rc = QUEUE_LOST; /* said once, when it was found */
     } else {
-        if (n > c->batches_cap) {
-            size_t cap = n * 2;
-            struct queue_batch *b = realloc(c->batches, cap * sizeof(*b));
-            if (!b) {
-                rc = QUEUE_ERROR;
-                goto answer;
-            }
-            c->batches = b;
-            c->batches_cap = cap;
+        if (!committer_reserve(c, n)) {
+            rc = QUEUE_ERROR;
+            goto answer;
         }
         size_t i = 0;
         for (struct committer_req *r = group; r; r = r->next)
@@ -207,31 +245,7 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
             }
         }
 #ifdef EDDY_FAULT_ACK_BEFORE_COMMIT
-        /* Test-only fault, never in a real build (make powerloss FAULT=1
-         * builds it into build/fault): the group gets its 200s before it is
-         * committed, the bug tests/powerloss must catch. The answered jobs
-         * are freed meanwhile, so every buffer a batch points to is copied
-         * first (and leaked). */
-        for (i = 0; i < n; i++) {
-            struct queue_batch *b = &c->batches[i];
-            unsigned char *m =
-                malloc(b->body_len + b->zbody_len + b->write_key_len + b->types_len + 1);
-            if (!m)
-                abort();
-            b->body = memcpy(m, b->body, b->body_len);
-            m += b->body_len;
-            if (b->zbody)
-                b->zbody = memcpy(m, b->zbody, b->zbody_len);
-            m += b->zbody_len;
-            if (b->write_key)
-                b->write_key = memcpy(m, b->write_key, b->write_key_len);
-            m += b->write_key_len;
-            if (b->types)
-                b->types = memcpy(m, b->types, b->types_len);
-        }
-        for (struct committer_req *r = group; r; r = r->next)
-            r->result = QUEUE_OK;
-        c->o.done(c->o.arg, group);
+        committer_fault_answer_first(c, group, n);
         group = NULL; /* answered: nothing below touches it */
 #endif
         double t0 = clock_mono_s();
