@@ -1,10 +1,8 @@
 /*
- * progress.c - the stderr progress line (see progress.h) and the interrupt
- * flag long operations poll between chunks.
+ * progress.c - the stderr progress line (see progress.h).
  */
 #include "progress.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,26 +12,6 @@
 
 #include "cli.h"
 #include "timefmt.h"
-
-volatile sig_atomic_t cli_interrupted;
-
-static void on_interrupt(int sig)
-{
-    (void)sig;
-    cli_interrupted = 1;
-}
-
-void cli_catch_interrupts(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_interrupt;
-    sigemptyset(&sa.sa_mask);
-    /* No SA_RESETHAND: a second ^C during the last chunk must not kill the
-     * process mid-commit either; the chunk ends, then the command stops. */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
 
 static int64_t mono_ns(void)
 {

@@ -1,13 +1,15 @@
 /*
- * store.c - finding and opening the data dir for the CLI: -d DIR, or
- * [storage] data_dir of an eddyd config (-c FILE, read with inih; the CLI
- * does not link daemon/ and ignores every other key), then queue_open
- * without creating anything and with the map size eddyd stored, so the CLI
- * never resizes a live daemon's map. Also the small shared helpers: error
- * printing, id and count parsing, the clock.
+ * cli.c - what every eddy command shares (cli.h): finding and opening the
+ * data dir, -d DIR or [storage] data_dir of an eddyd config (-c FILE, read
+ * with inih; the CLI does not link daemon/ and ignores every other key),
+ * then queue_open without creating anything and with the map size eddyd
+ * stored, so the CLI never resizes a live daemon's map; error printing, id
+ * and count parsing, the clock, and the interrupt flag long operations poll
+ * between chunks.
  */
 #include <errno.h>
 #include <ini.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,26 @@ int64_t cli_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+volatile sig_atomic_t cli_interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    cli_interrupted = 1;
+}
+
+void cli_catch_interrupts(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESETHAND: a second ^C during the last chunk must not kill the
+     * process mid-commit either; the chunk ends, then the command stops. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
 }
 
 int cli_parse_id(const char *s, uint64_t *id)
