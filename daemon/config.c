@@ -194,7 +194,7 @@ void config_defaults(struct config *c)
     c->allow_anonymous = false;
     c->max_body = 32ull << 20;
     snprintf(c->admin_listen, sizeof(c->admin_listen), "127.0.0.1:8081");
-    snprintf(c->data_dir, sizeof(c->data_dir), "./var/eddy");
+    snprintf(c->data_dir, sizeof(c->data_dir), "%s", QUEUE_DEFAULT_DIR);
     c->max_size = 8ull << 30;
     c->high_water = 0.95;
     c->sync_full = true;

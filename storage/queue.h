@@ -345,6 +345,10 @@ int queue_reader_check(queue_t *q, int *cleared);
  * here so that none of them knows LMDB's file names, its page size or the
  * record header. */
 
+/* The data dir when none is given: eddyd's [storage] data_dir default, and
+ * the eddy CLI's without -d, -c or EDDY_DATA_DIR. */
+#define QUEUE_DEFAULT_DIR "./var/eddy"
+
 /* The longest write key a record can hold: ingest and config refuse longer. */
 #define QUEUE_KEY_MAX RECORD_KEY_MAX
 

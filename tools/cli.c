@@ -123,7 +123,7 @@ int cli_config_data_dir(const char *path, char *buf, size_t cap, char *err, size
     }
     if (!r.found || !*buf) {
         /* eddyd's built-in default (DESIGN.md "Config"). */
-        snprintf(buf, cap, "./var/eddy");
+        snprintf(buf, cap, "%s", QUEUE_DEFAULT_DIR);
     }
     return 0;
 }

@@ -75,7 +75,7 @@ int main(int argc, char **argv)
         c.data_dir = c.data_dir_buf;
     } else {
         const char *env = getenv("EDDY_DATA_DIR");
-        c.data_dir = env && *env ? env : "./var/eddy";
+        c.data_dir = env && *env ? env : QUEUE_DEFAULT_DIR;
     }
     c.now_ms = cli_now_ms();
 
