@@ -280,9 +280,10 @@ static void keep_freed_memory(void)
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
 }
 
-int main(int argc, char **argv)
+/* Reads the command line into flags and check_only. Returns -1 to go on,
+ * else the exit code (--help, --version, a usage error). */
+static int main_parse_flags(int argc, char **argv, struct main_flags *flags, bool *check_only)
 {
-    keep_freed_memory();
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"data-dir", required_argument, NULL, 'F'},
@@ -295,31 +296,29 @@ int main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static struct main_flags flags;
-    bool check_only = false;
     int opt, idx;
     while ((opt = getopt_long(argc, argv, "c:h", opts, &idx)) != -1) {
         switch (opt) {
         case 'c':
-            if (flags.conf_path) {
+            if (flags->conf_path) {
                 fprintf(stderr,
                         "eddyd: -c/--config given twice (\"%s\", then \"%s\"); eddyd "
                         "reads one config file\n",
-                        flags.conf_path, optarg);
+                        flags->conf_path, optarg);
                 return 2;
             }
-            flags.conf_path = optarg;
+            flags->conf_path = optarg;
             break;
         case 'F': /* a flag that sets a key: applied in order over the file */
-            if (flags.n == MAIN_FLAGS_MAX) {
+            if (flags->n == MAIN_FLAGS_MAX) {
                 fprintf(stderr, "eddyd: too many flags\n");
                 return 2;
             }
-            flags.name[flags.n] = opts[idx].name;
-            flags.value[flags.n++] = optarg;
+            flags->name[flags->n] = opts[idx].name;
+            flags->value[flags->n++] = optarg;
             break;
         case 'C':
-            check_only = true;
+            *check_only = true;
             break;
         case 'V':
             printf("eddyd %s\n", EDDY_VERSION);
@@ -337,6 +336,133 @@ int main(int argc, char **argv)
         main_usage(stderr);
         return 2;
     }
+    return -1;
+}
+
+/* What eddyd runs: started in order by main_start, stopped in reverse by
+ * main_stop (which takes a partly started set). */
+struct main_parts {
+    struct event_base *base;
+    queue_t *q;
+    struct ingest *in;
+    struct committer *com;
+    struct admin *adm;
+    struct delivery *dlv;
+    struct event *ev_term, *ev_int, *ev_hup, *ev_reader;
+};
+
+/* Starts every part; ctx is what the signal and timer handlers get, filled
+ * in once everything is up. Returns 0, or the exit code to stop with. */
+static int main_start(struct main_parts *p, struct config *cfg, const struct main_flags *flags,
+                      struct metrics *metrics, struct main_ctx *ctx)
+{
+    char err[2048];
+    p->base = event_base_new();
+    if (!p->base) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    /* The handlers go in before any listener or thread exists: /healthz
+     * answers as soon as admin starts, and a SIGTERM before this point would
+     * kill eddyd undrained. A signal caught early waits for the loop; ctx is
+     * filled in before the loop runs. */
+    p->ev_term = evsignal_new(p->base, SIGTERM, main_on_signal, ctx);
+    p->ev_int = evsignal_new(p->base, SIGINT, main_on_signal, ctx);
+    p->ev_hup = evsignal_new(p->base, SIGHUP, main_on_hup, ctx);
+    if (!p->ev_term || !p->ev_int || !p->ev_hup || event_add(p->ev_term, NULL) != 0 ||
+        event_add(p->ev_int, NULL) != 0 || event_add(p->ev_hup, NULL) != 0) {
+        log_error("cannot set up signal handling");
+        return 1;
+    }
+    /* One eddyd per data dir: two would deliver every batch twice. */
+    struct queue_options qo = {.dir = cfg->data_dir,
+                               .map_size = cfg->max_size,
+                               .sync_full = cfg->sync_full,
+                               .create = true,
+                               .lock = true};
+    int qrc = queue_open(&p->q, &qo, err, sizeof(err));
+    if (qrc == QUEUE_LOCKED) {
+        log_error("%s", err);
+        return 1;
+    } else if (qrc != QUEUE_OK) {
+        log_error("cannot open the store in %s: %s", cfg->data_dir, err);
+        return 1;
+    }
+    if (main_check_map(cfg, p->q, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 2;
+    }
+    warn_open_to_others(cfg->data_dir);
+    if (ingest_new(&p->in, p->base, cfg, metrics, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    struct committer_options co = {.queue = p->q,
+                                   .metrics = metrics,
+                                   .group_max_bytes = MAIN_GROUP_MAX_BYTES,
+                                   .high_water = cfg->high_water,
+                                   .data_dir = cfg->data_dir,
+                                   .done = ingest_commit_done,
+                                   .fatal = ingest_commit_fatal,
+                                   .arg = p->in};
+    if (committer_start(&p->com, &co, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    ingest_set_committer(p->in, p->com);
+    struct admin_options ao = {
+        .cfg = cfg, .queue = p->q, .metrics = metrics, .ingest = p->in, .committer = p->com};
+    if (admin_start(&p->adm, &ao, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (delivery_start(&p->dlv, p->q, cfg, metrics, err, sizeof(err)) != 0) {
+        log_error("cannot start delivery: %s", err);
+        return 1;
+    }
+    *ctx = (struct main_ctx){.ingest = p->in,
+                             .queue = p->q,
+                             .metrics = metrics,
+                             .cfg = cfg,
+                             .flags = flags,
+                             .delivery = p->dlv};
+    p->ev_reader = event_new(p->base, -1, EV_PERSIST, main_on_reader_check, ctx);
+    struct timeval every = {MAIN_READER_CHECK_S, 0};
+    if (!p->ev_reader || event_add(p->ev_reader, &every) != 0) {
+        log_error("cannot set up the reader check");
+        return 1;
+    }
+    return 0;
+}
+
+/* Everything accepted has been answered once the loop returns; stop the
+ * producers before the store closes, the store last. */
+static void main_stop(struct main_parts *p)
+{
+    ingest_stop_workers(p->in);
+    committer_stop(p->com);
+    ingest_free(p->in);
+    admin_stop(p->adm);
+    if (p->dlv)
+        delivery_stop(p->dlv);
+    struct event *evs[] = {p->ev_term, p->ev_int, p->ev_hup, p->ev_reader};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
+        if (evs[i])
+            event_free(evs[i]);
+    if (p->q)
+        queue_close(p->q);
+    if (p->base)
+        event_base_free(p->base);
+}
+
+int main(int argc, char **argv)
+{
+    keep_freed_memory();
+    static struct main_flags flags;
+    bool check_only = false;
+    int exit_code = main_parse_flags(argc, argv, &flags, &check_only);
+    if (exit_code >= 0)
+        return exit_code;
 
     struct config cfg;
     char err[2048];
@@ -375,123 +501,22 @@ int main(int argc, char **argv)
         log_warn("[storage] sync = none: acknowledged batches can be lost on power failure or "
                  "kernel crash; never use this in production");
 
-    int exit_code = 1;
     static struct metrics metrics;
     metrics_init(&metrics);
-    struct event_base *base = event_base_new();
-    queue_t *q = NULL;
-    struct ingest *in = NULL;
-    struct committer *com = NULL;
-    struct admin *adm = NULL;
-    struct delivery *dlv = NULL;
-    struct event *ev_term = NULL, *ev_int = NULL, *ev_hup = NULL, *ev_reader = NULL;
+    struct main_parts parts = {0};
     struct main_ctx ctx = {0};
-    if (!base) {
-        log_error("cannot create the event loop");
-        goto out;
+    exit_code = main_start(&parts, &cfg, &flags, &metrics, &ctx);
+    if (exit_code == 0) {
+        log_info("eddyd %s: ingest on %s, admin on %s, store %s (max %llu bytes, sync %s), "
+                 "delivering to %s",
+                 EDDY_VERSION, cfg.listen, cfg.admin_listen, cfg.data_dir,
+                 (unsigned long long)cfg.max_size, cfg.sync_full ? "full" : "none", cfg.url);
+        event_base_dispatch(parts.base);
+        exit_code = ingest_exit_code(parts.in);
+        if (committer_lost(parts.com) && exit_code == 0)
+            exit_code = 1; /* not a clean stop: what the lost store held is gone with it */
     }
-    /* The handlers go in before any listener or thread exists: /healthz
-     * answers as soon as admin starts, and a SIGTERM before this point would
-     * kill eddyd undrained. A signal caught early waits for the loop; ctx is
-     * filled in before the loop runs. */
-    ev_term = evsignal_new(base, SIGTERM, main_on_signal, &ctx);
-    ev_int = evsignal_new(base, SIGINT, main_on_signal, &ctx);
-    ev_hup = evsignal_new(base, SIGHUP, main_on_hup, &ctx);
-    if (!ev_term || !ev_int || !ev_hup || event_add(ev_term, NULL) != 0 ||
-        event_add(ev_int, NULL) != 0 || event_add(ev_hup, NULL) != 0) {
-        log_error("cannot set up signal handling");
-        goto out;
-    }
-    /* One eddyd per data dir: two would deliver every batch twice. */
-    struct queue_options qo = {.dir = cfg.data_dir,
-                               .map_size = cfg.max_size,
-                               .sync_full = cfg.sync_full,
-                               .create = true,
-                               .lock = true};
-    int qrc = queue_open(&q, &qo, err, sizeof(err));
-    if (qrc == QUEUE_LOCKED) {
-        log_error("%s", err);
-        goto out;
-    } else if (qrc != QUEUE_OK) {
-        log_error("cannot open the store in %s: %s", cfg.data_dir, err);
-        goto out;
-    }
-    if (main_check_map(&cfg, q, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        exit_code = 2;
-        goto out;
-    }
-    warn_open_to_others(cfg.data_dir);
-    if (ingest_new(&in, base, &cfg, &metrics, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        goto out;
-    }
-    struct committer_options co = {.queue = q,
-                                   .metrics = &metrics,
-                                   .group_max_bytes = MAIN_GROUP_MAX_BYTES,
-                                   .high_water = cfg.high_water,
-                                   .data_dir = cfg.data_dir,
-                                   .done = ingest_commit_done,
-                                   .fatal = ingest_commit_fatal,
-                                   .arg = in};
-    if (committer_start(&com, &co, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        goto out;
-    }
-    ingest_set_committer(in, com);
-    struct admin_options ao = {
-        .cfg = &cfg, .queue = q, .metrics = &metrics, .ingest = in, .committer = com};
-    if (admin_start(&adm, &ao, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        goto out;
-    }
-    if (delivery_start(&dlv, q, &cfg, &metrics, err, sizeof(err)) != 0) {
-        log_error("cannot start delivery: %s", err);
-        goto out;
-    }
-    ctx = (struct main_ctx){.ingest = in,
-                            .queue = q,
-                            .metrics = &metrics,
-                            .cfg = &cfg,
-                            .flags = &flags,
-                            .delivery = dlv};
-    ev_reader = event_new(base, -1, EV_PERSIST, main_on_reader_check, &ctx);
-    struct timeval every = {MAIN_READER_CHECK_S, 0};
-    if (!ev_reader || event_add(ev_reader, &every) != 0) {
-        log_error("cannot set up the reader check");
-        goto out;
-    }
-    log_info("eddyd %s: ingest on %s, admin on %s, store %s (max %llu bytes, sync %s), "
-             "delivering to %s",
-             EDDY_VERSION, cfg.listen, cfg.admin_listen, cfg.data_dir,
-             (unsigned long long)cfg.max_size, cfg.sync_full ? "full" : "none", cfg.url);
-
-    event_base_dispatch(base);
-    exit_code = ingest_exit_code(in);
-    if (committer_lost(com) && exit_code == 0)
-        exit_code = 1; /* not a clean stop: what the lost store held is gone with it */
-
-out:
-    /* Everything accepted has been answered once the loop returns; stop the
-     * producers before the store closes, the store last. */
-    ingest_stop_workers(in);
-    committer_stop(com);
-    ingest_free(in);
-    admin_stop(adm);
-    if (dlv)
-        delivery_stop(dlv);
-    if (ev_term)
-        event_free(ev_term);
-    if (ev_int)
-        event_free(ev_int);
-    if (ev_hup)
-        event_free(ev_hup);
-    if (ev_reader)
-        event_free(ev_reader);
-    if (q)
-        queue_close(q);
-    if (base)
-        event_base_free(base);
+    main_stop(&parts);
     curl_global_cleanup();
     if (ctx.last)
         config_free(ctx.last);
