@@ -108,7 +108,20 @@ static bool confirm(const char *what, uint64_t n, uint64_t events)
     return strcmp(line, "y\n") == 0 || strcmp(line, "Y\n") == 0 || strcmp(line, "yes\n") == 0;
 }
 
-int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
+/* What a replay or purge was asked to do. */
+struct apply_args {
+    bool replay;
+    const char *topic;
+    struct cli_filter cf;
+    bool all, dry, yes, as_json;
+    size_t chunk;
+    uint64_t *ids; /* sorted, unique; NULL when none were listed */
+    size_t nids;
+};
+
+/* Reads the command line into a. Returns -1 to go on, else the exit code
+ * (--help, a usage error). */
+static int apply_parse(struct cli *c, int argc, char **argv, struct apply_args *a)
 {
     static const struct option replay_opts[] = {CLI_FILTER_OPTIONS,
                                                 {"all", no_argument, NULL, 'a'},
@@ -126,37 +139,32 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
                                                {"chunk", required_argument, NULL, 'k'},
                                                {"help", no_argument, NULL, 'h'},
                                                {NULL, 0, NULL, 0}};
-    const bool replay = op == QUEUE_REPLAY;
-    const char *topic = replay ? "dlq replay" : "dlq purge";
-    struct cli_filter cf;
-    bool all = false, dry = false, yes = false, as_json = false;
-    size_t chunk = APPLY_CHUNK;
+    const char *topic = a->topic;
     char err[256];
     int opt;
-    cli_filter_init(&cf);
     optind = 0;
-    while ((opt = getopt_long(argc, argv, replay ? "h" : "hy", replay ? replay_opts : purge_opts,
-                              NULL)) != -1) {
-        int f = cli_filter_option(&cf, opt, optarg, c->now_ms, err, sizeof err);
+    while ((opt = getopt_long(argc, argv, a->replay ? "h" : "hy",
+                              a->replay ? replay_opts : purge_opts, NULL)) != -1) {
+        int f = cli_filter_option(&a->cf, opt, optarg, c->now_ms, err, sizeof err);
         if (f < 0)
             return cli_usage_error(topic, "%s", err);
         if (f > 0)
             continue;
         switch (opt) {
         case 'a':
-            all = true;
+            a->all = true;
             break;
         case 'n':
-            dry = true;
+            a->dry = true;
             break;
         case 'j':
-            as_json = true;
+            a->as_json = true;
             break;
         case 'y':
-            yes = true;
+            a->yes = true;
             break;
         case 'k':
-            if (cli_parse_count(optarg, &chunk) != 0 || chunk > APPLY_CHUNK_MAX)
+            if (cli_parse_count(optarg, &a->chunk) != 0 || a->chunk > APPLY_CHUNK_MAX)
                 return cli_usage_error(topic, "--chunk '%s': expected 1 to 100000", optarg);
             break;
         case 'h':
@@ -167,116 +175,85 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
         }
     }
     size_t nids = (size_t)(argc - optind);
-    if (cli_filter_finish(&cf, err, sizeof err) != 0)
+    if (cli_filter_finish(&a->cf, err, sizeof err) != 0)
         return cli_usage_error(topic, "%s", err);
-    if ((nids > 0) + all + cf.any != 1)
+    if ((nids > 0) + a->all + a->cf.any != 1)
         return cli_usage_error(topic,
                                "choose the dead letters with exactly one of: ids, --all, or "
                                "filters%s",
                                "");
-    if (as_json && !dry)
+    if (a->as_json && !a->dry)
         return cli_usage_error(topic, "--json goes with --dry-run%s", "");
-    uint64_t *ids = NULL;
-    if (nids) {
-        ids = calloc(nids, sizeof *ids);
-        if (!ids) {
-            cli_error("out of memory");
-            return CLI_FAIL;
-        }
-        for (size_t i = 0; i < nids; i++) {
-            if (cli_parse_id(argv[optind + (int)i], &ids[i]) != 0) {
-                free(ids);
-                return cli_usage_error(topic, "'%s' is not an id (a positive number)",
-                                       argv[optind + (int)i]);
-            }
-        }
-        nids = unique_ids(ids, nids);
-    }
-    /* Purge never runs unattended by accident: a script must say --yes. */
-    bool ask = !replay && !dry && !yes;
-    if (ask && !isatty(STDIN_FILENO)) {
-        free(ids);
-        return cli_usage_error(topic,
-                               "refusing to purge without --yes: stdin is not a terminal to "
-                               "confirm on%s",
-                               "");
-    }
-    if (cli_open_store(c) != CLI_OK) {
-        free(ids);
+    if (!nids)
+        return -1;
+    a->ids = calloc(nids, sizeof *a->ids);
+    if (!a->ids) {
+        cli_error("out of memory");
         return CLI_FAIL;
     }
-    queue_default_source(c->q, cf.f.default_source); /* for --source */
-    cli_catch_interrupts();
+    for (size_t i = 0; i < nids; i++) {
+        if (cli_parse_id(argv[optind + (int)i], &a->ids[i]) != 0) {
+            free(a->ids);
+            a->ids = NULL;
+            return cli_usage_error(topic, "'%s' is not an id (a positive number)",
+                                   argv[optind + (int)i]);
+        }
+    }
+    a->nids = unique_ids(a->ids, nids);
+    return -1;
+}
 
+/* Learns what the command will touch: needed for a dry run (which lists
+ * it), for the question, and for an ETA on a terminal. *counted tells
+ * whether count holds the number. Returns CLI_OK or CLI_FAIL. */
+static int apply_count(struct cli *c, const struct apply_args *a, bool ask, struct count_ctx *count,
+                       bool *counted)
+{
     int rc = CLI_OK;
     struct cli_lister list;
     struct cli_progress progress;
-    struct count_ctx count = {0};
-    const struct queue_filter *filter = cf.any ? &cf.f : NULL;
-    bool listing = dry;
-    if (listing && cli_lister_begin(&list, QUEUE_DEAD, as_json, c->now_ms) != 0) {
+    if (a->dry && cli_lister_begin(&list, QUEUE_DEAD, a->as_json, c->now_ms) != 0) {
         cli_error("out of memory");
-        free(ids);
         return CLI_FAIL;
     }
-    count.list = listing ? &list : NULL;
-
-    /* Learn what the command will touch: needed for a dry run, for the
-     * question, and for an ETA on a terminal. */
-    bool counted = true;
+    count->list = a->dry ? &list : NULL;
+    *counted = true;
     cli_progress_start(&progress, "counting", 0);
-    if (nids) {
-        rc = check_ids(c, ids, nids, &count);
-    } else if (dry || ask || progress.enabled) {
-        count.progress = &progress;
-        int s = queue_scan(c->q, QUEUE_DEAD, filter, 0, 0, on_count, &count);
+    if (a->nids) {
+        rc = check_ids(c, a->ids, a->nids, count);
+    } else if (a->dry || ask || progress.enabled) {
+        count->progress = &progress;
+        int s = queue_scan(c->q, QUEUE_DEAD, a->cf.any ? &a->cf.f : NULL, 0, 0, on_count, count);
         if (s < 0) {
             cli_error("reading the dead letters failed: %s", queue_last_error());
             rc = CLI_FAIL;
         } else if (cli_interrupted) {
             cli_error("interrupted; nothing changed");
             rc = CLI_FAIL;
-        } else if (listing && list.failed) {
+        } else if (a->dry && list.failed) {
             cli_error("writing the listing failed");
             rc = CLI_FAIL;
         }
     } else {
-        counted = false;
+        *counted = false;
     }
     cli_progress_end(&progress);
-    if (listing) {
-        cli_lister_end(&list, rc == CLI_OK && count.n > 0);
-        if (rc == CLI_OK && !as_json)
+    count->progress = NULL;
+    count->list = NULL;
+    if (a->dry) {
+        cli_lister_end(&list, rc == CLI_OK && count->n > 0);
+        if (rc == CLI_OK && !a->as_json)
             printf("dry run: would %s %" PRIu64 " dead letter%s (%" PRIu64
                    " events); nothing changed\n",
-                   replay ? "replay" : "purge", count.n, count.n == 1 ? "" : "s", count.events);
+                   a->replay ? "replay" : "purge", count->n, count->n == 1 ? "" : "s",
+                   count->events);
     }
-    if (rc != CLI_OK || dry) {
-        free(ids);
-        return rc;
-    }
-    if (counted && count.n == 0) {
-        printf("no dead letters %s; nothing changed\n", all ? "at all" : "match");
-        free(ids);
-        return CLI_OK;
-    }
-    if (ask && !confirm("Delete", count.n, count.events)) {
-        fprintf(stderr, "eddy: not confirmed; nothing changed\n");
-        free(ids);
-        return CLI_FAIL;
-    }
+    return rc;
+}
 
-    uint64_t total = count.n;
-    if (!total && all) {
-        struct queue_stats st;
-        if (queue_stats(c->q, &st) == QUEUE_OK)
-            total = st.dead_batches;
-    }
-    uint64_t done = 0;
-    cli_progress_start(&progress, replay ? "replay" : "purge", total);
-    int s = queue_dead_apply(c->q, op, ids, nids, filter, chunk, on_progress, &progress, &done);
-    cli_progress_end(&progress);
-    free(ids);
+/* Says how queue_dead_apply ended after done records; the exit code. */
+static int apply_report(bool replay, int s, uint64_t done)
+{
     const char *verb = replay ? "replayed" : "purged";
     switch (s) {
     case QUEUE_OK:
@@ -301,4 +278,61 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
                   queue_last_error());
         return CLI_FAIL;
     }
+}
+
+/* Moves what was chosen; the exit code. */
+static int apply_run(struct cli *c, const struct apply_args *a, enum queue_dead_op op, bool ask)
+{
+    struct count_ctx count = {0};
+    bool counted;
+    int rc = apply_count(c, a, ask, &count, &counted);
+    if (rc != CLI_OK || a->dry)
+        return rc;
+    if (counted && count.n == 0) {
+        printf("no dead letters %s; nothing changed\n", a->all ? "at all" : "match");
+        return CLI_OK;
+    }
+    if (ask && !confirm("Delete", count.n, count.events)) {
+        fprintf(stderr, "eddy: not confirmed; nothing changed\n");
+        return CLI_FAIL;
+    }
+    uint64_t total = count.n;
+    if (!total && a->all) {
+        struct queue_stats st;
+        if (queue_stats(c->q, &st) == QUEUE_OK)
+            total = st.dead_batches;
+    }
+    uint64_t done = 0;
+    struct cli_progress progress;
+    cli_progress_start(&progress, a->replay ? "replay" : "purge", total);
+    int s = queue_dead_apply(c->q, op, a->ids, a->nids, a->cf.any ? &a->cf.f : NULL, a->chunk,
+                             on_progress, &progress, &done);
+    cli_progress_end(&progress);
+    return apply_report(a->replay, s, done);
+}
+
+int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
+{
+    struct apply_args a = {.replay = op == QUEUE_REPLAY, .chunk = APPLY_CHUNK};
+    a.topic = a.replay ? "dlq replay" : "dlq purge";
+    cli_filter_init(&a.cf);
+    int rc = apply_parse(c, argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    /* Purge never runs unattended by accident: a script must say --yes. */
+    bool ask = !a.replay && !a.dry && !a.yes;
+    if (ask && !isatty(STDIN_FILENO)) {
+        rc = cli_usage_error(a.topic,
+                             "refusing to purge without --yes: stdin is not a terminal to "
+                             "confirm on%s",
+                             "");
+    } else if (cli_open_store(c) != CLI_OK) {
+        rc = CLI_FAIL;
+    } else {
+        queue_default_source(c->q, a.cf.f.default_source); /* for --source */
+        cli_catch_interrupts();
+        rc = apply_run(c, &a, op, ask);
+    }
+    free(a.ids);
+    return rc;
 }
