@@ -1,7 +1,7 @@
 /*
  * cli.h - what the files of the eddy operator CLI share: exit codes, the
  * per-run context (data dir, the open store, "now"), and the command entry
- * points that tools/eddy.c dispatches to.
+ * points that tools/eddy.c dispatches to. The shared helpers are in cli.c.
  *
  * Every command is `int cli_cmd_X(struct cli *c, int argc, char **argv)`,
  * with argv[0] the command name, and returns an exit code: the CLI never
@@ -58,7 +58,8 @@ int cli_cmd_backup(struct cli *c, int argc, char **argv);
 int cli_cmd_compact(struct cli *c, int argc, char **argv);
 
 /* queue_backup(q, dest) with a progress line (label) of the copy's size
- * against the bytes in use, on a terminal. Returns the queue status. */
+ * against the bytes in use, on a terminal (backup.c). Returns the queue
+ * status. */
 int cli_copy_store(queue_t *q, const char *dest, const char *label);
 
 /* pause and resume (argv[0] tells which) */

@@ -1,7 +1,8 @@
 /*
  * eddy.c - main of the eddy operator CLI: global options (-c/-d), then
  * dispatch to a command. Commands live in their own files (status.c,
- * pending.c, dlq*.c, find.c, verify.c, source.c, bury.c) and return exit codes: 0 ok,
+ * list.c, show.c, dlq.c, apply.c, export.c, find.c, verify.c, backup.c,
+ * compact.c, source.c, bury.c), share cli.c, and return exit codes: 0 ok,
  * 1 failure, 2 usage.
  */
 #include <getopt.h>
