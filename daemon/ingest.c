@@ -188,15 +188,22 @@ static void ingest_json_escape(char *out, size_t cap, const char *s)
     out[o] = '\0';
 }
 
-static void ingest_set_error(struct ingest_job *j, int code, const char *error, const char *msg,
-                             int retry_after)
+/* The body of every error answer: {"error":CODE,"message":TEXT}, the text
+ * escaped (DESIGN.md "Ingest HTTP"). */
+static void ingest_error_body(char *out, size_t cap, const char *error, const char *msg)
 {
     char esc[256];
     ingest_json_escape(esc, sizeof(esc), msg);
+    snprintf(out, cap, "{\"error\":\"%s\",\"message\":\"%s\"}", error, esc);
+}
+
+static void ingest_set_error(struct ingest_job *j, int code, const char *error, const char *msg,
+                             int retry_after)
+{
     j->stage = INGEST_ANSWERED;
     j->code = code;
     j->retry_after = retry_after;
-    snprintf(j->answer, sizeof(j->answer), "{\"error\":\"%s\",\"message\":\"%s\"}", error, esc);
+    ingest_error_body(j->answer, sizeof(j->answer), error, msg);
 }
 
 static void ingest_on_conn_closed(struct evhttp_connection *evcon, void *arg);
@@ -240,9 +247,8 @@ static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code
 static void ingest_reply_error(struct ingest *in, struct evhttp_request *req, int code,
                                const char *error, const char *msg, int retry_after)
 {
-    char json[384], esc[256];
-    ingest_json_escape(esc, sizeof(esc), msg);
-    snprintf(json, sizeof(json), "{\"error\":\"%s\",\"message\":\"%s\"}", error, esc);
+    char json[384];
+    ingest_error_body(json, sizeof(json), error, msg);
     ingest_reply(in, req, code, json, retry_after);
 }
 
