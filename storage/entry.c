@@ -19,6 +19,7 @@
  *   32 4 attempts_len, 36 reason, attempts value, then the record (record.h)
  */
 #include "queue_internal.h"
+#include "le.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,27 +29,13 @@
 #define ATTEMPT_HEADER 14
 #define HISTORY_FIRST 8 /* kept forever; the rest is a window of the latest */
 
-static void put_le(unsigned char *p, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_le(const unsigned char *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
 bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *body_len)
 {
     const unsigned char *p = val;
     if (len < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
         return false;
-    *events = (uint32_t)get_le(p + 12, 4);
-    *body_len = get_le(p + 32, 8); /* raw length: a gzip body's is larger than len */
+    *events = (uint32_t)le_get(p + 12, 4);
+    *body_len = le_get(p + 32, 8); /* raw length: a gzip body's is larger than len */
     return (p[5] & RECORD_F_GZIP) || *body_len <= len;
 }
 
@@ -59,11 +46,20 @@ bool qi_record_key(const void *val, size_t len, const char **key, size_t *keylen
     *keylen = 0;
     if (len < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
         return false;
-    size_t n = (size_t)get_le(p + 6, 2);
+    size_t n = (size_t)le_get(p + 6, 2);
     if (n > len - RECORD_HEADER_SIZE)
         return false;
     *key = n ? (const char *)p + RECORD_HEADER_SIZE : NULL;
     *keylen = n;
+    return true;
+}
+
+bool qi_record_received(const void *val, size_t len, int64_t *ms)
+{
+    const unsigned char *p = val;
+    if (len < RECORD_HEADER_SIZE || memcmp(p, "EDR1", 4) != 0)
+        return false;
+    *ms = (int64_t)le_get(p + 16, 8);
     return true;
 }
 
@@ -84,23 +80,23 @@ size_t qi_attempts_encode(const struct queue_attempts *a, uint32_t replays, unsi
     memset(out, 0, ATTEMPTS_HEADER);
     uint32_t nh = a->nhistory > QUEUE_HISTORY_MAX ? QUEUE_HISTORY_MAX : a->nhistory;
     out[0] = ATTEMPTS_VERSION;
-    put_le(out + 4, a->counted, 4);
-    put_le(out + 8, a->network, 4);
-    put_le(out + 12, a->dropped, 4);
-    put_le(out + 16, (uint64_t)a->first_failed_ms, 8);
-    put_le(out + 24, (uint64_t)a->last_failed_ms, 8);
-    put_le(out + 32, (uint64_t)a->next_try_ms, 8);
-    put_le(out + 40, (uint32_t)a->last_status, 4);
-    put_le(out + 44, nh, 4);
-    put_le(out + 48, replays, 4);
-    put_le(out + 52, a->uncounted, 4);
+    le_put(out + 4, a->counted, 4);
+    le_put(out + 8, a->network, 4);
+    le_put(out + 12, a->dropped, 4);
+    le_put(out + 16, (uint64_t)a->first_failed_ms, 8);
+    le_put(out + 24, (uint64_t)a->last_failed_ms, 8);
+    le_put(out + 32, (uint64_t)a->next_try_ms, 8);
+    le_put(out + 40, (uint32_t)a->last_status, 4);
+    le_put(out + 44, nh, 4);
+    le_put(out + 48, replays, 4);
+    le_put(out + 52, a->uncounted, 4);
     size_t k = ATTEMPTS_HEADER;
     for (uint32_t i = 0; i < nh; i++) {
         const struct queue_attempt *h = &a->history[i];
         uint16_t al = h->answer_len > QUEUE_ANSWER_MAX ? QUEUE_ANSWER_MAX : h->answer_len;
-        put_le(out + k, (uint64_t)h->at_ms, 8);
-        put_le(out + k + 8, (uint32_t)h->status, 4);
-        put_le(out + k + 12, al, 2);
+        le_put(out + k, (uint64_t)h->at_ms, 8);
+        le_put(out + k + 8, (uint32_t)h->status, 4);
+        le_put(out + k + 12, al, 2);
         memcpy(out + k + ATTEMPT_HEADER, h->answer, al);
         k += ATTEMPT_HEADER + al;
     }
@@ -115,27 +111,27 @@ bool qi_attempts_decode(const void *buf, size_t len, struct queue_attempts *a, u
         *replays = 0;
     if (len < ATTEMPTS_HEADER || p[0] != ATTEMPTS_VERSION)
         return false;
-    uint32_t nh = (uint32_t)get_le(p + 44, 4);
+    uint32_t nh = (uint32_t)le_get(p + 44, 4);
     if (nh > QUEUE_HISTORY_MAX)
         return false;
-    a->counted = (uint32_t)get_le(p + 4, 4);
-    a->network = (uint32_t)get_le(p + 8, 4);
-    a->dropped = (uint32_t)get_le(p + 12, 4);
-    a->first_failed_ms = (int64_t)get_le(p + 16, 8);
-    a->last_failed_ms = (int64_t)get_le(p + 24, 8);
-    a->next_try_ms = (int64_t)get_le(p + 32, 8);
-    a->last_status = (int32_t)get_le(p + 40, 4);
-    a->uncounted = (uint32_t)get_le(p + 52, 4);
+    a->counted = (uint32_t)le_get(p + 4, 4);
+    a->network = (uint32_t)le_get(p + 8, 4);
+    a->dropped = (uint32_t)le_get(p + 12, 4);
+    a->first_failed_ms = (int64_t)le_get(p + 16, 8);
+    a->last_failed_ms = (int64_t)le_get(p + 24, 8);
+    a->next_try_ms = (int64_t)le_get(p + 32, 8);
+    a->last_status = (int32_t)le_get(p + 40, 4);
+    a->uncounted = (uint32_t)le_get(p + 52, 4);
     if (replays)
-        *replays = (uint32_t)get_le(p + 48, 4);
+        *replays = (uint32_t)le_get(p + 48, 4);
     size_t k = ATTEMPTS_HEADER;
     for (uint32_t i = 0; i < nh; i++) {
         if (len - k < ATTEMPT_HEADER)
             return false;
         struct queue_attempt *h = &a->history[i];
-        h->at_ms = (int64_t)get_le(p + k, 8);
-        h->status = (int32_t)get_le(p + k + 8, 4);
-        h->answer_len = (uint16_t)get_le(p + k + 12, 2);
+        h->at_ms = (int64_t)le_get(p + k, 8);
+        h->status = (int32_t)le_get(p + k + 8, 4);
+        h->answer_len = (uint16_t)le_get(p + k + 12, 2);
         if (h->answer_len > QUEUE_ANSWER_MAX || len - k - ATTEMPT_HEADER < h->answer_len)
             return false;
         memcpy(h->answer, p + k + ATTEMPT_HEADER, h->answer_len);
@@ -182,11 +178,11 @@ void qi_dead_encode(const struct qi_dead *d, unsigned char *out)
 {
     memset(out, 0, QI_DEAD_HEADER_SIZE);
     memcpy(out, "EDD1", 4);
-    put_le(out + 8, (uint64_t)d->dead_ms, 8);
-    put_le(out + 16, d->pending_seq, 8);
-    put_le(out + 24, d->replays, 4);
-    put_le(out + 28, d->reason_len, 2);
-    put_le(out + 32, d->attempts_len, 4);
+    le_put(out + 8, (uint64_t)d->dead_ms, 8);
+    le_put(out + 16, d->pending_seq, 8);
+    le_put(out + 24, d->replays, 4);
+    le_put(out + 28, d->reason_len, 2);
+    le_put(out + 32, d->attempts_len, 4);
     size_t k = QI_DEAD_HEADER_SIZE;
     if (d->reason_len)
         memcpy(out + k, d->reason, d->reason_len);
@@ -194,7 +190,7 @@ void qi_dead_encode(const struct qi_dead *d, unsigned char *out)
     if (d->attempts_len)
         memcpy(out + k, d->attempts, d->attempts_len);
     k += d->attempts_len;
-    put_le(out + 4, record_crc32(0, out + 8, k - 8), 4);
+    le_put(out + 4, record_crc32(0, out + 8, k - 8), 4);
     if (d->record_len)
         memcpy(out + k, d->record, d->record_len);
 }
@@ -205,17 +201,17 @@ bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d)
     memset(d, 0, sizeof(*d));
     if (len < QI_DEAD_HEADER_SIZE || memcmp(p, "EDD1", 4) != 0)
         return false;
-    size_t rl = (size_t)get_le(p + 28, 2);
-    size_t al = (size_t)get_le(p + 32, 4);
+    size_t rl = (size_t)le_get(p + 28, 2);
+    size_t al = (size_t)le_get(p + 32, 4);
     size_t room = len - QI_DEAD_HEADER_SIZE;
     if (rl > room || al > room - rl)
         return false;
     size_t k = QI_DEAD_HEADER_SIZE + rl + al;
-    if ((uint32_t)get_le(p + 4, 4) != record_crc32(0, p + 8, k - 8))
+    if ((uint32_t)le_get(p + 4, 4) != record_crc32(0, p + 8, k - 8))
         return false;
-    d->dead_ms = (int64_t)get_le(p + 8, 8);
-    d->pending_seq = get_le(p + 16, 8);
-    d->replays = (uint32_t)get_le(p + 24, 4);
+    d->dead_ms = (int64_t)le_get(p + 8, 8);
+    d->pending_seq = le_get(p + 16, 8);
+    d->replays = (uint32_t)le_get(p + 24, 4);
     d->reason = (const char *)p + QI_DEAD_HEADER_SIZE;
     d->reason_len = rl;
     d->attempts = p + QI_DEAD_HEADER_SIZE + rl;

@@ -61,6 +61,9 @@ bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *bod
 /* The write key of a stored record, a view into val (NULL, 0 for none);
  * false when the header is unusable. */
 bool qi_record_key(const void *val, size_t len, const char **key, size_t *keylen);
+/* The received time (Unix ms) in a stored record's header, unchecked like
+ * qi_record_peek. */
+bool qi_record_received(const void *val, size_t len, int64_t *ms);
 
 /* Appends record r to pending under the next sequence (MDB_APPEND). */
 int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "compress.h"
+#include "le.h"
 
 /* Deflate never does better than ~1032:1; a gzip record claiming more than
  * this raw length for its stored bytes is damaged, and is refused before
@@ -28,45 +29,6 @@ uint32_t record_crc32(uint32_t crc, const void *p, size_t n)
     /* ISA-L's folding (PCLMULQDQ) CRC: the same value as zlib's crc32(), at
      * ~75 GB/s instead of ~5.5 (a 94 KB body: 1.3 us instead of 17). */
     return crc32_gzip_refl(crc, (const unsigned char *)p, (uint64_t)n);
-}
-
-static void put_u16(unsigned char *p, uint16_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const unsigned char *p)
-{
-    return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
 }
 
 /* Length of the types list once cut to RECORD_TYPES_MAX at a '\n' boundary,
@@ -105,13 +67,13 @@ size_t record_encode(const struct record *r, unsigned char *out)
     memcpy(out, record_magic, 4);
     out[4] = gz ? RECORD_VERSION : RECORD_VERSION_RAW;
     out[5] = flags;
-    put_u16(out + 6, (uint16_t)r->write_key_len);
-    put_u32(out + 8, (uint32_t)tlen);
-    put_u32(out + 12, r->event_count);
-    put_u64(out + 16, (uint64_t)r->received_ms);
-    put_u64(out + 24, r->origin_seq);
-    put_u64(out + 32, (uint64_t)r->body_len);
-    put_u32(out + 40, record_crc32(0, sbody, slen));
+    le_put(out + 6, (uint16_t)r->write_key_len, 2);
+    le_put(out + 8, (uint32_t)tlen, 4);
+    le_put(out + 12, r->event_count, 4);
+    le_put(out + 16, (uint64_t)r->received_ms, 8);
+    le_put(out + 24, r->origin_seq, 8);
+    le_put(out + 32, (uint64_t)r->body_len, 8);
+    le_put(out + 40, record_crc32(0, sbody, slen), 4);
 
     unsigned char *p = out + RECORD_HEADER_SIZE;
     if (r->write_key_len)
@@ -123,7 +85,7 @@ size_t record_encode(const struct record *r, unsigned char *out)
 
     uint32_t hcrc = record_crc32(0, out, 44);
     hcrc = record_crc32(hcrc, out + RECORD_HEADER_SIZE, r->write_key_len + tlen);
-    put_u32(out + 44, hcrc);
+    le_put(out + 44, hcrc, 4);
 
     if (slen)
         memcpy(p, sbody, slen);
@@ -143,9 +105,9 @@ int record_decode(const void *buf, size_t len, struct record *r)
     if (b[4] == 0 || b[4] > RECORD_VERSION)
         return RECORD_BAD_VERSION;
 
-    size_t klen = get_u16(b + 6);
-    size_t tlen = get_u32(b + 8);
-    uint64_t blen = get_u64(b + 32);
+    size_t klen = (size_t)le_get(b + 6, 2);
+    size_t tlen = (size_t)le_get(b + 8, 4);
+    uint64_t blen = le_get(b + 32, 8);
     size_t room = len - RECORD_HEADER_SIZE;
     /* The version says how the body is stored: 1 raw, 2 gzip; a record
      * whose flag disagrees was not written by record_encode. */
@@ -169,17 +131,17 @@ int record_decode(const void *buf, size_t len, struct record *r)
 
     uint32_t hcrc = record_crc32(0, b, 44);
     hcrc = record_crc32(hcrc, b + RECORD_HEADER_SIZE, klen + tlen);
-    if (hcrc != get_u32(b + 44))
+    if (hcrc != le_get(b + 44, 4))
         return RECORD_BAD_CRC;
     const unsigned char *body = b + RECORD_HEADER_SIZE + klen + tlen;
-    if (record_crc32(0, body, slen) != get_u32(b + 40))
+    if (record_crc32(0, body, slen) != le_get(b + 40, 4))
         return RECORD_BAD_CRC;
 
     r->version = b[4];
     r->flags = b[5];
-    r->event_count = get_u32(b + 12);
-    r->received_ms = (int64_t)get_u64(b + 16);
-    r->origin_seq = get_u64(b + 24);
+    r->event_count = (uint32_t)le_get(b + 12, 4);
+    r->received_ms = (int64_t)le_get(b + 16, 8);
+    r->origin_seq = le_get(b + 24, 8);
     r->write_key = klen ? (const char *)b + RECORD_HEADER_SIZE : NULL;
     r->write_key_len = klen;
     r->types = (const char *)b + RECORD_HEADER_SIZE + klen;

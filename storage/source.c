@@ -381,11 +381,7 @@ int queue_sources(queue_t *q, struct queue_source **out, size_t *nout)
             const char *key;
             size_t kl;
             if (qi_record_key(pv.mv_data, pv.mv_size, &key, &kl)) {
-                const unsigned char *p = pv.mv_data;
-                uint64_t t = 0;
-                for (int i = 7; i >= 0; i--)
-                    t = (t << 8) | p[16 + i];
-                last_ms = (int64_t)t;
+                qi_record_received(pv.mv_data, pv.mv_size, &last_ms);
                 char name[QI_SRC_NAME_SIZE];
                 qi_src_name(key, kl, name);
                 const char *fp = strcmp(name, "-") ? name : (*dflt ? dflt : "-");

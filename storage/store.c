@@ -119,9 +119,7 @@ int qi_counter_get(queue_t *q, MDB_txn *txn, const char *name, uint64_t *v)
         return qi_lmdb_error(rc, name);
     if (d.mv_size != 8)
         return qi_error(QUEUE_CORRUPT, "meta %s: bad size %zu", name, d.mv_size);
-    const unsigned char *p = d.mv_data;
-    for (int i = 0; i < 8; i++)
-        *v = (*v << 8) | p[i];
+    *v = qi_key_get(&d); /* big-endian, as qi_key_put wrote it */
     return QUEUE_OK;
 }
 
@@ -592,13 +590,8 @@ int queue_stats(queue_t *q, struct queue_stats *s)
     MDB_cursor *c;
     if (mdb_cursor_open(txn, q->pending, &c) == 0) {
         MDB_val k, d;
-        if (mdb_cursor_get(c, &k, &d, MDB_FIRST) == 0 && d.mv_size >= RECORD_HEADER_SIZE) {
-            const unsigned char *p = d.mv_data;
-            uint64_t v = 0;
-            for (int i = 7; i >= 0; i--)
-                v = (v << 8) | p[16 + i];
-            s->pending_oldest_ms = (int64_t)v;
-        }
+        if (mdb_cursor_get(c, &k, &d, MDB_FIRST) == 0)
+            qi_record_received(d.mv_data, d.mv_size, &s->pending_oldest_ms);
         mdb_cursor_close(c);
     }
     uint64_t free_pages = count_free_pages(txn, &s->freelist_entries);
