@@ -28,7 +28,7 @@
 #include <time.h>
 
 #include "acceptguard.h"
-#include "clock.h"
+#include "../storage/clock.h"
 #include "log.h"
 
 #define ADMIN_RECORD_S 5

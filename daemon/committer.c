@@ -34,7 +34,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "../storage/clock.h"
 #include "log.h"
 
 #define COMMITTER_IDLE_MS 100

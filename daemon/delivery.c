@@ -55,7 +55,7 @@
 #include <unistd.h>
 
 #include "../storage/batch.h"
-#include "clock.h"
+#include "../storage/clock.h"
 #include "log.h"
 #include "policy.h"
 #include "seqmap.h"

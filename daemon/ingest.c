@@ -41,7 +41,7 @@
 #include "acceptguard.h"
 #include "auth.h"
 #include "gzip.h"
-#include "clock.h"
+#include "../storage/clock.h"
 #include "log.h"
 #include "workq.h"
 

@@ -9,7 +9,7 @@
  */
 #include "log.h"
 
-#include "clock.h"
+#include "../storage/clock.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -67,10 +67,9 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
     if (journal) {
         n = (size_t)snprintf(line, sizeof(line), "<%d>", (int)lvl);
     } else {
-        struct timespec ts;
         struct tm tm;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        gmtime_r(&ts.tv_sec, &tm);
+        time_t now = (time_t)(clock_wall_ms() / 1000);
+        gmtime_r(&now, &tm);
         n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
         n += (size_t)snprintf(line + n, sizeof(line) - n, "%s ", log_level_name(lvl));
     }

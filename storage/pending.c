@@ -14,14 +14,8 @@
 #include <time.h>
 
 #include "batch.h"
+#include "clock.h"
 #include "compress.h"
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Puts one encoded record under seq (MDB_APPEND|MDB_RESERVE: record_encode
  * writes straight into LMDB's page, no extra copy). */
@@ -366,7 +360,7 @@ int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id)
     if (reason_len > 255)
         reason_len = 255; /* queue_entry.reason holds 255 bytes */
     struct qi_dead dv = {
-        .dead_ms = now_ms(),
+        .dead_ms = clock_wall_ms(),
         .pending_seq = seq,
         .replays = replays,
         .reason = reason,

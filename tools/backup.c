@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../storage/clock.h"
 #include "cli.h"
 #include "help.h"
 #include "progress.h"
@@ -32,12 +33,7 @@ static void *watch_backup(void *arg)
     pthread_mutex_lock(&w->lock);
     while (!w->done) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 100000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
+        clock_deadline(CLOCK_REALTIME, 100, &until); /* the condvar's default clock */
         pthread_cond_timedwait(&w->cond, &w->lock, &until);
         struct stat st;
         if (!w->done && stat(w->path, &st) == 0)

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../storage/clock.h"
 #include "cli.h"
 
 void cli_error(const char *fmt, ...)
@@ -33,9 +34,7 @@ void cli_error(const char *fmt, ...)
 
 int64_t cli_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return clock_wall_ms();
 }
 
 volatile sig_atomic_t cli_interrupted;

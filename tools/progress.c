@@ -10,15 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../storage/clock.h"
 #include "cli.h"
 #include "timefmt.h"
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void cli_progress_start(struct cli_progress *p, const char *label, uint64_t total)
 {
@@ -26,7 +20,7 @@ void cli_progress_start(struct cli_progress *p, const char *label, uint64_t tota
     memset(p, 0, sizeof *p);
     p->label = label;
     p->total = total;
-    p->start_ns = mono_ns();
+    p->start_ns = clock_mono_ns();
     p->forced = force && strcmp(force, "1") == 0;
     if (force && strcmp(force, "0") == 0)
         p->enabled = false;
@@ -93,7 +87,7 @@ void cli_progress_update(struct cli_progress *p, uint64_t done)
     p->done = done;
     if (!p->enabled)
         return;
-    int64_t now = mono_ns();
+    int64_t now = clock_mono_ns();
     if ((!p->forced && now - p->start_ns < 500000000) ||
         (p->drawn && now - p->last_draw_ns < 100000000))
         return;

@@ -1,7 +1,9 @@
 /*
- * clock.h - the few clock readings eddyd's threads share: wall-clock
- * milliseconds (stored times, Retry-After), monotonic time (durations,
- * timers) and absolute deadlines for pthread_cond_timedwait.
+ * clock.h - the one set of clock readings eddy's code shares (eddyd's
+ * threads, storage, the CLI): wall-clock milliseconds (stored times,
+ * Retry-After), monotonic time (durations, timers, progress rates) and
+ * absolute deadlines for pthread_cond_timedwait. Header-only, so storage/
+ * and tools/ use it without linking daemon/.
  */
 #ifndef EDDY_CLOCK_H
 #define EDDY_CLOCK_H
@@ -30,6 +32,13 @@ static inline int64_t clock_mono_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline int64_t clock_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 /* *at = now on clock `id` + ms: an absolute deadline for a timed wait on a
