@@ -290,7 +290,7 @@ static void note_identity(queue_t *q)
 {
     struct stat st;
     char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/lock.mdb", q->dir);
+    queue_file_path(q->dir, QUEUE_FILE_LOCK, path, sizeof(path));
     if (stat(path, &st) == 0) {
         q->lockmdb_dev = st.st_dev;
         q->lockmdb_ino = st.st_ino;
@@ -401,9 +401,7 @@ int queue_open(queue_t **qp, const struct queue_options *o, char *err, size_t er
             snprintf(err, errlen, "data dir %s: %s", o->dir, strerror(errno));
             return qi_error(errno == ENOENT ? QUEUE_NOT_STORE : QUEUE_ERROR, "%s", err);
         }
-        char path[PATH_MAX];
-        snprintf(path, sizeof(path), "%s/data.mdb", o->dir);
-        if (stat(path, &sb) != 0) {
+        if (!queue_store_exists(o->dir)) {
             snprintf(err, errlen,
                      "%s is not an eddy data dir (no data.mdb); check -d / data_dir or start "
                      "eddyd once to create it",
@@ -750,8 +748,8 @@ int queue_backup(queue_t *q, const char *dest_dir)
     int rc = mdb_env_copy2(q->env, dest_dir, MDB_CP_COMPACT);
     if (rc)
         return qi_lmdb_error(rc, "backup copy");
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/data.mdb", dest_dir);
+    char path[PATH_MAX + 16];
+    queue_file_path(dest_dir, QUEUE_FILE_DATA, path, sizeof(path));
     chmod(path, 0600);
     return QUEUE_OK;
 }
