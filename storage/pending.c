@@ -405,36 +405,30 @@ out:
     return qi_txn_commit(txn, "commit bury");
 }
 
-int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b)
+/* The two halves of a split, built before its transaction writes. */
+struct split_halves {
+    size_t cnt[2], blen[2], tlen[2], zlen[2];
+    unsigned char *body[2], *zbody[2]; /* zbody: gzip members when the whole was gzip */
+    char *types[2];
+};
+
+static void split_free(struct split_halves *h)
 {
-    MDB_txn *txn;
-    unsigned char *copy;
-    size_t copy_len;
-    int st = begin_with_pending(q, seq, &txn, &copy, &copy_len);
-    if (st)
-        return st;
-    unsigned char kb[8];
-    qi_key_put(kb, seq);
-    MDB_val k = {8, kb};
+    for (int i = 0; i < 2; i++) {
+        free(h->body[i]);
+        free(h->zbody[i]);
+        free(h->types[i]);
+    }
+}
+
+/* Cuts the raw body of r (pending seq) before event `first` (0: the
+ * middle) into h. Returns QUEUE_OK or a status with the message set. */
+static int split_build(const struct record *r, uint64_t seq, size_t first, struct split_halves *h)
+{
     struct batch_event *ev = NULL;
-    unsigned char *body[2] = {NULL, NULL}, *zbody[2] = {NULL, NULL}, *raw = NULL;
-    size_t zlen[2] = {0, 0};
-    char *types[2] = {NULL, NULL};
-    struct record r;
-    int rs = record_decode(copy, copy_len, &r);
-    if (rs == RECORD_OK)
-        rs = record_inflate(&r, &raw);
-    if (rs == RECORD_NOMEM) {
-        st = qi_error(QUEUE_ERROR, "out of memory");
-        goto out;
-    }
-    if (rs != RECORD_OK) {
-        st = qi_error(QUEUE_CORRUPT, "pending %llu: %s", (unsigned long long)seq,
-                      record_strerror(rs));
-        goto out;
-    }
     size_t nev;
-    int bs = batch_scan(r.body, r.body_len, &ev, &nev);
+    int st = QUEUE_OK;
+    int bs = batch_scan(r->body, r->body_len, &ev, &nev);
     if (bs != BATCH_OK) {
         st = qi_error(bs == BATCH_NOMEM ? QUEUE_ERROR : QUEUE_CORRUPT,
                       "pending %llu: the body is not a batch that can be split",
@@ -448,60 +442,66 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
     }
     if (first == 0)
         first = nev / 2;
-    size_t cnt[2] = {first, nev - first};
+    h->cnt[0] = first;
+    h->cnt[1] = nev - first;
     const struct batch_event *part[2] = {ev, ev + first};
-    size_t blen[2], tlen[2];
-    uint64_t seqs[2];
     for (int i = 0; i < 2; i++) {
-        if (batch_join(r.body, part[i], cnt[i], &body[i], &blen[i]) != BATCH_OK ||
-            batch_types(r.body, part[i], cnt[i], &types[i], &tlen[i]) != BATCH_OK) {
+        if (batch_join(r->body, part[i], h->cnt[i], &h->body[i], &h->blen[i]) != BATCH_OK ||
+            batch_types(r->body, part[i], h->cnt[i], &h->types[i], &h->tlen[i]) != BATCH_OK) {
             st = qi_error(QUEUE_ERROR, "out of memory");
             goto out;
         }
         /* The halves are stored the way the whole was. */
-        if ((r.flags & RECORD_F_GZIP) &&
-            compress_gzip(body[i], blen[i], &zbody[i], &zlen[i]) == COMPRESS_NOMEM) {
+        if ((r->flags & RECORD_F_GZIP) &&
+            compress_gzip(h->body[i], h->blen[i], &h->zbody[i], &h->zlen[i]) == COMPRESS_NOMEM) {
             st = qi_error(QUEUE_ERROR, "out of memory");
             goto out;
         }
     }
+out:
+    free(ev);
+    return st;
+}
+
+/* In txn: replaces pending seq (record r, key k) by the halves h, under
+ * new sequences in seqs; a replayed record's halves stay replayed. */
+static int split_store(queue_t *q, MDB_txn *txn, const MDB_val *k, const struct record *r,
+                       uint64_t seq, const struct split_halves *h, uint64_t seqs[2])
+{
     struct queue_attempts *old = malloc(sizeof(*old));
     uint32_t replays = 0;
-    if (!old) {
-        st = qi_error(QUEUE_ERROR, "out of memory");
-        goto out;
-    }
-    st = read_attempts(q, txn, &k, old, &replays);
+    if (!old)
+        return qi_error(QUEUE_ERROR, "out of memory");
+    int st = read_attempts(q, txn, k, old, &replays);
     free(old);
     if (st)
-        goto out;
+        return st;
     bool found;
     struct deltas dl = {0, 0};
     st = delete_pending(q, txn, seq, &found, &dl);
     for (int i = 0; i < 2 && st == QUEUE_OK; i++) {
-        struct record h = {
+        struct record half = {
             .version = RECORD_VERSION,
-            .flags = (uint8_t)((r.flags & RECORD_F_REPLAYED) | RECORD_F_SPLIT),
-            .event_count = (uint32_t)cnt[i],
-            .received_ms = r.received_ms,
+            .flags = (uint8_t)((r->flags & RECORD_F_REPLAYED) | RECORD_F_SPLIT),
+            .event_count = (uint32_t)h->cnt[i],
+            .received_ms = r->received_ms,
             .origin_seq = seq,
-            .write_key = r.write_key,
-            .write_key_len = r.write_key_len,
-            .types = types[i],
-            .types_len = tlen[i],
-            .body = body[i],
-            .body_len = blen[i],
+            .write_key = r->write_key,
+            .write_key_len = r->write_key_len,
+            .types = h->types[i],
+            .types_len = h->tlen[i],
+            .body = h->body[i],
+            .body_len = h->blen[i],
         };
-        if (zbody[i]) {
-            h.flags |= RECORD_F_GZIP;
-            h.stored = zbody[i];
-            h.stored_len = zlen[i];
+        if (h->zbody[i]) {
+            half.flags |= RECORD_F_GZIP;
+            half.stored = h->zbody[i];
+            half.stored_len = h->zlen[i];
         }
-        st = qi_append_record(q, txn, &h, &seqs[i]);
-        dl.events += (int64_t)cnt[i];
-        dl.bytes += (int64_t)blen[i];
+        st = qi_append_record(q, txn, &half, &seqs[i]);
+        dl.events += (int64_t)h->cnt[i];
+        dl.bytes += (int64_t)h->blen[i];
         if (st == QUEUE_OK && replays) {
-            /* The halves of a replayed record stay replayed. */
             struct queue_attempts *z = calloc(1, sizeof(*z));
             unsigned char nk[8];
             qi_key_put(nk, seqs[i]);
@@ -511,17 +511,37 @@ int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b
             free(z);
         }
     }
-    if (st == QUEUE_OK)
-        st = apply_deltas(q, txn, &dl);
-out:
+    return st == QUEUE_OK ? apply_deltas(q, txn, &dl) : st;
+}
+
+int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b)
+{
+    MDB_txn *txn;
+    unsigned char *copy;
+    size_t copy_len;
+    int st = begin_with_pending(q, seq, &txn, &copy, &copy_len);
+    if (st)
+        return st;
+    unsigned char kb[8];
+    qi_key_put(kb, seq);
+    MDB_val k = {8, kb};
+    unsigned char *raw = NULL;
+    struct split_halves h = {0};
+    uint64_t seqs[2];
+    struct record r;
+    int rs = record_decode(copy, copy_len, &r);
+    if (rs == RECORD_OK)
+        rs = record_inflate(&r, &raw);
+    if (rs == RECORD_NOMEM)
+        st = qi_error(QUEUE_ERROR, "out of memory");
+    else if (rs != RECORD_OK)
+        st = qi_error(QUEUE_CORRUPT, "pending %llu: %s", (unsigned long long)seq,
+                      record_strerror(rs));
+    else if ((st = split_build(&r, seq, first, &h)) == QUEUE_OK)
+        st = split_store(q, txn, &k, &r, seq, &h, seqs);
     free(copy);
     free(raw);
-    free(ev);
-    for (int i = 0; i < 2; i++) {
-        free(body[i]);
-        free(zbody[i]);
-        free(types[i]);
-    }
+    split_free(&h);
     if (st) {
         mdb_txn_abort(txn);
         return st;
