@@ -20,8 +20,7 @@
 #include "progress.h"
 #include "../storage/record.h"
 
-#define APPLY_CHUNK 1000 /* records per write transaction: short stalls for ingest */
-#define APPLY_CHUNK_MAX 100000
+#define APPLY_CHUNK_MAX 100000 /* --chunk; without it storage's default (queue.h) */
 
 struct count_ctx {
     struct cli_lister *list; /* NULL: count only */
@@ -114,7 +113,7 @@ struct apply_args {
     const char *topic;
     struct cli_filter cf;
     bool all, dry, yes, as_json;
-    size_t chunk;
+    size_t chunk;  /* records per write transaction; 0: queue_dead_apply's default */
     uint64_t *ids; /* sorted, unique; NULL when none were listed */
     size_t nids;
 };
@@ -313,7 +312,7 @@ static int apply_run(struct cli *c, const struct apply_args *a, enum queue_dead_
 
 int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
 {
-    struct apply_args a = {.replay = op == QUEUE_REPLAY, .chunk = APPLY_CHUNK};
+    struct apply_args a = {.replay = op == QUEUE_REPLAY};
     a.topic = a.replay ? "dlq replay" : "dlq purge";
     cli_filter_init(&a.cf);
     int rc = apply_parse(c, argc, argv, &a);
