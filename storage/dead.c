@@ -117,7 +117,10 @@ int queue_scan(queue_t *q, enum queue_db db, const struct queue_filter *f, uint6
             break;
         size_t i = 0;
         for (; i < n && ret == 0; i++) {
-            ret = fn(ctx, &buf[i]);
+            /* Inflated here, after the read transaction ended. */
+            ret = queue_entry_inflate(&buf[i]);
+            if (ret == QUEUE_OK)
+                ret = fn(ctx, &buf[i]);
             queue_entry_free(&buf[i]);
             given++;
         }
@@ -131,7 +134,7 @@ int queue_scan(queue_t *q, enum queue_db db, const struct queue_filter *f, uint6
     return ret;
 }
 
-int queue_get(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e)
+static int get_entry(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e, bool inflate)
 {
     memset(e, 0, sizeof(*e));
     MDB_txn *txn;
@@ -152,12 +155,24 @@ int queue_get(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e)
         }
     }
     mdb_txn_abort(txn);
+    if (rc == 0 && st == QUEUE_OK && inflate)
+        st = queue_entry_inflate(e);
     if (rc == MDB_NOTFOUND)
         return qi_error(QUEUE_NOT_FOUND, "%s %llu: no such record",
                         db == QUEUE_DEAD ? "dead letter" : "pending", (unsigned long long)id);
     if (rc)
         return qi_lmdb_error(rc, "read");
     return st;
+}
+
+int queue_get(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e)
+{
+    return get_entry(q, db, id, e, true);
+}
+
+int queue_get_stored(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e)
+{
+    return get_entry(q, db, id, e, false);
 }
 
 /* Replays or purges dead[id] inside txn. QUEUE_NOT_FOUND when absent,

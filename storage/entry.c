@@ -235,8 +235,8 @@ void queue_entry_free(struct queue_entry *e)
 
 /* A copied-out gzip record gets its raw body; a body that does not inflate
  * marks the entry corrupt, as a failed CRC does. Running out of memory is
- * not damage: the read fails instead. */
-static int entry_inflate(struct queue_entry *e)
+ * not damage: the read fails instead (and the entry is freed). */
+int queue_entry_inflate(struct queue_entry *e)
 {
     if (e->status != RECORD_OK)
         return QUEUE_OK;
@@ -275,8 +275,6 @@ int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
     if (!b)
         return qi_error(QUEUE_ERROR, "out of memory copying record %llu", (unsigned long long)id);
     e->status = record_decode(b, val->mv_size, &e->rec);
-    if (copy && entry_inflate(e) != QUEUE_OK)
-        return QUEUE_ERROR;
     if (attempts &&
         !qi_attempts_decode(attempts->mv_data, attempts->mv_size, &e->attempts, &e->replays)) {
         /* A damaged history must not hide the record: deliver it with
@@ -307,5 +305,5 @@ int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool c
     if (d.attempts_len && !qi_attempts_decode(d.attempts, d.attempts_len, &e->attempts, NULL))
         memset(&e->attempts, 0, sizeof(e->attempts));
     e->status = record_decode(d.record, d.record_len, &e->rec);
-    return copy ? entry_inflate(e) : QUEUE_OK;
+    return QUEUE_OK;
 }

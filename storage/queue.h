@@ -215,6 +215,15 @@ int queue_scan(queue_t *q, enum queue_db db, const struct queue_filter *f, uint6
 /* Copies record id of db into *e. QUEUE_NOT_FOUND when absent. */
 int queue_get(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e);
 
+/* queue_get without inflating: a gzip record comes back with rec.body NULL
+ * and its member in rec.stored (delivery forwards it as it is). */
+int queue_get_stored(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e);
+
+/* Inflates e's body when queue_get_stored left it compressed (else does
+ * nothing). A body that does not inflate sets e->status (RECORD_BAD_GZIP);
+ * QUEUE_ERROR when memory ran out. */
+int queue_entry_inflate(struct queue_entry *e);
+
 enum queue_dead_op {
     QUEUE_REPLAY, /* dead -> pending under a new sequence, replay count + 1 */
     QUEUE_PURGE,  /* delete for good */

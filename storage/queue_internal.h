@@ -109,10 +109,10 @@ void qi_dead_encode(const struct qi_dead *d, unsigned char *out);
 bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d);
 
 /* Fills e from a stored value. With copy, e->mem owns a copy and every view
- * points into it, and a gzip body is inflated into e->raw; without, views
- * point into val (valid inside the txn only, used to filter before copying)
- * and a gzip body is left as stored (rec.body NULL: filter.c inflates what
- * it must look into). attempts may be NULL (pending only). */
+ * points into it; without, views point into val (valid inside the txn only,
+ * used to filter before copying). A gzip body is left as stored (rec.body
+ * NULL) for queue_entry_inflate; filter.c inflates what it must look into.
+ * attempts may be NULL (pending only). */
 int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
                      const MDB_val *attempts, bool copy);
 int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool copy);

@@ -458,6 +458,16 @@ static void test_gzip_records_read_raw(void **state)
     assert_memory_equal(e.rec.body, body, len);
     assert_true(e.rec.stored_len < len / 2);
     queue_entry_free(&e);
+    /* As delivery reads it: the gzip member as stored, inflated on demand. */
+    assert_int_equal(queue_get_stored(q, QUEUE_PENDING, s, &e), QUEUE_OK);
+    assert_null(e.rec.body);
+    assert_int_equal(e.rec.body_len, len);
+    assert_int_equal(e.rec.stored[0], 0x1f); /* gzip magic */
+    assert_int_equal(e.rec.stored[1], 0x8b);
+    assert_int_equal(queue_entry_inflate(&e), QUEUE_OK);
+    assert_memory_equal(e.rec.body, body, len);
+    assert_int_equal(queue_entry_inflate(&e), QUEUE_OK); /* once is enough */
+    queue_entry_free(&e);
     assert_int_equal(queue_get(q, QUEUE_PENDING, raw, &e), QUEUE_OK);
     assert_false(e.rec.flags & RECORD_F_GZIP);
     assert_memory_equal(e.rec.body, tb, tlen);
