@@ -38,6 +38,13 @@
  * - A bisected batch (400/413, or split for max_batch_bytes) logs one line
  *   when all of its events are settled (delivered, dead-lettered, requests
  *   spent), not one per split.
+ * - content_encoding = gzip: a batch stored gzip-compressed is copied out
+ *   as stored (queue_get_stored) and POSTed as it is with
+ *   Content-Encoding: gzip, never inflated on the happy path; identity,
+ *   require_external_user_id and raw records (older stores) send the raw
+ *   body. Splits recompress their halves in storage. A source whose
+ *   destination refuses gzip (415, or a 400 that the identity resend of
+ *   the same batch passes) is switched to identity, logged once.
  * - The states are mirrored in meta "delivery" for `eddy status` and
  *   /status, and in the per-source metrics.
  */
@@ -80,6 +87,7 @@ struct slot {
     unsigned char *filtered; /* body without dropped events, or NULL: e's body is sent */
     size_t filtered_len;
     size_t sent_len; /* bytes of the body being POSTed */
+    bool sent_gzip;  /* ...the stored gzip member, with Content-Encoding: gzip */
     uint32_t sent_events, dropped;
     struct curl_slist *headers;
     char *url;
@@ -102,7 +110,12 @@ struct source {
     int64_t accepted_ms;       /* wall-clock: its last 2xx (policy_attempt_counts) */
     unsigned inflight, chosen; /* transfers running; taken by the scan under way */
     uint64_t probe_seq;        /* the batch probed while held or backing off */
-    int64_t since_ms;          /* wall-clock: state entered */
+    /* content_encoding = gzip: a source whose destination refused gzip gets
+     * identity from then on; until a gzip body got a 2xx, a 400 to one is
+     * retried once as identity (identity_trial) to tell the two apart. */
+    bool identity, gzip_ok;
+    uint64_t identity_trial;
+    int64_t since_ms; /* wall-clock: state entered */
     int last_status;
     char last_error[160];
     struct metrics_source *ms;
@@ -687,6 +700,9 @@ static int send_batch(struct delivery *d, struct slot *s)
     if (s->filtered) {
         body = s->filtered;
         body_len = s->filtered_len;
+    } else if (s->sent_gzip) {
+        body = r->stored; /* forwarded as stored: never inflated */
+        body_len = r->stored_len;
     }
     s->answer_len = 0;
     s->errbuf[0] = 0;
@@ -713,6 +729,9 @@ static int send_batch(struct delivery *d, struct slot *s)
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = h ? curl_slist_append(h, "Expect:") : NULL;
     h = h ? curl_slist_append(h, idem) : NULL;
+    /* rudder-server's gateway inflates exactly "gzip" on every route. */
+    if (h && s->sent_gzip)
+        h = curl_slist_append(h, "Content-Encoding: gzip");
     if (!h)
         return -1;
     s->headers = h;
@@ -791,9 +810,15 @@ static bool start_slot(struct delivery *d, struct slot *s, uint64_t seq)
     bool rescan = false;
     s->busy = true;
     s->seq = seq;
-    int rc = queue_get(d->q, QUEUE_PENDING, s->seq, &s->e);
+    /* Stored gzip goes out as it is; it is inflated only when it must be. */
+    int rc = queue_get_stored(d->q, QUEUE_PENDING, s->seq, &s->e);
     if (rc == QUEUE_OK && s->e.status == RECORD_OK)
         s->src = source_of(d, s->e.rec.write_key, s->e.rec.write_key_len);
+    s->sent_gzip = s->src && d->cfg.content_gzip && (s->e.rec.flags & RECORD_F_GZIP) &&
+                   !s->src->identity && s->src->identity_trial != seq &&
+                   !d->cfg.require_external_user_id;
+    if (s->src && !s->sent_gzip && queue_entry_inflate(&s->e) != QUEUE_OK)
+        rc = QUEUE_ERROR;
     if (s->src)
         s->src->inflight++;
     if (rc != QUEUE_OK) {
@@ -905,6 +930,51 @@ static void dispatch(struct delivery *d, int64_t now)
     d->idle = seen == 0;
 }
 
+/* A destination refusing gzip: a 415 to a gzip body, or a 400 to one whose
+ * identity resend then passes. The source gets identity from then on
+ * (logged once) and the batch is sent again at once, nothing counted.
+ * Returns true when it took care of the answer. */
+static bool gzip_refused(struct delivery *d, struct slot *s, int status)
+{
+    struct source *src = s->src;
+    if (!src || status < 200 || status >= 500)
+        return false;
+    bool switch_now = false;
+    if (s->sent_gzip && status == 415) {
+        switch_now = true;
+    } else if (s->sent_gzip && status == 400 && (src->identity || !src->gzip_ok)) {
+        /* Could be the body, could be the encoding: before anything is
+         * bisected, the first such batch goes again at once as identity
+         * (the trial). Others answered 400 meanwhile wait a moment and go
+         * again as identity or gzip, whatever the trial showed. */
+        int64_t at = clock_mono_ms();
+        if (!src->identity && !src->identity_trial)
+            src->identity_trial = s->seq;
+        else
+            at += (int64_t)d->cfg.backoff_min_ms;
+        seqmap_put(&d->retry, s->seq, at);
+        d->rescan_head = true;
+        return true;
+    } else if (!s->sent_gzip && src->identity_trial == s->seq && status >= 200 && status < 300) {
+        switch_now = true; /* identity passed where gzip got 400 */
+    }
+    if (!switch_now)
+        return false;
+    if (!src->identity) {
+        src->identity = true;
+        log_warn("delivery: source %s: RudderStack answered %d to a gzip body%s; sending its "
+                 "batches inflated (Content-Encoding: identity) from now on",
+                 src->fp, status == 415 ? 415 : 400,
+                 status == 415 ? "" : " that passed as identity");
+    }
+    src->identity_trial = 0;
+    if (status >= 200 && status < 300)
+        return false; /* the identity resend was delivered: ack it as usual */
+    seqmap_del(&d->retry, s->seq);
+    d->rescan_head = true;
+    return true;
+}
+
 /* Applies the policy to one finished transfer. */
 static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t now)
 {
@@ -931,6 +1001,19 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
         const char *msg = s->errbuf[0] ? s->errbuf : curl_easy_strerror(code);
         s->answer_len = strlen(msg) < sizeof(s->answer) ? strlen(msg) : sizeof(s->answer);
         memcpy(s->answer, msg, s->answer_len);
+    }
+
+    if (gzip_refused(d, s, st))
+        return;
+    if (act == POLICY_ACK && s->sent_gzip)
+        src->gzip_ok = true;
+    if (src->identity_trial == seq) {
+        /* The identity resend got an answer: if it was the same 400, the
+         * body is at fault, not gzip, and this source's 400s to gzip
+         * bodies are bisected from now on without a resend. */
+        src->identity_trial = 0;
+        if (st == 400)
+            src->gzip_ok = true;
     }
 
     switch (act) {

@@ -63,6 +63,9 @@
  *                      source (404); with retry_after, add Retry-After
  *                      (S 0 or 200: answer K normally again); repeatable
  *   reject_keys=0|1    401 "invalid write key" for every key
+ *   refuse_gzip=S      answer S (e.g. 415, or 400) to every request sent with
+ *                      Content-Encoding: gzip, as a destination that does not
+ *                      take gzip would (0: take gzip again, the default)
  *   disabled=0|1       404 "source is disabled"
  *   max_body=BYTES     the size limit, on the wrapped request (default
  *                      4096000, the gateway's 4000 KiB)
@@ -71,7 +74,10 @@
  * Output for assertions (each line flushed at once):
  *   --out FILE   one NDJSON line per ACCEPTED request:
  *                {"t":MS,"n":N,"write_key":"K","bytes":N,"crc32":N,
- *                 "events":N,"ids":[<each event's "id" value or null>],"mono_ns":N}
+ *                 "events":N,"ids":[<each event's "id" value or null>],"mono_ns":N,
+ *                 "gzip":true|false}
+ *                bytes and crc32 are of the inflated body; gzip: it came
+ *                with Content-Encoding: gzip
  *                mono_ns: CLOCK_MONOTONIC when it was accepted, before the
  *                answer is sent (the power-loss checker orders it by that)
  *   --bodies DIR the accepted body N, byte for byte, in DIR/N.json
@@ -133,6 +139,7 @@ struct fake {
     struct key_status key_status[FAKE_KEYS_MAX];
     size_t nkey_status;
     bool reject_keys, disabled, no_parse;
+    int refuse_gzip; /* status for every gzip request, 0 = take them */
     /* outputs */
     FILE *out, *log;
     char *bodies_dir;
@@ -195,6 +202,7 @@ static void fake_reset(struct fake *f)
         free(f->key_status[i].key);
     f->nkey_status = 0;
     f->reject_keys = f->disabled = false;
+    f->refuse_gzip = 0;
     fake_answer_hung(f);
     memset(f->by_status, 0, sizeof(f->by_status));
     f->requests = f->accepted_requests = f->accepted_events = f->accepted_bytes = 0;
@@ -279,6 +287,8 @@ static int fake_set(struct fake *f, const char *k, const char *v)
         f->close_next = x;
     else if (!strcmp(k, "reject_keys") || !strcmp(k, "reject-keys"))
         f->reject_keys = x != 0;
+    else if (!strcmp(k, "refuse_gzip") || !strcmp(k, "refuse-gzip"))
+        f->refuse_gzip = (int)x;
     else if (!strcmp(k, "disabled"))
         f->disabled = x != 0;
     else if (!strcmp(k, "max_body") || !strcmp(k, "max-body"))
@@ -549,7 +559,7 @@ static json_t *id_json(yajl_val v)
 }
 
 static void record_accepted(struct fake *f, int64_t t, const char *key, const unsigned char *body,
-                            size_t len, yajl_val events)
+                            size_t len, yajl_val events, bool gzip)
 {
     uint64_t n = ++f->accepted_requests;
     size_t nev = YAJL_IS_ARRAY(events) ? YAJL_GET_ARRAY(events)->len : 0;
@@ -572,10 +582,10 @@ static void record_accepted(struct fake *f, int64_t t, const char *key, const un
     struct timespec mono;
     clock_gettime(CLOCK_MONOTONIC, &mono);
     json_t *line =
-        json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:o,s:I}", "t", (json_int_t)t, "n", (json_int_t)n,
+        json_pack("{s:I,s:I,s:s,s:I,s:I,s:I,s:o,s:I,s:b}", "t", (json_int_t)t, "n", (json_int_t)n,
                   "write_key", key, "bytes", (json_int_t)len, "crc32",
                   (json_int_t)crc32(0, body, (uInt)len), "events", (json_int_t)nev, "ids", ids,
-                  "mono_ns", (json_int_t)mono.tv_sec * 1000000000 + mono.tv_nsec);
+                  "mono_ns", (json_int_t)mono.tv_sec * 1000000000 + mono.tv_nsec, "gzip", gzip);
     char *s = line ? json_dumps(line, JSON_COMPACT) : NULL;
     if (s) {
         fprintf(f->out, "%s\n", s);
@@ -665,7 +675,9 @@ static void handle_webhook(struct fake *f, struct evhttp_request *req, char *key
     } else {
         const char *enc =
             evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Encoding");
-        if (enc && !strcmp(enc, "gzip")) { /* exactly: see the top */
+        if (enc && !strcmp(enc, "gzip") && f->refuse_gzip) {
+            code = f->refuse_gzip, text = "unsupported content encoding\n";
+        } else if (enc && !strcmp(enc, "gzip")) { /* exactly: see the top */
             bool too_big;
             inflated = gunzip(raw, len, f->max_body, &len, &too_big);
             if (!inflated) /* past max_body inflated, the wrapper is surely over it */
@@ -706,7 +718,7 @@ static void handle_webhook(struct fake *f, struct evhttp_request *req, char *key
         }
     }
     if (code == 200)
-        record_accepted(f, t, key, raw, len, events);
+        record_accepted(f, t, key, raw, len, events, inflated != NULL);
     log_request(f, t, code, len, key);
     answer(f, req, code, text, retry_after);
     yajl_tree_free(doc);

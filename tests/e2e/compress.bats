@@ -137,3 +137,92 @@ same_bodies() {
     [[ "$output" == *"$DATA_DIR.compact exists"* ]]
     [ "$(sha256sum "$DATA_DIR/data.mdb")" = "$sum" ]
 }
+
+# sink_gzip: one line per accepted request, "true" or "false": whether it came
+# with Content-Encoding: gzip.
+sink_gzip() {
+    python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    print(str(json.loads(l)["gzip"]).lower())' "$BATS_TEST_TMPDIR/sink.ndjson"
+}
+
+# poisoned OUT: batch-00001 with event 37 carrying the fake's marker text.
+poisoned() {
+    python3 - "$CORPUS/batch-00001.json" "$1" <<'PY'
+import json, sys
+b = json.load(open(sys.argv[1]))
+b["events"][37].setdefault("properties", {})["note"] = "POISON-37"
+open(sys.argv[2], "w").write(json.dumps(b, separators=(",", ":")))
+PY
+}
+
+@test "gzip stored, gzip forwarded (default): Content-Encoding: gzip, the same bodies byte for byte" {
+    write_config
+    start_fake --write-key test-key
+    start_eddyd
+    post_all "$CORPUS"/batch-000*.json
+    wait_until 30 status_is pending.batches 0
+    [ "$(sink_gzip | sort | uniq -c | tr -s ' ')" = " 20 true" ]
+    same_bodies "$BATS_TEST_TMPDIR/bodies" "$CORPUS"/batch-000*.json
+    diff <(fixture_ids "$CORPUS"/batch-000*.json | sort) <(sink_ids | sort)
+}
+
+@test "gzip stored, content_encoding = identity: inflated before sending, byte for byte" {
+    write_config delivery.content_encoding=identity
+    start_fake --write-key test-key
+    start_eddyd
+    post_all "$CORPUS"/batch-0000*.json
+    wait_until 30 status_is pending.batches 0
+    run "$QTOOL" count "$DATA_DIR"
+    [ "$(sink_gzip | sort | uniq -c | tr -s ' ')" = " 9 false" ]
+    same_bodies "$BATS_TEST_TMPDIR/bodies" "$CORPUS"/batch-0000*.json
+}
+
+@test "a 400 to a gzip batch bisects it down to the bad event; the rest is delivered gzip" {
+    poisoned "$BATS_TEST_TMPDIR/poisoned.json"
+    write_config
+    start_fake --write-key test-key --marker POISON-37
+    start_eddyd
+    post_all "$BATS_TEST_TMPDIR/poisoned.json"
+    wait_until 60 status_is pending.batches 0
+    [ "$(status_field dead.batches)" -eq 1 ]
+    # the dead letter is the one event, byte for byte as posted
+    local id
+    id=$("$EDDY" -d "$DATA_DIR" dlq list --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')
+    "$EDDY" -d "$DATA_DIR" dlq show "$id" --raw | grep -q '"note":"POISON-37"'
+    [ "$("$EDDY" -d "$DATA_DIR" dlq show "$id" --raw | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["events"]))')" -eq 1 ]
+    # every other event delivered once; the halves went out gzip
+    diff <(fixture_ids "$BATS_TEST_TMPDIR/poisoned.json" | python3 -c '
+import sys
+ids = [l.strip() for l in sys.stdin]
+del ids[37]
+print("\n".join(sorted(ids)))') <(sink_ids | sort)
+    ! sink_gzip | grep -q false
+    # not mistaken for a destination refusing gzip
+    ! grep -q "sending its batches inflated" "$BATS_TEST_TMPDIR/eddyd.log"
+}
+
+@test "a destination answering 415 to gzip is switched to identity, logged once, nothing lost" {
+    write_config
+    start_fake --write-key test-key --refuse-gzip 415
+    start_eddyd
+    post_all "$CORPUS"/batch-0000*.json
+    wait_until 30 status_is pending.batches 0
+    [ "$(status_field dead.batches)" -eq 0 ]
+    [ "$(sink_gzip | sort | uniq -c | tr -s ' ')" = " 9 false" ]
+    same_bodies "$BATS_TEST_TMPDIR/bodies" "$CORPUS"/batch-0000*.json
+    [ "$(grep -c "answered 415 to a gzip body; sending its batches inflated" "$BATS_TEST_TMPDIR/eddyd.log")" -eq 1 ]
+}
+
+@test "a destination answering 400 to gzip (identity passes) is switched to identity, nothing dead" {
+    write_config
+    start_fake --write-key test-key --refuse-gzip 400
+    start_eddyd
+    post_all "$CORPUS"/batch-0000*.json
+    wait_until 30 status_is pending.batches 0
+    [ "$(status_field dead.batches)" -eq 0 ]
+    [ "$(sink_gzip | sort | uniq -c | tr -s ' ')" = " 9 false" ]
+    same_bodies "$BATS_TEST_TMPDIR/bodies" "$CORPUS"/batch-0000*.json
+    [ "$(grep -c "answered 400 to a gzip body that passed as identity" "$BATS_TEST_TMPDIR/eddyd.log")" -eq 1 ]
+}
