@@ -176,6 +176,7 @@ struct delivery {
     bool state_dirty;
     int64_t state_written_ms;    /* monotonic */
     int64_t now_ms, now_wall_ms; /* of the dispatch under way (choose_ready) */
+    uint64_t scan_until;         /* the scan under way stops past this (0: no bound) */
     unsigned rng;
     uint64_t *scan; /* scratch for queue_ready_scan */
     size_t scan_cap;
@@ -785,21 +786,24 @@ static int64_t retry_at(struct delivery *d, uint64_t seq, int64_t next_try_wall)
  * being acked, whose retry time came, of a source that may send now: any
  * number while the source is ok, one probe once its gate passed while it is
  * held or backing off, none while paused. Reads keys only, so the batches
- * of a stopped source are passed over without being copied. */
-static bool choose_ready(void *ctx, uint64_t seq, const char *key, size_t keylen,
-                         int64_t next_try_wall)
+ * of a stopped source are passed over without being copied. A head scan
+ * stops at the cursor: what lies beyond is the cursor scan's. */
+static enum queue_ready_choice choose_ready(void *ctx, uint64_t seq, const char *key, size_t keylen,
+                                            int64_t next_try_wall)
 {
     struct delivery *d = ctx;
+    if (d->scan_until && seq > d->scan_until)
+        return QUEUE_READY_STOP;
     /* cheapest first: a stopped source's batches cost a key comparison */
     struct source *s = source_of(d, key, keylen);
     if (!s || s->paused || s->state == DELIVERY_PAUSED || d->now_ms < s->gate_ms)
-        return false;
+        return QUEUE_READY_SKIP;
     if (s->state != DELIVERY_OK && s->inflight + s->chosen > 0)
-        return false;
+        return QUEUE_READY_SKIP;
     if (retry_at(d, seq, next_try_wall) > d->now_ms || is_busy_locked(d, seq))
-        return false;
+        return QUEUE_READY_SKIP;
     s->chosen++;
-    return true;
+    return QUEUE_READY_TAKE;
 }
 
 /* Copies pending batch seq into the free slot s and starts its transfer.
@@ -892,11 +896,13 @@ static void dispatch(struct delivery *d, int64_t now)
             head = true;
         }
 
-    for (int pass = head ? 0 : 1; pass < 2 && want > 0; pass++) {
-        /* pass 0: from the head (retries whose time came, batches returned to
-         * pending, sources deliverable again); pass 1: after the cursor (new
-         * batches). */
+    /* Before the first cursor scan there is nothing behind the cursor. */
+    for (int pass = head && d->cursor ? 0 : 1; pass < 2 && want > 0; pass++) {
+        /* pass 0: from the head up to the cursor (retries whose time came,
+         * batches returned to pending, sources deliverable again); pass 1:
+         * after the cursor (new batches). */
         uint64_t after = pass == 0 ? 0 : d->cursor, last = 0;
+        d->scan_until = pass == 0 ? d->cursor : 0;
         size_t max = want < d->scan_cap ? want : d->scan_cap, n = 0;
         bool end = true;
         /* ack_mu is held from before the read until the choice is made: the
@@ -914,7 +920,8 @@ static void dispatch(struct delivery *d, int64_t now)
         }
         if (pass == 0) {
             d->last_head_scan_ms = now;
-            /* found work from the head: look again at once, there may be more */
+            /* found as much work behind the cursor as it could take: look
+             * again at once, there may be more */
             d->rescan_head = n == max && n > 0;
         } else if (last > d->cursor) {
             /* Past what was looked at: batches passed over (their source

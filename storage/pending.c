@@ -135,9 +135,12 @@ int queue_ready_scan(queue_t *q, uint64_t after, size_t examine, queue_ready_fn 
         size_t keylen = 0;
         qi_record_key(d.mv_data, d.mv_size, &key, &keylen);
         uint64_t seq = qi_key_get(&k);
+        enum queue_ready_choice choice = fn(ctx, seq, key, keylen, a.next_try_ms);
+        if (choice == QUEUE_READY_STOP)
+            break;
         looked++;
         *last = seq;
-        if (fn(ctx, seq, key, keylen, a.next_try_ms))
+        if (choice == QUEUE_READY_TAKE)
             seqs[(*n)++] = seq;
         rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
     }
@@ -152,11 +155,11 @@ int queue_ready_scan(queue_t *q, uint64_t after, size_t examine, queue_ready_fn 
 }
 
 /* queue_ready_ids: every record whose next-try time came. */
-static bool ready_by_time(void *ctx, uint64_t seq, const char *key, size_t keylen,
-                          int64_t next_try_ms)
+static enum queue_ready_choice ready_by_time(void *ctx, uint64_t seq, const char *key,
+                                             size_t keylen, int64_t next_try_ms)
 {
     (void)seq, (void)key, (void)keylen;
-    return next_try_ms <= *(const int64_t *)ctx;
+    return next_try_ms <= *(const int64_t *)ctx ? QUEUE_READY_TAKE : QUEUE_READY_SKIP;
 }
 
 int queue_ready_ids(queue_t *q, uint64_t after, int64_t now, uint64_t *seqs, size_t max, size_t *n)

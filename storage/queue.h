@@ -153,13 +153,15 @@ int queue_ready_ids(queue_t *q, uint64_t after, int64_t now_ms, uint64_t *seqs, 
 /* The scan behind queue_ready_ids, with the choice left to the caller: fn
  * gets each pending record > after, in order, with its write key (a view
  * valid only during the call; NULL for a record whose header is damaged) and
- * its stored next-try time (0 when it never failed), and returns true to
- * take it. Stops when max were taken or `examine` records were looked at
- * (0: no limit). *last gets the last sequence looked at (0: none) and *end
- * whether the scan reached the end of pending. fn runs inside a read
- * transaction: it must be quick and must not call the queue. */
-typedef bool (*queue_ready_fn)(void *ctx, uint64_t seq, const char *key, size_t keylen,
-                               int64_t next_try_ms);
+ * its stored next-try time (0 when it never failed), and answers
+ * QUEUE_READY_TAKE, QUEUE_READY_SKIP or QUEUE_READY_STOP (the scan ends
+ * before this record). Stops when max were taken or `examine` records were
+ * looked at (0: no limit). *last gets the last sequence looked at (0: none)
+ * and *end whether the scan reached the end of pending. fn runs inside a
+ * read transaction: it must be quick and must not call the queue. */
+enum queue_ready_choice { QUEUE_READY_SKIP = 0, QUEUE_READY_TAKE = 1, QUEUE_READY_STOP = 2 };
+typedef enum queue_ready_choice (*queue_ready_fn)(void *ctx, uint64_t seq, const char *key,
+                                                  size_t keylen, int64_t next_try_ms);
 int queue_ready_scan(queue_t *q, uint64_t after, size_t examine, queue_ready_fn fn, void *ctx,
                      uint64_t *seqs, size_t max, size_t *n, uint64_t *last, bool *end);
 

@@ -168,11 +168,20 @@ static void test_pause_flags(void **state)
 }
 
 /* queue_ready_scan chooser: only the batches of key "key-b". */
-static bool only_b(void *ctx, uint64_t seq, const char *key, size_t keylen, int64_t next_try)
+static enum queue_ready_choice only_b(void *ctx, uint64_t seq, const char *key, size_t keylen,
+                                      int64_t next_try)
 {
     (void)seq, (void)next_try;
     (*(int *)ctx)++;
-    return keylen == 5 && !memcmp(key, "key-b", 5);
+    return keylen == 5 && !memcmp(key, "key-b", 5) ? QUEUE_READY_TAKE : QUEUE_READY_SKIP;
+}
+
+/* ...up to sequence *ctx, then stop. */
+static enum queue_ready_choice up_to(void *ctx, uint64_t seq, const char *key, size_t keylen,
+                                     int64_t next_try)
+{
+    (void)key, (void)keylen, (void)next_try;
+    return seq > *(uint64_t *)ctx ? QUEUE_READY_STOP : QUEUE_READY_TAKE;
 }
 
 static void test_ready_scan_chooses_by_key(void **state)
@@ -203,6 +212,12 @@ static void test_ready_scan_chooses_by_key(void **state)
     assert_int_equal(queue_ready_scan(q, 0, 0, only_b, &looked, got, 1, &n, &last, &end), QUEUE_OK);
     assert_int_equal(n, 1);
     assert_int_equal(last, s[2]);
+    assert_false(end);
+    /* the chooser ends the scan */
+    uint64_t bound = s[1];
+    assert_int_equal(queue_ready_scan(q, 0, 0, up_to, &bound, got, 4, &n, &last, &end), QUEUE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(last, s[1]);
     assert_false(end);
     queue_close(q);
 }
