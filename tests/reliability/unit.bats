@@ -64,7 +64,11 @@ run_under_filter() {
     local allow=$1 errno=${2:-}
     write_config
     start_fake
-    "$SECCOMP_RUN" ${errno:+--errno "$errno"} "$allow" -- "$EDDYD" -c "$EDDY_CONF" \
+    # LeakSanitizer stops the world with ptrace, which the unit's filter
+    # refuses: under `make asan` its exit-time check would fail every run.
+    # Leaks are checked by the other suites; this one is about the filter.
+    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+        "$SECCOMP_RUN" ${errno:+--errno "$errno"} "$allow" -- "$EDDYD" -c "$EDDY_CONF" \
         >>"$BATS_TEST_TMPDIR/eddyd.log" 2>&1 &
     EDDYD_PID=$!
     if ! wait_http "$ADMIN_URL/healthz" 15; then
