@@ -247,9 +247,10 @@ int queue_entry_inflate(struct queue_entry *e)
         return qi_error(QUEUE_ERROR, "out of memory inflating record %llu",
                         (unsigned long long)e->id);
     }
-    if (rs == RECORD_OK)
-        e->raw = raw;
-    else
+    if (rs == RECORD_OK) {
+        if (raw) /* NULL when the body was already raw or inflated */
+            e->raw = raw;
+    } else
         e->status = rs;
     return QUEUE_OK;
 }
