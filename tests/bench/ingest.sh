@@ -27,13 +27,7 @@ scratch=$dir
 need eddyd bench/ack_server bench/lmdb_group
 rm -rf "$dir" && mkdir -p "$dir"
 
-cat >"$dir/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("$BODY", "rb"))
-wrk.body = f:read("*a")
-f:close()
-LUA
+post_lua "$dir/post.lua" "$BODY"
 
 run_wrk() { wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency -s "$dir/post.lua" "$1" >"$2" 2>&1; }
 rate() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
@@ -49,22 +43,9 @@ cpu_snap() {
 # run_eddyd COMPRESS SUFFIX: eddyd on a fresh store under wrk; wrk's output in
 # $dir/eddyd.SUFFIX, CPU snapshots in cpu0/cpu1.SUFFIX, metrics.SUFFIX.
 run_eddyd() {
-    local ip adp sp n
-    ip=$(port) adp=$(port) sp=$(port)
-    cat >"$dir/eddy.conf" <<CONF
-[ingest]
-listen = 127.0.0.1:$ip
-write_keys = bench
-[admin]
-listen = 127.0.0.1:$adp
-[storage]
-data_dir = $dir/data
-max_size = 32G
-sync = full
-compress = $1
-[delivery]
-url = http://127.0.0.1:$sp/v1/webhook
-CONF
+    local ip adp n
+    ip=$(port) adp=$(port)
+    bench_conf "$dir/eddy.conf" "$ip" "$adp" "$dir/data" sync=full compress="$1"
     "$BUILD/eddyd" -c "$dir/eddy.conf" 2>"$dir/eddyd.log" &
     pids+=($!)
     wait_port "http://127.0.0.1:$adp/healthz" || return 1

@@ -30,3 +30,40 @@ wait_port() {
     echo "$BENCH: $1 did not come up"
     return 1
 }
+# bench_conf FILE INGEST_PORT ADMIN_PORT DATA_DIR [KEY=VALUE...]: writes the
+# eddyd config the benches share: write key "bench", both listeners on
+# loopback, a delivery URL on a port nobody listens on (so all stays
+# pending), and [storage] data_dir plus max_size = 32G and each KEY=VALUE
+# given (max_size=4G replaces the default; compress=none, sync=full, ...).
+bench_conf() {
+    local file=$1 ip=$2 adp=$3 data=$4 kv max=32G storage=""
+    shift 4
+    for kv in "$@"; do
+        case $kv in
+        max_size=*) max=${kv#*=} ;;
+        *) storage+="${kv%%=*} = ${kv#*=}"$'\n' ;;
+        esac
+    done
+    cat >"$file" <<CONF
+[ingest]
+listen = 127.0.0.1:$ip
+write_keys = bench
+[admin]
+listen = 127.0.0.1:$adp
+[storage]
+data_dir = $data
+max_size = $max
+${storage}[delivery]
+url = http://127.0.0.1:$(port)/v1/webhook
+CONF
+}
+# post_lua FILE BODY: a wrk script that POSTs the file BODY as JSON.
+post_lua() {
+    cat >"$1" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = assert(io.open("$2", "rb"))
+wrk.body = f:read("*a")
+f:close()
+LUA
+}

@@ -36,18 +36,7 @@ trap 'pg_stop; cleanup' EXIT
 
 # ---- servers ----------------------------------------------------------------
 EP=$(port) EA=$(port)
-cat >"$tmp/eddy.conf" <<CONF
-[ingest]
-listen = 127.0.0.1:$EP
-write_keys = bench
-[admin]
-listen = 127.0.0.1:$EA
-[storage]
-data_dir = $tmp/eddy
-max_size = 32G
-[delivery]
-url = http://127.0.0.1:$(port)/v1/webhook
-CONF
+bench_conf "$tmp/eddy.conf" "$EP" "$EA" "$tmp/eddy"
 "$BUILD/eddyd" -c "$tmp/eddy.conf" 2>"$tmp/eddyd.log" &
 pids+=($!)
 wait_port "http://127.0.0.1:$EA/healthz" || exit 1
@@ -81,13 +70,7 @@ open(sys.argv[2], "w").write("INSERT INTO q (body) VALUES ('%s');\n" % b)
 PY
 sleep 1
 
-cat >"$tmp/post.lua" <<LUA
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-local f = assert(io.open("$BODY", "rb"))
-wrk.body = f:read("*a")
-f:close()
-LUA
+post_lua "$tmp/post.lua" "$BODY"
 
 # ---- runs: each prints "REQ_PER_S P99_MS" -----------------------------------
 run_eddyd() {
