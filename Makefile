@@ -24,7 +24,7 @@ LDLIBS  += $(PKG_LIBS) -lm
 STORAGE_SRC := $(wildcard storage/*.c)
 DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 TOOLS_SRC   := $(filter-out tools/eddy.c,$(wildcard tools/*.c))
-UNIT_SRC    := $(wildcard tests/unit/test_*.c)
+UNIT_SRC    := $(wildcard tests/unit/*/test_*.c)
 BENCH_SRC   := $(wildcard tests/bench/*.c)
 SHIM_SRC    := $(wildcard tests/shim/*.c)
 TTOOL_SRC   := $(wildcard tests/tools/*.c)
@@ -37,7 +37,8 @@ TOOLS_LIB   := $(BUILD)/libeddytools.a
 BINS := $(if $(wildcard daemon/main.c),$(BUILD)/eddyd) \
         $(if $(wildcard tools/eddy.c),$(BUILD)/eddy) \
         $(if $(wildcard tests/fake_rudderstack.c),$(BUILD)/fake-rudderstack)
-UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+# tests/unit/<module>/test_x.c builds build/tests/test_x (one flat folder).
+UNIT_BINS  := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRC)))
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 SHIMS      := $(patsubst tests/shim/%.c,$(BUILD)/shim/%.so,$(SHIM_SRC))
 TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TTOOL_SRC))
@@ -94,9 +95,12 @@ $(BUILD)/eddy: $(call obj,tools/eddy.c) $(TOOLS_LIB) $(STORAGE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/fake-rudderstack: $(call obj,tests/fake_rudderstack.c)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(DAEMON_LIB) $(TOOLS_LIB) $(STORAGE_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+define unit_bin
+$(BUILD)/tests/$(basename $(notdir $(1))): $(call obj,$(1)) $(DAEMON_LIB) $(TOOLS_LIB) $(STORAGE_LIB)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS) -o $$@ $$^ $$(CMOCKA_LIBS) $$(LDLIBS)
+endef
+$(foreach s,$(UNIT_SRC),$(eval $(call unit_bin,$(s))))
 $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(STORAGE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -4,7 +4,7 @@
  * or without counting), how long to wait (full-jitter exponential backoff,
  * Retry-After clamped), and when a batch gives up to the dead-letter queue.
  * No I/O, no clock, no randomness of its own: callers pass time and a uniform
- * random number, so every rule is unit-tested (tests/unit/test_policy.c).
+ * random number, so every rule is unit-tested (tests/unit/daemon/test_policy.c).
  */
 #ifndef EDDY_POLICY_H
 #define EDDY_POLICY_H

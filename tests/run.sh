@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/run.sh - runs every suite and ends with one line "N passed, N failed".
-# Unit tests (cmocka, TAP output), then the bats end-to-end and reliability
+# Unit tests (cmocka, TAP output: every $BUILD/tests/test_x, built from
+# tests/unit/<module>/test_x.c), then the bats end-to-end and reliability
 # suites against the binaries in $BUILD. SUITES="unit e2e reliability" selects.
 set -u
 cd "$(dirname "$0")/.."

@@ -5,12 +5,12 @@
  * before compression (a byte fixture) still read; gzip records round trip,
  * and every damage to one is caught by the CRC or on inflate.
  */
-#include "storage_helpers.h"
+#include "../helpers.h"
 
 #include <zlib.h>
 
-#include "../../storage/compress.h"
-#include "../../storage/record.h"
+#include "../../../storage/compress.h"
+#include "../../../storage/record.h"
 
 static unsigned char *encode(const struct record *r, size_t *len)
 {

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../daemon/committer.h"
+#include "../../../daemon/committer.h"
 
 #define BODY "{\"events\":[{\"id\":\"a\",\"event_type\":\"t\"}]}"
 #define NREQ 200

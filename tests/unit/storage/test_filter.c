@@ -4,20 +4,7 @@
  * (pending) and dead-letter time (dead), last status, reason substring,
  * event id, combinations; corrupt records are never filtered out.
  */
-#include "storage_helpers.h"
-
-static int setup(void **state)
-{
-    *state = th_tmpdir();
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    th_rmrf(*state);
-    free(*state);
-    return 0;
-}
+#include "../helpers.h"
 
 struct ids {
     uint64_t v[64];
@@ -232,13 +219,13 @@ static void test_corrupt_never_filtered(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_no_filter_passes_all, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_type_glob, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_type_glob_on_cut_list, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_time_range, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_and_reason, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_event_id, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_never_filtered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_filter_passes_all, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_type_glob, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_type_glob_on_cut_list, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_time_range, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_status_and_reason, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_event_id, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_never_filtered, th_setup, th_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

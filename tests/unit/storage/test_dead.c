@@ -4,20 +4,7 @@
  * count carried through a second death) and purge, by id and by filter, in
  * chunks with progress and stop.
  */
-#include "storage_helpers.h"
-
-static int setup(void **state)
-{
-    *state = th_tmpdir();
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    th_rmrf(*state);
-    free(*state);
-    return 0;
-}
+#include "../helpers.h"
 
 /* Appends n batches and buries them all; dead ids 1..n. */
 static void fill_dead(queue_t *q, size_t n, const char *reason)
@@ -260,12 +247,13 @@ static void test_ids_mode_chunks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_scan_order_after_limit_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_get_dead_and_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay_keeps_body_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_purge_by_id_and_missing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filter_mode_chunks_progress_stop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ids_mode_chunks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scan_order_after_limit_stop, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_get_dead_and_missing, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_replay_keeps_body_bytes, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_purge_by_id_and_missing, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_filter_mode_chunks_progress_stop, th_setup,
+                                        th_teardown),
+        cmocka_unit_test_setup_teardown(test_ids_mode_chunks, th_setup, th_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

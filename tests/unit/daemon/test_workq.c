@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "../../daemon/workq.h"
+#include "../../../daemon/workq.h"
 
 #define NITEMS 5000
 

@@ -13,8 +13,8 @@
 
 #include <cmocka.h>
 
-#include "../../daemon/metrics.h"
-#include "../../storage/queue.h"
+#include "../../../daemon/metrics.h"
+#include "../../../storage/queue.h"
 
 /* The value of the sample line starting with "name " (or "name{...} "). */
 static double sample(const char *text, const char *series)

@@ -5,41 +5,15 @@
  * default source of keyless records, pause flags and the ready scan that
  * delivery chooses batches with.
  */
-#include "storage_helpers.h"
-
-static int setup(void **state)
-{
-    *state = th_tmpdir();
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    th_rmrf(*state);
-    free(*state);
-    return 0;
-}
+#include "../helpers.h"
 
 static uint64_t append_key(queue_t *q, const char *key, size_t events)
 {
     size_t len;
     char *body = th_body(key ? key : "none", events, 8, &len);
-    struct batch_summary s;
-    char err[256];
-    assert_int_equal(batch_validate((const unsigned char *)body, len, &s, err, sizeof(err)),
-                     BATCH_OK);
-    struct queue_batch b = {.body = (const unsigned char *)body,
-                            .body_len = len,
-                            .write_key = key,
-                            .write_key_len = key ? strlen(key) : 0,
-                            .types = s.types,
-                            .types_len = s.types_len,
-                            .event_count = s.events,
-                            .received_ms = 1000};
-    assert_int_equal(queue_append_group(q, &b, 1), QUEUE_OK);
-    free(s.types);
+    uint64_t seq = th_append_as(q, key, body, len, 1000, false);
     free(body);
-    return b.seq;
+    return seq;
 }
 
 /* The counters of source fp (zero when not listed). */
@@ -246,11 +220,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fingerprint),
-        cmocka_unit_test_setup_teardown(test_counters_follow_every_move, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_older_store_is_counted_once, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_pause_flags, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ready_scan_chooses_by_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_uncounted_attempts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_follow_every_move, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_older_store_is_counted_once, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_pause_flags, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_ready_scan_chooses_by_key, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_uncounted_attempts, th_setup, th_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 
-#include "../../daemon/seqmap.h"
+#include "../../../daemon/seqmap.h"
 
 static void test_put_get_del(void **state)
 {

@@ -1,10 +1,11 @@
 /*
- * storage_helpers.h - shared by the storage unit tests: temp data dirs,
- * opening a queue, reading fixtures, building batches. Header-only so each
- * test_*.c stays one self-contained binary.
+ * helpers.h - the one shared setup of the unit tests (tests/unit/<module>/):
+ * a temp data dir per test (th_setup/th_teardown), opening a queue, reading
+ * fixtures, building and appending batches. Header-only so each test_*.c
+ * stays one self-contained binary.
  */
-#ifndef EDDY_STORAGE_HELPERS_H
-#define EDDY_STORAGE_HELPERS_H
+#ifndef EDDY_TEST_HELPERS_H
+#define EDDY_TEST_HELPERS_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -43,6 +44,20 @@ static inline char *th_tmpdir(void)
         return NULL;
     }
     return p;
+}
+
+/* cmocka setup/teardown: *state is a fresh temp dir, removed after. */
+static inline int th_setup(void **state)
+{
+    *state = th_tmpdir();
+    return *state ? 0 : -1;
+}
+
+static inline int th_teardown(void **state)
+{
+    th_rmrf(*state);
+    free(*state);
+    return 0;
 }
 
 static inline queue_t *th_open(const char *dir, uint64_t map_size, bool sync_full)
@@ -104,11 +119,11 @@ static inline char *th_body(const char *tag, size_t n, size_t pad, size_t *len)
     return b;
 }
 
-/* Appends one body through batch_validate + queue_append_group, stored
- * gzip-compressed when gzip is set (as eddyd's ingest does); returns the
- * sequence. */
-static inline uint64_t th_append_z(queue_t *q, const char *body, size_t len, int64_t received_ms,
-                                   bool gzip)
+/* Appends one body under write key key (NULL: none) through batch_validate
+ * + queue_append_group, stored gzip-compressed when gzip is set (as eddyd's
+ * ingest does); returns the sequence. */
+static inline uint64_t th_append_as(queue_t *q, const char *key, const char *body, size_t len,
+                                    int64_t received_ms, bool gzip)
 {
     struct batch_summary s;
     char err[256];
@@ -116,8 +131,8 @@ static inline uint64_t th_append_z(queue_t *q, const char *body, size_t len, int
                      BATCH_OK);
     struct queue_batch b = {.body = (const unsigned char *)body,
                             .body_len = len,
-                            .write_key = "wk",
-                            .write_key_len = 2,
+                            .write_key = key,
+                            .write_key_len = key ? strlen(key) : 0,
                             .types = s.types,
                             .types_len = s.types_len,
                             .event_count = s.events,
@@ -132,6 +147,12 @@ static inline uint64_t th_append_z(queue_t *q, const char *body, size_t len, int
     free(s.types);
     assert_true(b.seq > 0);
     return b.seq;
+}
+
+static inline uint64_t th_append_z(queue_t *q, const char *body, size_t len, int64_t received_ms,
+                                   bool gzip)
+{
+    return th_append_as(q, "wk", body, len, received_ms, gzip);
 }
 
 static inline uint64_t th_append(queue_t *q, const char *body, size_t len, int64_t received_ms)

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "../../daemon/gzip.h"
+#include "../../../daemon/gzip.h"
 
 /* Compresses in with a gzip (gz = 1) or zlib header into a malloc'd buffer. */
 static unsigned char *deflate_buf(const unsigned char *in, size_t len, int gz, size_t *outlen)

@@ -4,7 +4,7 @@
  * stated there), leniency cases, deep nesting, the scanner's spans, joins,
  * type lists, and the scanner on garbage (never out of bounds).
  */
-#include "storage_helpers.h"
+#include "../helpers.h"
 
 #include <jansson.h>
 

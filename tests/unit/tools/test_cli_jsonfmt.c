@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../tools/jsonfmt.h"
+#include "../../../tools/jsonfmt.h"
 
 #define U(s) (const unsigned char *)(s), strlen(s)
 

@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "../../tools/timefmt.h"
+#include "../../../tools/timefmt.h"
 
 static void durations(void **state)
 {

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 
-#include "../../daemon/policy.h"
+#include "../../../daemon/policy.h"
 
 static void test_2xx_acks(void **state)
 {

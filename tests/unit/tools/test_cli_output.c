@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../storage/record.h"
-#include "../../tools/output.h"
-#include "../../tools/progress.h"
+#include "../../../storage/record.h"
+#include "../../../tools/output.h"
+#include "../../../tools/progress.h"
 
 static char *print_table(struct cli_table *t)
 {

@@ -3,7 +3,7 @@
  * nothing under MDB_MAP_FULL), ready reads and next-try times, acks, the
  * attempt history cap, burial and the bisection split.
  */
-#include "storage_helpers.h"
+#include "../helpers.h"
 
 #include <errno.h>
 #include <lmdb.h>
@@ -35,19 +35,6 @@ int fsync(int fd)
         return -1;
     }
     return (int)syscall(SYS_fsync, fd);
-}
-
-static int setup(void **state)
-{
-    *state = th_tmpdir();
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    th_rmrf(*state);
-    free(*state);
-    return 0;
 }
 
 static void test_group_round_trip(void **state)
@@ -681,17 +668,17 @@ static void test_threads_share_queue(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_group_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_group_all_or_nothing_map_full, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sync_failure_fails_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ready_honours_next_try, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ack_idempotent, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_attempt_history_capped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bury_moves_with_history, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split_halves_concatenate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gzip_records_read_raw, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_record_surfaces, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threads_share_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_round_trip, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_group_all_or_nothing_map_full, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_sync_failure_fails_group, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_ready_honours_next_try, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_ack_idempotent, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_attempt_history_capped, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_bury_moves_with_history, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_split_halves_concatenate, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_records_read_raw, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_record_surfaces, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_threads_share_queue, th_setup, th_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

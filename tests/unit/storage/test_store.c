@@ -5,7 +5,7 @@
  * and a map grown by another process (MDB_MAP_RESIZED), the daemon lock
  * and the identity check.
  */
-#include "storage_helpers.h"
+#include "../helpers.h"
 
 #include <jansson.h>
 #include <limits.h>
@@ -13,19 +13,6 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
-
-static int setup(void **state)
-{
-    *state = th_tmpdir();
-    return *state ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    th_rmrf(*state);
-    free(*state);
-    return 0;
-}
 
 static char *sub(const char *dir, const char *name)
 {
@@ -548,20 +535,20 @@ static void test_layout(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_create_modes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_open_without_create, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_refuses_newer_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sequence_never_reused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_used_bytes_falls_after_drain, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_meta_blobs, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_status_json, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_daemon_lock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_backup_copy, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reader_check, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_forked_reader_sees_commits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_map_resized_by_other_process, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_modes, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_open_without_create, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_newer_version, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_sequence_never_reused, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_used_bytes_falls_after_drain, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_meta_blobs, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_status_json, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_lock, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_identity, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_backup_copy, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_reader_check, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_forked_reader_sees_commits, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_map_resized_by_other_process, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_layout, th_setup, th_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "../../tools/filter.h"
+#include "../../../tools/filter.h"
 
 #define NOW 1800000000000LL
 

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "../../daemon/config.h"
+#include "../../../daemon/config.h"
 
 static char tmp_path[256];
 

@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "../../daemon/auth.h"
-#include "../../storage/record.h"
+#include "../../../daemon/auth.h"
+#include "../../../storage/record.h"
 
 static struct config cfg;
 
