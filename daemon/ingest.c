@@ -755,78 +755,97 @@ static bool ingest_is_gzip(const char *enc, bool *ok)
     return false;
 }
 
-/* Loop thread: a request on one of the ingest paths. */
-static void ingest_on_request(struct evhttp_request *req, void *arg)
+/* Loop thread: answers what can be refused before the credentials are
+ * looked at (a wrong method, a stop under way, a body evhttp would not
+ * read). Returns true when it answered. */
+static bool ingest_refuse_request(struct ingest *in, struct evhttp_request *req)
 {
-    struct ingest *in = arg;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
         ingest_reply_error(in, req, 405, "method_not_allowed", "use POST", 0);
-        return;
+        return true;
     }
     if (in->draining || !in->committer) {
         ingest_reply_error(in, req, 503, "shutting_down", "eddy is shutting down; retry later",
                            INGEST_RETRY_STOP);
-        return;
+        return true;
     }
-    struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
-
     /* Without a Content-Length (and not chunked) evhttp reads no body at
      * all: whatever the client sent after the headers would be lost. */
+    struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
     const char *te = evhttp_find_header(hdr, "Transfer-Encoding");
     if (!evhttp_find_header(hdr, "Content-Length") && !(te && strcasecmp(te, "chunked") == 0)) {
         ingest_reply_error(in, req, 411, "length_required",
                            "send a Content-Length (or Transfer-Encoding: chunked)", 0);
-        return;
+        return true;
     }
+    return false;
+}
 
-    /* Authentication, before anything about the body (an empty body must
-     * still get its 401). */
+/* Loop thread: true when a credential the request carries is valid. Copies
+ * the write key to store with the batch into key (*key_len 0 when none):
+ * auth_check's view points into the query, which is freed here. */
+static bool ingest_authenticate(struct ingest *in, struct evhttp_request *req,
+                                char key[QUEUE_KEY_MAX], size_t *key_len)
+{
+    struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
     struct evkeyvalq query = {0};
     const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     if (q)
         evhttp_parse_query_str(q, &query);
     struct auth_request ar = {.authorization = evhttp_find_header(hdr, "Authorization"),
                               .write_key = q ? evhttp_find_header(&query, "writeKey") : NULL};
-    const char *key;
-    size_t key_len;
+    const char *view;
     char keybuf[QUEUE_KEY_MAX + 64];
-    int auth = auth_check(in->creds, &ar, &key, &key_len, keybuf, sizeof(keybuf));
-    char keycopy[QUEUE_KEY_MAX];
-    if (auth == AUTH_OK && key_len)
-        memcpy(keycopy, key, key_len);
+    *key_len = 0;
+    int auth = auth_check(in->creds, &ar, &view, key_len, keybuf, sizeof(keybuf));
+    if (auth == AUTH_OK && *key_len)
+        memcpy(key, view, *key_len);
     if (q)
         evhttp_clear_headers(&query);
-    if (auth != AUTH_OK) {
-        ingest_reply(in, req, 401, "{\"error\":\"unauthorized\"}", 0);
-        return;
-    }
+    return auth == AUTH_OK;
+}
 
+/* Loop thread: answers an authenticated request whose body cannot be taken
+ * now (an unknown Content-Encoding, storage failed or full, too much
+ * waiting to be stored). Returns true when it answered; else *gzip says
+ * whether the body is gzip. */
+static bool ingest_refuse_body(struct ingest *in, struct evhttp_request *req, bool *gzip)
+{
+    struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
     bool enc_ok;
-    bool gzip = ingest_is_gzip(evhttp_find_header(hdr, "Content-Encoding"), &enc_ok);
+    *gzip = ingest_is_gzip(evhttp_find_header(hdr, "Content-Encoding"), &enc_ok);
     if (!enc_ok) {
         ingest_reply_error(in, req, 415, "unsupported_encoding",
                            "Content-Encoding must be gzip or identity", 0);
-        return;
+        return true;
     }
     if (committer_failed(in->committer)) {
         ingest_reply_error(in, req, 503, "storage_error",
                            "eddy could not store the batch; retry later", INGEST_RETRY_FULL);
-        return;
+        return true;
     }
     if (committer_above_high_water(in->committer)) {
         ingest_reply_error(in, req, 503, "storage_full",
                            "storage is above its high-water mark; retry later", INGEST_RETRY_FULL);
-        return;
+        return true;
     }
-    struct evbuffer *input = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(input);
+    size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     uint64_t queued = atomic_load(&in->inflight_bytes);
     if (queued > 0 && queued + len > in->inflight_limit) {
         ingest_reply_error(in, req, 503, "overloaded", "too much data waiting to be stored",
                            INGEST_RETRY_BUSY);
-        return;
+        return true;
     }
+    return false;
+}
 
+/* Loop thread: moves the body into a job, counts it, and hands the job to
+ * a validation pool (or answers 503 when out of memory). */
+static void ingest_admit(struct ingest *in, struct evhttp_request *req, bool gzip, const char *key,
+                         size_t key_len)
+{
+    struct evbuffer *input = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(input);
     struct ingest_job *j = calloc(1, sizeof(*j));
     if (j)
         j->raw = evbuffer_new();
@@ -843,13 +862,32 @@ static void ingest_on_request(struct evhttp_request *req, void *arg)
     j->received_ms = clock_wall_ms();
     j->key_len = key_len;
     if (key_len)
-        memcpy(j->key, keycopy, key_len);
+        memcpy(j->key, key, key_len);
     j->accounted = len;
     atomic_fetch_add(&in->inflight_bytes, len);
     atomic_fetch_add(&in->m->ingest_queued_bytes, len);
     in->inflight++;
     ingest_note_peak(in);
     workq_submit(gzip || len >= INGEST_LARGE_BODY ? in->large_workers : in->workers, &j->witem);
+}
+
+/* Loop thread: a request on one of the ingest paths. Authentication comes
+ * before anything about the body (an empty body must still get its 401). */
+static void ingest_on_request(struct evhttp_request *req, void *arg)
+{
+    struct ingest *in = arg;
+    if (ingest_refuse_request(in, req))
+        return;
+    char key[QUEUE_KEY_MAX];
+    size_t key_len;
+    if (!ingest_authenticate(in, req, key, &key_len)) {
+        ingest_reply(in, req, 401, "{\"error\":\"unauthorized\"}", 0);
+        return;
+    }
+    bool gzip;
+    if (ingest_refuse_body(in, req, &gzip))
+        return;
+    ingest_admit(in, req, gzip, key, key_len);
 }
 
 /* Loop thread: any path that is not an ingest path. */
