@@ -50,7 +50,7 @@ struct committer {
     bool stopping;                     /* under lock */
     atomic_bool failed;
     atomic_bool above_high_water;
-    atomic_int full_why;         /* enum committer_full while above_high_water */
+    atomic_int full_why;         /* enum fit while above_high_water */
     atomic_bool lost;            /* the store is no longer the one at data_dir */
     char lost_why[600];          /* written once, before lost is set */
     struct queue_batch *batches; /* committer thread only */
@@ -65,20 +65,20 @@ struct committer {
 /* The most a commit may fill the map to: high_water of it, and never the
  * last 1/32 (at most 8 MiB), even with high_water = 1, because LMDB needs
  * free pages to delete: a completely full map could never drain again. */
-static double committer_limit(const struct committer *c, uint64_t max)
+static double fill_limit(const struct committer *c, uint64_t max)
 {
     uint64_t reserve = max / 32 < (8u << 20) ? max / 32 : (8u << 20);
     double hw = c->o.high_water * (double)max;
     return hw < (double)(max - reserve) ? hw : (double)(max - reserve);
 }
 
-enum committer_full { COMMITTER_FITS = 0, COMMITTER_HIGH_WATER, COMMITTER_DISK };
+enum fit { COMMITTER_FITS = 0, COMMITTER_HIGH_WATER, COMMITTER_DISK };
 
 /* True when the filesystem has room for the store to grow by `growth`
  * bytes and keep a small reserve (for delivery's own writes). Without this
  * a full disk shows up as a failed write inside LMDB, which LMDB reports as
  * EIO: indistinguishable from a dying disk, so eddyd would have to stop. */
-static bool committer_disk_fits(const struct committer *c, uint64_t used_after)
+static bool disk_fits(const struct committer *c, uint64_t used_after)
 {
     uint64_t growth, avail;
     if (!c->o.data_dir || queue_disk_room(c->o.data_dir, used_after, &growth, &avail) != QUEUE_OK)
@@ -89,23 +89,23 @@ static bool committer_disk_fits(const struct committer *c, uint64_t used_after)
 
 /* Whether a group needing `need` bytes fits under the limit and on disk, by
  * the current estimate of use, and if not, which of the two it passes. */
-static enum committer_full committer_check_fit(const struct committer *c, uint64_t need)
+static enum fit check_fit(const struct committer *c, uint64_t need)
 {
     if (!c->est_max)
         return COMMITTER_FITS;
-    if ((double)(c->est_used + need) > committer_limit(c, c->est_max))
+    if ((double)(c->est_used + need) > fill_limit(c, c->est_max))
         return COMMITTER_HIGH_WATER;
-    return committer_disk_fits(c, c->est_used + need) ? COMMITTER_FITS : COMMITTER_DISK;
+    return disk_fits(c, c->est_used + need) ? COMMITTER_FITS : COMMITTER_DISK;
 }
 
-static bool committer_fits(const struct committer *c, uint64_t need)
+static bool fits(const struct committer *c, uint64_t need)
 {
-    return committer_check_fit(c, need) == COMMITTER_FITS;
+    return check_fit(c, need) == COMMITTER_FITS;
 }
 
 /* Latches `lost` the first time the store is found to be no longer the one
  * at data_dir. Committer thread only. */
-static void committer_check_identity(struct committer *c)
+static void check_identity(struct committer *c)
 {
     char why[512];
     if (atomic_load(&c->lost) || queue_check_identity(c->o.queue, why, sizeof(why)) != QUEUE_LOST)
@@ -119,11 +119,11 @@ static void committer_check_identity(struct committer *c)
               why);
 }
 
-static void committer_refresh_usage(struct committer *c)
+static void refresh_usage(struct committer *c)
 {
     struct queue_stats st;
     c->last_refresh_ms = clock_mono_ms();
-    committer_check_identity(c);
+    check_identity(c);
     if (queue_stats(c->o.queue, &st) != QUEUE_OK)
         return; /* keep the last known state */
     c->est_used = st.used_bytes;
@@ -131,7 +131,7 @@ static void committer_refresh_usage(struct committer *c)
     /* Above: past high water or out of disk, or too close to either for the
      * last group that was refused (so /readyz and ingest agree, without
      * flapping). */
-    enum committer_full why = committer_check_fit(c, c->blocked_need);
+    enum fit why = check_fit(c, c->blocked_need);
     bool above = why != COMMITTER_FITS;
     if (!above)
         c->blocked_need = 0;
@@ -152,7 +152,7 @@ static void committer_refresh_usage(struct committer *c)
 
 /* Takes the next group off the queue: everything queued, up to the byte cap
  * (the first request always goes, whatever its size). Call under lock. */
-static struct committer_req *committer_take(struct committer *c, size_t *n)
+static struct committer_req *take(struct committer *c, size_t *n)
 {
     struct committer_req *first = c->head, *last = NULL, *r = c->head;
     size_t bytes = 0;
@@ -173,7 +173,7 @@ static struct committer_req *committer_take(struct committer *c, size_t *n)
 }
 
 /* Room in c->batches for n batches. */
-static bool committer_reserve(struct committer *c, size_t n)
+static bool reserve_batches(struct committer *c, size_t n)
 {
     if (n <= c->batches_cap)
         return true;
@@ -192,7 +192,7 @@ static bool committer_reserve(struct committer *c, size_t n)
  * committed, the bug tests/powerloss must catch. The answered jobs
  * are freed meanwhile, so every buffer a batch points to is copied
  * first (and leaked). */
-static void committer_fault_answer_first(struct committer *c, struct committer_req *group, size_t n)
+static void fault_answer_first(struct committer *c, struct committer_req *group, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct queue_batch *b = &c->batches[i];
@@ -216,7 +216,7 @@ static void committer_fault_answer_first(struct committer *c, struct committer_r
 }
 #endif
 
-static void committer_commit(struct committer *c, struct committer_req *group, size_t n)
+static void commit_group(struct committer *c, struct committer_req *group, size_t n)
 {
     int rc;
     if (atomic_load(&c->failed)) {
@@ -224,7 +224,7 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
     } else if (atomic_load(&c->lost)) {
         rc = QUEUE_LOST; /* said once, when it was found */
     } else {
-        if (!committer_reserve(c, n)) {
+        if (!reserve_batches(c, n)) {
             rc = QUEUE_ERROR;
             goto answer;
         }
@@ -235,17 +235,17 @@ static void committer_commit(struct committer *c, struct committer_req *group, s
          * above it is what lets delivery delete (LMDB needs free pages to
          * delete), so a full map could never drain again. */
         uint64_t need = queue_group_footprint(c->batches, n);
-        if (!committer_fits(c, need)) {
-            committer_refresh_usage(c); /* space may have been freed since */
-            if (!committer_fits(c, need)) {
+        if (!fits(c, need)) {
+            refresh_usage(c); /* space may have been freed since */
+            if (!fits(c, need)) {
                 c->blocked_need = need;
-                committer_refresh_usage(c);
+                refresh_usage(c);
                 rc = QUEUE_FULL;
                 goto answer;
             }
         }
 #ifdef EDDY_FAULT_ACK_BEFORE_COMMIT
-        committer_fault_answer_first(c, group, n);
+        fault_answer_first(c, group, n);
         group = NULL; /* answered: nothing below touches it */
 #endif
         double t0 = clock_mono_s();
@@ -287,10 +287,10 @@ answer:
         c->o.fatal(c->o.arg);
     c->o.done(c->o.arg, group);
     if (rc == QUEUE_FULL || clock_mono_ms() - c->last_refresh_ms >= COMMITTER_REFRESH_MS)
-        committer_refresh_usage(c);
+        refresh_usage(c);
 }
 
-static void *committer_main(void *arg)
+static void *run(void *arg)
 {
     struct committer *c = arg;
     pthread_mutex_lock(&c->lock);
@@ -303,15 +303,15 @@ static void *committer_main(void *arg)
             int w = pthread_cond_timedwait(&c->wake, &c->lock, &until);
             if (w == ETIMEDOUT && !c->head) {
                 pthread_mutex_unlock(&c->lock);
-                committer_refresh_usage(c);
+                refresh_usage(c);
                 pthread_mutex_lock(&c->lock);
             }
             continue;
         }
         size_t n;
-        struct committer_req *group = committer_take(c, &n);
+        struct committer_req *group = take(c, &n);
         pthread_mutex_unlock(&c->lock);
-        committer_commit(c, group, n);
+        commit_group(c, group, n);
         pthread_mutex_lock(&c->lock);
     }
     pthread_mutex_unlock(&c->lock);
@@ -335,8 +335,8 @@ int committer_start(struct committer **out, const struct committer_options *o, c
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->wake, &ca);
     pthread_condattr_destroy(&ca);
-    committer_refresh_usage(c);
-    int rc = pthread_create(&c->thread, NULL, committer_main, c);
+    refresh_usage(c);
+    int rc = pthread_create(&c->thread, NULL, run, c);
     if (rc != 0) {
         snprintf(err, errlen, "committer: cannot start thread: %s", strerror(rc));
         pthread_cond_destroy(&c->wake);

@@ -67,22 +67,22 @@
  * (malloc_trim) once nothing is held any more. */
 #define INGEST_TRIM_AFTER (64ull << 20)
 
-enum ingest_stage { INGEST_ANSWERED, INGEST_COMMITTED };
+enum stage { INGEST_ANSWERED, INGEST_COMMITTED };
 
 /* A connection with more than INGEST_READ_SLACK of an unfinished request in
  * its input buffer (loop thread only). Lives while that lasts or until the
  * connection closes. */
-struct ingest_conn {
+struct conn {
     struct ingest *in;
     struct bufferevent *bev;
     struct evhttp_connection *evcon;
     size_t held;       /* bytes in bev's input buffer */
     bool paused;       /* reading disabled by us, on in->paused */
     int64_t paused_ms; /* CLOCK_MONOTONIC */
-    struct ingest_conn *prev, *next;
+    struct conn *prev, *next;
 };
 
-struct ingest_job {
+struct job {
     struct committer_req creq; /* committer path; creq.batch points into this job */
     struct workq_item witem;
     struct ingest *in;
@@ -92,7 +92,7 @@ struct ingest_job {
     unsigned char *zbody;    /* malloc'd: the body compressed for storage */
     char *types;             /* batch_summary.types */
     bool gzip;
-    enum ingest_stage stage;
+    enum stage stage;
     size_t accounted; /* bytes counted in in->inflight_bytes */
     int code;         /* INGEST_ANSWERED: status and body to send */
     int retry_after;
@@ -100,7 +100,7 @@ struct ingest_job {
     int64_t received_ms;
     size_t key_len;
     char key[QUEUE_KEY_MAX];
-    struct ingest_job *next_done;
+    struct job *next_done;
 };
 
 struct ingest {
@@ -116,7 +116,7 @@ struct ingest {
     struct workq *large_workers; /* bodies of INGEST_LARGE_BODY or more, and gzip */
     struct event *done_ev, *stop_ev;
     pthread_mutex_t done_lock;
-    struct ingest_job *done_head, *done_tail; /* under done_lock */
+    struct job *done_head, *done_tail; /* under done_lock */
     /* loop thread only */
     size_t inflight;
     bool replying; /* inside evhttp_send_reply: output bytes are ours */
@@ -125,7 +125,7 @@ struct ingest {
     uint64_t held_bytes; /* sum of their held */
     uint64_t read_cap;   /* held_bytes + inflight_bytes above this: pause */
     uint64_t burst_peak; /* most held + queued since the last trim */
-    struct ingest_conn *paused_head, *paused_tail;
+    struct conn *paused_head, *paused_tail;
     struct event *unpause_ev; /* resumes readers paused INGEST_TIMEOUT_S ago */
     struct event *trim_ev;    /* returns memory after a burst */
     struct log_limit libevent_log;
@@ -140,7 +140,7 @@ struct ingest {
     atomic_bool stop_requested;
 };
 
-static const char *ingest_reason(int code)
+static const char *reason_phrase(int code)
 {
     switch (code) {
     case 200:
@@ -169,7 +169,7 @@ static const char *ingest_reason(int code)
 /* Writes s into a JSON string body (without quotes): escapes quotes,
  * backslashes and control bytes, and replaces non-ASCII bytes by '?' so the
  * answer is valid UTF-8 whatever a parser error quoted. */
-static void ingest_json_escape(char *out, size_t cap, const char *s)
+static void json_escape(char *out, size_t cap, const char *s)
 {
     size_t o = 0;
     for (; *s && o + 7 < cap; s++) {
@@ -190,28 +190,27 @@ static void ingest_json_escape(char *out, size_t cap, const char *s)
 
 /* The body of every error answer: {"error":CODE,"message":TEXT}, the text
  * escaped (DESIGN.md "Ingest HTTP"). */
-static void ingest_error_body(char *out, size_t cap, const char *error, const char *msg)
+static void error_body(char *out, size_t cap, const char *error, const char *msg)
 {
     char esc[256];
-    ingest_json_escape(esc, sizeof(esc), msg);
+    json_escape(esc, sizeof(esc), msg);
     snprintf(out, cap, "{\"error\":\"%s\",\"message\":\"%s\"}", error, esc);
 }
 
-static void ingest_set_error(struct ingest_job *j, int code, const char *error, const char *msg,
-                             int retry_after)
+static void set_error(struct job *j, int code, const char *error, const char *msg, int retry_after)
 {
     j->stage = INGEST_ANSWERED;
     j->code = code;
     j->retry_after = retry_after;
-    ingest_error_body(j->answer, sizeof(j->answer), error, msg);
+    error_body(j->answer, sizeof(j->answer), error, msg);
 }
 
-static void ingest_on_conn_closed(struct evhttp_connection *evcon, void *arg);
-static void ingest_memory_freed(struct ingest *in);
+static void on_conn_closed(struct evhttp_connection *evcon, void *arg);
+static void memory_freed(struct ingest *in);
 
 /* Sends an answer on the loop thread and counts it. */
-static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code, const char *json,
-                         int retry_after)
+static void reply(struct ingest *in, struct evhttp_request *req, int code, const char *json,
+                  int retry_after)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     if (retry_after > 0) {
@@ -230,29 +229,29 @@ static void ingest_reply(struct ingest *in, struct evhttp_request *req, int code
         /* evhttp closes the connection once this answer is written; the
          * loop runs until then, so no answer is lost at exit. */
         evhttp_add_header(h, "Connection", "close");
-        evhttp_connection_set_closecb(evcon, ingest_on_conn_closed, in);
+        evhttp_connection_set_closecb(evcon, on_conn_closed, in);
         in->closing++;
     }
     struct evbuffer *b = evbuffer_new();
     if (b)
         evbuffer_add_printf(b, "%s\n", json);
     in->replying = true;
-    evhttp_send_reply(req, code, ingest_reason(code), b);
+    evhttp_send_reply(req, code, reason_phrase(code), b);
     in->replying = false;
     if (b)
         evbuffer_free(b);
     metrics_count_code(in->m->ingest_requests, code);
 }
 
-static void ingest_reply_error(struct ingest *in, struct evhttp_request *req, int code,
-                               const char *error, const char *msg, int retry_after)
+static void reply_error(struct ingest *in, struct evhttp_request *req, int code, const char *error,
+                        const char *msg, int retry_after)
 {
     char json[384];
-    ingest_error_body(json, sizeof(json), error, msg);
-    ingest_reply(in, req, code, json, retry_after);
+    error_body(json, sizeof(json), error, msg);
+    reply(in, req, code, json, retry_after);
 }
 
-static void ingest_job_free(struct ingest_job *j)
+static void job_free(struct job *j)
 {
     if (j->raw)
         evbuffer_free(j->raw);
@@ -262,7 +261,7 @@ static void ingest_job_free(struct ingest_job *j)
     free(j);
 }
 
-static void ingest_maybe_exit(struct ingest *in)
+static void maybe_exit(struct ingest *in)
 {
     if (!in->draining || in->exiting || in->inflight > 0 || in->closing > 0)
         return;
@@ -275,17 +274,17 @@ static void ingest_maybe_exit(struct ingest *in)
 
 /* Loop thread: a connection answered during the drain is closed (written
  * out, or the client went away). */
-static void ingest_on_conn_closed(struct evhttp_connection *evcon, void *arg)
+static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     struct ingest *in = arg;
     in->closing--;
-    ingest_maybe_exit(in);
+    maybe_exit(in);
 }
 
 /* Loop thread: clients that do not read their answers must not hold the
  * shutdown forever. */
-static void ingest_on_flush_deadline(evutil_socket_t fd, short what, void *arg)
+static void on_flush_deadline(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct ingest *in = arg;
@@ -295,11 +294,11 @@ static void ingest_on_flush_deadline(evutil_socket_t fd, short what, void *arg)
         log_warn("ingest: %ld answer(s) not written out after %ds; stopping anyway", in->closing,
                  INGEST_FLUSH_WAIT_S);
     in->closing = 0;
-    ingest_maybe_exit(in);
+    maybe_exit(in);
 }
 
 /* Queues finished jobs for the loop thread and wakes it. */
-static void ingest_push_done(struct ingest *in, struct ingest_job *first, struct ingest_job *last)
+static void push_done(struct ingest *in, struct job *first, struct job *last)
 {
     last->next_done = NULL;
     pthread_mutex_lock(&in->done_lock);
@@ -315,9 +314,9 @@ static void ingest_push_done(struct ingest *in, struct ingest_job *first, struct
 void ingest_commit_done(void *arg, struct committer_req *group)
 {
     struct ingest *in = arg;
-    struct ingest_job *first = NULL, *last = NULL;
+    struct job *first = NULL, *last = NULL;
     for (struct committer_req *r = group; r; r = r->next) {
-        struct ingest_job *j = (struct ingest_job *)r; /* creq is the first member */
+        struct job *j = (struct job *)r; /* creq is the first member */
         j->stage = INGEST_COMMITTED;
         if (last)
             last->next_done = j;
@@ -326,7 +325,7 @@ void ingest_commit_done(void *arg, struct committer_req *group)
         last = j;
     }
     if (first)
-        ingest_push_done(in, first, last);
+        push_done(in, first, last);
 }
 
 void ingest_commit_fatal(void *arg)
@@ -337,56 +336,55 @@ void ingest_commit_fatal(void *arg)
 }
 
 /* Loop thread: answers every finished job. */
-static void ingest_on_done(evutil_socket_t fd, short what, void *arg)
+static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct ingest *in = arg;
     pthread_mutex_lock(&in->done_lock);
-    struct ingest_job *j = in->done_head;
+    struct job *j = in->done_head;
     in->done_head = in->done_tail = NULL;
     pthread_mutex_unlock(&in->done_lock);
     while (j) {
-        struct ingest_job *next = j->next_done;
+        struct job *next = j->next_done;
         if (j->stage == INGEST_COMMITTED) {
             int rc = j->creq.result;
             if (rc == QUEUE_OK) {
                 char json[128];
                 snprintf(json, sizeof(json), "{\"status\":\"ok\",\"events\":%u,\"id\":%llu}",
                          j->creq.batch.event_count, (unsigned long long)j->creq.batch.seq);
-                ingest_reply(in, j->req, 200, json, 0);
+                reply(in, j->req, 200, json, 0);
             } else if (rc == QUEUE_FULL) {
-                ingest_reply_error(in, j->req, 503, "storage_full",
-                                   "storage is at its high-water mark or full; retry later",
-                                   INGEST_RETRY_FULL);
+                reply_error(in, j->req, 503, "storage_full",
+                            "storage is at its high-water mark or full; retry later",
+                            INGEST_RETRY_FULL);
             } else {
-                ingest_reply_error(in, j->req, 503, "storage_error",
-                                   "eddy could not store the batch; retry later",
-                                   INGEST_RETRY_FULL);
+                reply_error(in, j->req, 503, "storage_error",
+                            "eddy could not store the batch; retry later", INGEST_RETRY_FULL);
             }
         } else {
-            ingest_reply(in, j->req, j->code, j->answer, j->retry_after);
+            reply(in, j->req, j->code, j->answer, j->retry_after);
         }
         atomic_fetch_sub(&in->inflight_bytes, j->accounted);
         atomic_fetch_sub(&in->m->ingest_queued_bytes, j->accounted);
         in->inflight--;
-        ingest_job_free(j);
+        job_free(j);
         j = next;
     }
-    ingest_memory_freed(in);
-    ingest_maybe_exit(in);
+    memory_freed(in);
+    maybe_exit(in);
 }
 
 /* Worker thread: inflate, validate, hand to the committer or answer. */
-static void ingest_work(void *arg, struct workq_item *item)
+static void work(void *arg, struct workq_item *item)
 {
     struct ingest *in = arg;
-    struct ingest_job *j = (struct ingest_job *)((char *)item - offsetof(struct ingest_job, witem));
+    struct job *j = (struct job *)((char *)item - offsetof(struct job, witem));
     size_t len = evbuffer_get_length(j->raw);
     const unsigned char *body = len ? evbuffer_pullup(j->raw, -1) : NULL;
     char err[256];
 
     if (len && !body) {
-        ingest_set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
+        set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
         goto answer;
     }
     if (j->gzip && len) {
@@ -395,16 +393,16 @@ static void ingest_work(void *arg, struct workq_item *item)
         if (rc == GZIP_TOO_LARGE) {
             snprintf(err, sizeof(err), "inflated body over max_body (%llu bytes)",
                      (unsigned long long)in->cfg->max_body);
-            ingest_set_error(j, 413, "payload_too_large", err, 0);
+            set_error(j, 413, "payload_too_large", err, 0);
             goto answer;
         }
         if (rc == GZIP_CORRUPT) {
-            ingest_set_error(j, 400, "invalid_json",
-                             "Content-Encoding is gzip but the body is not valid gzip data", 0);
+            set_error(j, 400, "invalid_json",
+                      "Content-Encoding is gzip but the body is not valid gzip data", 0);
             goto answer;
         }
         if (rc != GZIP_OK) {
-            ingest_set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
+            set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
             goto answer;
         }
         atomic_fetch_add(&in->inflight_bytes, ilen);
@@ -416,7 +414,7 @@ static void ingest_work(void *arg, struct workq_item *item)
     if (len > in->cfg->max_body) {
         snprintf(err, sizeof(err), "body over max_body (%llu bytes)",
                  (unsigned long long)in->cfg->max_body);
-        ingest_set_error(j, 413, "payload_too_large", err, 0);
+        set_error(j, 413, "payload_too_large", err, 0);
         goto answer;
     }
     struct batch_summary sum = {0};
@@ -430,13 +428,13 @@ static void ingest_work(void *arg, struct workq_item *item)
         snprintf(j->answer, sizeof(j->answer), "{\"status\":\"ok\",\"events\":0,\"id\":null}");
         goto answer;
     case BATCH_INVALID_JSON:
-        ingest_set_error(j, 400, "invalid_json", err, 0);
+        set_error(j, 400, "invalid_json", err, 0);
         goto answer;
     case BATCH_INVALID_SHAPE:
-        ingest_set_error(j, 400, "invalid_shape", err, 0);
+        set_error(j, 400, "invalid_shape", err, 0);
         goto answer;
     default: /* our fault, never a 400 */
-        ingest_set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
+        set_error(j, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
         goto answer;
     }
     j->types = sum.types;
@@ -460,7 +458,7 @@ static void ingest_work(void *arg, struct workq_item *item)
     committer_submit(in->committer, &j->creq);
     return;
 answer:
-    ingest_push_done(in, j, j);
+    push_done(in, j, j);
 }
 
 /* ---- bodies being read: the reading cap ----------------------------------
@@ -480,26 +478,25 @@ answer:
 
 /* The one ingest of the process: the input callback's argument is the
  * connection's bufferevent, which the ingest cannot be found from. */
-static struct ingest *ingest_loop;
+static struct ingest *loop_ingest;
 
-static void ingest_on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
-static void ingest_on_input_large(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-                                  void *arg);
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
+static void on_input_large(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg);
 
-static uint64_t ingest_held_total(const struct ingest *in)
+static uint64_t held_total(const struct ingest *in)
 {
     return in->held_bytes + atomic_load(&in->inflight_bytes);
 }
 
-static void ingest_note_peak(struct ingest *in)
+static void note_peak(struct ingest *in)
 {
-    uint64_t t = ingest_held_total(in);
+    uint64_t t = held_total(in);
     if (t > in->burst_peak)
         in->burst_peak = t;
 }
 
 /* Arms unpause_ev for the oldest pause's deadline. */
-static void ingest_arm_unpause(struct ingest *in)
+static void arm_unpause(struct ingest *in)
 {
     if (!in->paused_head)
         return;
@@ -511,9 +508,9 @@ static void ingest_arm_unpause(struct ingest *in)
 }
 
 /* Reads the oldest paused connection again. */
-static void ingest_resume_oldest(struct ingest *in)
+static void resume_oldest(struct ingest *in)
 {
-    struct ingest_conn *c = in->paused_head;
+    struct conn *c = in->paused_head;
     in->paused_head = c->next;
     if (in->paused_head)
         in->paused_head->prev = NULL;
@@ -528,43 +525,43 @@ static void ingest_resume_oldest(struct ingest *in)
 /* Loop thread: a reader paused for as long as the idle timeout is read
  * again, so that one that sends nothing more is timed out as any other
  * (while paused, libevent's read timeout does not run). */
-static void ingest_on_unpause(evutil_socket_t fd, short what, void *arg)
+static void on_unpause(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct ingest *in = arg;
     int64_t now = clock_mono_ms();
     while (in->paused_head && in->paused_head->paused_ms + INGEST_TIMEOUT_S * 1000 <= now)
-        ingest_resume_oldest(in);
-    ingest_arm_unpause(in);
+        resume_oldest(in);
+    arm_unpause(in);
 }
 
 /* Loop thread: memory was freed. Resumes paused readers while under the
  * cap; once nothing is held after a large burst, returns the memory. */
-static void ingest_memory_freed(struct ingest *in)
+static void memory_freed(struct ingest *in)
 {
-    while (in->paused_head && ingest_held_total(in) <= in->read_cap)
-        ingest_resume_oldest(in);
+    while (in->paused_head && held_total(in) <= in->read_cap)
+        resume_oldest(in);
     /* The last body may still be held by its request until the answer is
      * written: trim a second later, if nothing came meanwhile. */
-    if (in->burst_peak >= INGEST_TRIM_AFTER && ingest_held_total(in) == 0 &&
+    if (in->burst_peak >= INGEST_TRIM_AFTER && held_total(in) == 0 &&
         !evtimer_pending(in->trim_ev, NULL)) {
         struct timeval later = {1, 0};
         evtimer_add(in->trim_ev, &later);
     }
 }
 
-static void ingest_on_trim(evutil_socket_t fd, short what, void *arg)
+static void on_trim(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct ingest *in = arg;
-    if (ingest_held_total(in) != 0)
-        return; /* a new burst: ingest_memory_freed arms it again */
+    if (held_total(in) != 0)
+        return; /* a new burst: memory_freed arms it again */
     in->burst_peak = 0;
     malloc_trim(0);
 }
 
 /* Takes c off the readers' counts (active or paused). */
-static void ingest_conn_detach(struct ingest_conn *c)
+static void conn_detach(struct conn *c)
 {
     struct ingest *in = c->in;
     if (!c->paused) {
@@ -584,32 +581,32 @@ static void ingest_conn_detach(struct ingest_conn *c)
 
 /* Loop thread: the connection is no longer a large reader (its request was
  * read, or it closes). */
-static void ingest_conn_end(struct ingest_conn *c, bool closing)
+static void conn_end(struct conn *c, bool closing)
 {
     struct ingest *in = c->in;
     struct evbuffer *input = bufferevent_get_input(c->bev);
-    ingest_conn_detach(c); /* a paused one cannot shrink: it only ends by closing */
+    conn_detach(c); /* a paused one cannot shrink: it only ends by closing */
     in->held_bytes -= c->held;
-    evbuffer_remove_cb(input, ingest_on_input_large, c);
+    evbuffer_remove_cb(input, on_input_large, c);
     if (!closing) {
-        evbuffer_add_cb(input, ingest_on_input, c->bev);
+        evbuffer_add_cb(input, on_input, c->bev);
         evhttp_connection_set_closecb(c->evcon, NULL, NULL);
     }
     free(c);
-    ingest_memory_freed(in);
+    memory_freed(in);
 }
 
-static void ingest_on_large_closed(struct evhttp_connection *evcon, void *arg)
+static void on_large_closed(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
-    ingest_conn_end(arg, true);
+    conn_end(arg, true);
 }
 
 /* Loop thread: pauses c when the cap is passed and another reader goes on. */
-static void ingest_conn_check(struct ingest_conn *c)
+static void conn_check(struct conn *c)
 {
     struct ingest *in = c->in;
-    if (c->paused || in->large_active < 2 || ingest_held_total(in) <= in->read_cap)
+    if (c->paused || in->large_active < 2 || held_total(in) <= in->read_cap)
         return;
     bufferevent_disable(c->bev, EV_READ);
     c->paused = true;
@@ -623,15 +620,15 @@ static void ingest_conn_check(struct ingest_conn *c)
         in->paused_head = c;
     in->paused_tail = c;
     if (!evtimer_pending(in->unpause_ev, NULL))
-        ingest_arm_unpause(in);
+        arm_unpause(in);
 }
 
 /* Loop thread: a connection's input buffer changed (bytes read from the
  * socket, or taken by evhttp). Cheap unless it holds more than the slack. */
-static void ingest_on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct bufferevent *bev = arg;
-    struct ingest *in = ingest_loop;
+    struct ingest *in = loop_ingest;
     size_t len = info->orig_size + info->n_added - info->n_deleted;
     if (len <= INGEST_READ_SLACK || !in)
         return;
@@ -642,7 +639,7 @@ static void ingest_on_input(struct evbuffer *buf, const struct evbuffer_cb_info 
     struct evhttp_connection *evcon = cbarg;
     if (!evcon || evhttp_connection_get_bufferevent(evcon) != bev)
         return;
-    struct ingest_conn *c = calloc(1, sizeof(*c));
+    struct conn *c = calloc(1, sizeof(*c));
     if (!c)
         return; /* not counted: no worse than without the cap */
     c->in = in;
@@ -650,37 +647,36 @@ static void ingest_on_input(struct evbuffer *buf, const struct evbuffer_cb_info 
     c->evcon = evcon;
     c->held = len;
     /* Callbacks may be changed from inside one (libevent saves the next). */
-    evbuffer_remove_cb(buf, ingest_on_input, bev);
-    if (!evbuffer_add_cb(buf, ingest_on_input_large, c)) {
-        evbuffer_add_cb(buf, ingest_on_input, bev);
+    evbuffer_remove_cb(buf, on_input, bev);
+    if (!evbuffer_add_cb(buf, on_input_large, c)) {
+        evbuffer_add_cb(buf, on_input, bev);
         free(c);
         return;
     }
-    evhttp_connection_set_closecb(evcon, ingest_on_large_closed, c);
+    evhttp_connection_set_closecb(evcon, on_large_closed, c);
     in->held_bytes += len;
     in->large_active++;
-    ingest_note_peak(in);
-    ingest_conn_check(c);
+    note_peak(in);
+    conn_check(c);
 }
 
-static void ingest_on_input_large(struct evbuffer *buf, const struct evbuffer_cb_info *info,
-                                  void *arg)
+static void on_input_large(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     (void)buf;
-    struct ingest_conn *c = arg;
+    struct conn *c = arg;
     struct ingest *in = c->in;
     size_t len = info->orig_size + info->n_added - info->n_deleted;
     in->held_bytes = in->held_bytes - c->held + len;
     c->held = len;
     if (len <= INGEST_READ_SLACK) {
-        ingest_conn_end(c, false);
+        conn_end(c, false);
         return;
     }
     if (info->n_added) {
-        ingest_note_peak(in);
-        ingest_conn_check(c);
+        note_peak(in);
+        conn_check(c);
     } else {
-        ingest_memory_freed(in);
+        memory_freed(in);
     }
 }
 
@@ -689,9 +685,9 @@ static void ingest_on_input_large(struct evbuffer *buf, const struct evbuffer_cb
  * malformed request line, header or chunk: 400; an Expect other than
  * 100-continue: 417), and libevent 2.1 has no hook for that. Every answer
  * evhttp writes starts with its status line, added alone, and this callback
- * runs at each add; our own answers are written inside ingest_reply
+ * runs at each add; our own answers are written inside reply
  * (in->replying), so a status line added outside it is one of evhttp's. */
-static void ingest_on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
 {
     struct ingest *in = arg;
     if (in->replying || info->n_added < 13 || info->n_added > 256)
@@ -725,22 +721,22 @@ static void ingest_on_output(struct evbuffer *buf, const struct evbuffer_cb_info
  * then takes one or two reads, loop wake-ups and buffer chains instead of
  * six or more (+5% ingest in back-to-back runs). A read never takes more
  * than the socket holds, so idle connections cost nothing more. */
-static struct bufferevent *ingest_new_bev(struct event_base *base, void *arg)
+static struct bufferevent *new_bev(struct event_base *base, void *arg)
 {
     struct ingest *in = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         return NULL;
     bufferevent_set_max_single_read(bev, INGEST_READ_MAX);
-    if (!evbuffer_add_cb(bufferevent_get_output(bev), ingest_on_output, in) ||
-        !evbuffer_add_cb(bufferevent_get_input(bev), ingest_on_input, bev)) {
+    if (!evbuffer_add_cb(bufferevent_get_output(bev), on_output, in) ||
+        !evbuffer_add_cb(bufferevent_get_input(bev), on_input, bev)) {
         bufferevent_free(bev);
         return NULL;
     }
     return bev;
 }
 
-static bool ingest_is_gzip(const char *enc, bool *ok)
+static bool is_gzip(const char *enc, bool *ok)
 {
     *ok = true;
     if (!enc)
@@ -758,15 +754,15 @@ static bool ingest_is_gzip(const char *enc, bool *ok)
 /* Loop thread: answers what can be refused before the credentials are
  * looked at (a wrong method, a stop under way, a body evhttp would not
  * read). Returns true when it answered. */
-static bool ingest_refuse_request(struct ingest *in, struct evhttp_request *req)
+static bool refuse_request(struct ingest *in, struct evhttp_request *req)
 {
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        ingest_reply_error(in, req, 405, "method_not_allowed", "use POST", 0);
+        reply_error(in, req, 405, "method_not_allowed", "use POST", 0);
         return true;
     }
     if (in->draining || !in->committer) {
-        ingest_reply_error(in, req, 503, "shutting_down", "eddy is shutting down; retry later",
-                           INGEST_RETRY_STOP);
+        reply_error(in, req, 503, "shutting_down", "eddy is shutting down; retry later",
+                    INGEST_RETRY_STOP);
         return true;
     }
     /* Without a Content-Length (and not chunked) evhttp reads no body at
@@ -774,8 +770,8 @@ static bool ingest_refuse_request(struct ingest *in, struct evhttp_request *req)
     struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
     const char *te = evhttp_find_header(hdr, "Transfer-Encoding");
     if (!evhttp_find_header(hdr, "Content-Length") && !(te && strcasecmp(te, "chunked") == 0)) {
-        ingest_reply_error(in, req, 411, "length_required",
-                           "send a Content-Length (or Transfer-Encoding: chunked)", 0);
+        reply_error(in, req, 411, "length_required",
+                    "send a Content-Length (or Transfer-Encoding: chunked)", 0);
         return true;
     }
     return false;
@@ -784,8 +780,8 @@ static bool ingest_refuse_request(struct ingest *in, struct evhttp_request *req)
 /* Loop thread: true when a credential the request carries is valid. Copies
  * the write key to store with the batch into key (*key_len 0 when none):
  * auth_check's view points into the query, which is freed here. */
-static bool ingest_authenticate(struct ingest *in, struct evhttp_request *req,
-                                char key[QUEUE_KEY_MAX], size_t *key_len)
+static bool authenticate(struct ingest *in, struct evhttp_request *req, char key[QUEUE_KEY_MAX],
+                         size_t *key_len)
 {
     struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
     struct evkeyvalq query = {0};
@@ -809,31 +805,31 @@ static bool ingest_authenticate(struct ingest *in, struct evhttp_request *req,
  * now (an unknown Content-Encoding, storage failed or full, too much
  * waiting to be stored). Returns true when it answered; else *gzip says
  * whether the body is gzip. */
-static bool ingest_refuse_body(struct ingest *in, struct evhttp_request *req, bool *gzip)
+static bool refuse_body(struct ingest *in, struct evhttp_request *req, bool *gzip)
 {
     struct evkeyvalq *hdr = evhttp_request_get_input_headers(req);
     bool enc_ok;
-    *gzip = ingest_is_gzip(evhttp_find_header(hdr, "Content-Encoding"), &enc_ok);
+    *gzip = is_gzip(evhttp_find_header(hdr, "Content-Encoding"), &enc_ok);
     if (!enc_ok) {
-        ingest_reply_error(in, req, 415, "unsupported_encoding",
-                           "Content-Encoding must be gzip or identity", 0);
+        reply_error(in, req, 415, "unsupported_encoding",
+                    "Content-Encoding must be gzip or identity", 0);
         return true;
     }
     if (committer_failed(in->committer)) {
-        ingest_reply_error(in, req, 503, "storage_error",
-                           "eddy could not store the batch; retry later", INGEST_RETRY_FULL);
+        reply_error(in, req, 503, "storage_error", "eddy could not store the batch; retry later",
+                    INGEST_RETRY_FULL);
         return true;
     }
     if (committer_above_high_water(in->committer)) {
-        ingest_reply_error(in, req, 503, "storage_full",
-                           "storage is above its high-water mark; retry later", INGEST_RETRY_FULL);
+        reply_error(in, req, 503, "storage_full",
+                    "storage is above its high-water mark; retry later", INGEST_RETRY_FULL);
         return true;
     }
     size_t len = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     uint64_t queued = atomic_load(&in->inflight_bytes);
     if (queued > 0 && queued + len > in->inflight_limit) {
-        ingest_reply_error(in, req, 503, "overloaded", "too much data waiting to be stored",
-                           INGEST_RETRY_BUSY);
+        reply_error(in, req, 503, "overloaded", "too much data waiting to be stored",
+                    INGEST_RETRY_BUSY);
         return true;
     }
     return false;
@@ -841,19 +837,18 @@ static bool ingest_refuse_body(struct ingest *in, struct evhttp_request *req, bo
 
 /* Loop thread: moves the body into a job, counts it, and hands the job to
  * a validation pool (or answers 503 when out of memory). */
-static void ingest_admit(struct ingest *in, struct evhttp_request *req, bool gzip, const char *key,
-                         size_t key_len)
+static void admit(struct ingest *in, struct evhttp_request *req, bool gzip, const char *key,
+                  size_t key_len)
 {
     struct evbuffer *input = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(input);
-    struct ingest_job *j = calloc(1, sizeof(*j));
+    struct job *j = calloc(1, sizeof(*j));
     if (j)
         j->raw = evbuffer_new();
     if (!j || !j->raw || evbuffer_add_buffer(j->raw, input) != 0) {
         if (j)
-            ingest_job_free(j);
-        ingest_reply_error(in, req, 503, "overloaded", "out of memory; retry later",
-                           INGEST_RETRY_BUSY);
+            job_free(j);
+        reply_error(in, req, 503, "overloaded", "out of memory; retry later", INGEST_RETRY_BUSY);
         return;
     }
     j->in = in;
@@ -867,36 +862,36 @@ static void ingest_admit(struct ingest *in, struct evhttp_request *req, bool gzi
     atomic_fetch_add(&in->inflight_bytes, len);
     atomic_fetch_add(&in->m->ingest_queued_bytes, len);
     in->inflight++;
-    ingest_note_peak(in);
+    note_peak(in);
     workq_submit(gzip || len >= INGEST_LARGE_BODY ? in->large_workers : in->workers, &j->witem);
 }
 
 /* Loop thread: a request on one of the ingest paths. Authentication comes
  * before anything about the body (an empty body must still get its 401). */
-static void ingest_on_request(struct evhttp_request *req, void *arg)
+static void on_request(struct evhttp_request *req, void *arg)
 {
     struct ingest *in = arg;
-    if (ingest_refuse_request(in, req))
+    if (refuse_request(in, req))
         return;
     char key[QUEUE_KEY_MAX];
     size_t key_len;
-    if (!ingest_authenticate(in, req, key, &key_len)) {
-        ingest_reply(in, req, 401, "{\"error\":\"unauthorized\"}", 0);
+    if (!authenticate(in, req, key, &key_len)) {
+        reply(in, req, 401, "{\"error\":\"unauthorized\"}", 0);
         return;
     }
     bool gzip;
-    if (ingest_refuse_body(in, req, &gzip))
+    if (refuse_body(in, req, &gzip))
         return;
-    ingest_admit(in, req, gzip, key, key_len);
+    admit(in, req, gzip, key, key_len);
 }
 
 /* Loop thread: any path that is not an ingest path. */
-static void ingest_on_unknown(struct evhttp_request *req, void *arg)
+static void on_unknown(struct evhttp_request *req, void *arg)
 {
-    ingest_reply_error(arg, req, 404, "not_found", "no ingest endpoint at this path", 0);
+    reply_error(arg, req, 404, "not_found", "no ingest endpoint at this path", 0);
 }
 
-static void ingest_on_stop(evutil_socket_t fd, short what, void *arg)
+static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct ingest *in = arg;
@@ -910,11 +905,11 @@ static void ingest_on_stop(evutil_socket_t fd, short what, void *arg)
         }
         log_info("ingest: stopped accepting; answering %zu request(s) in flight", in->inflight);
         struct timeval wait = {INGEST_FLUSH_WAIT_S, 0};
-        in->flush_ev = event_new(in->base, -1, EV_PERSIST, ingest_on_flush_deadline, in);
+        in->flush_ev = event_new(in->base, -1, EV_PERSIST, on_flush_deadline, in);
         if (in->flush_ev)
             event_add(in->flush_ev, &wait);
     }
-    ingest_maybe_exit(in);
+    maybe_exit(in);
 }
 
 void ingest_shutdown(struct ingest *in, int exit_code)
@@ -936,7 +931,7 @@ bool ingest_accepting(const struct ingest *in)
     return !atomic_load(&in->stop_requested);
 }
 
-static unsigned ingest_worker_count(void)
+static unsigned worker_count(void)
 {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 2)
@@ -965,10 +960,10 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
     char host[128];
     uint16_t port;
     in->http = evhttp_new(base);
-    in->done_ev = event_new(base, -1, 0, ingest_on_done, in);
-    in->stop_ev = event_new(base, -1, 0, ingest_on_stop, in);
-    in->trim_ev = evtimer_new(base, ingest_on_trim, in);
-    in->unpause_ev = evtimer_new(base, ingest_on_unpause, in);
+    in->done_ev = event_new(base, -1, 0, on_done, in);
+    in->stop_ev = event_new(base, -1, 0, on_stop, in);
+    in->trim_ev = evtimer_new(base, on_trim, in);
+    in->unpause_ev = evtimer_new(base, on_unpause, in);
     in->creds = auth_creds_new(cfg);
     if (!in->http || !in->done_ev || !in->stop_ev || !in->trim_ev || !in->unpause_ev ||
         !in->creds) {
@@ -982,7 +977,7 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
     evhttp_set_timeout(in->http, INGEST_TIMEOUT_S);
     evhttp_set_flags(in->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_default_content_type(in->http, "application/json");
-    evhttp_set_bevcb(in->http, ingest_new_bev, in);
+    evhttp_set_bevcb(in->http, new_bev, in);
     /* Let every method reach the callbacks, so a wrong one gets 405, not
      * evhttp's 501. */
     evhttp_set_allowed_methods(in->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
@@ -990,12 +985,12 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
                                              EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                              EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     for (size_t i = 0; i < cfg->npaths; i++) {
-        if (evhttp_set_cb(in->http, cfg->paths[i], ingest_on_request, in) == -2) {
+        if (evhttp_set_cb(in->http, cfg->paths[i], on_request, in) == -2) {
             snprintf(err, errlen, "ingest: cannot route path %s", cfg->paths[i]);
             goto fail;
         }
     }
-    evhttp_set_gencb(in->http, ingest_on_unknown, in);
+    evhttp_set_gencb(in->http, on_unknown, in);
     if (config_split_hostport(cfg->listen, host, sizeof(host), &port) != 0) {
         snprintf(err, errlen, "ingest: listen: \"%s\" is not HOST:PORT", cfg->listen);
         goto fail;
@@ -1006,17 +1001,17 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
                  evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         goto fail;
     }
-    ingest_loop = in;
+    loop_ingest = in;
     in->guard =
         accept_guard_new(base, evhttp_bound_socket_get_listener(in->bound), "ingest", false);
     if (!in->guard) {
         snprintf(err, errlen, "ingest: out of memory");
         goto fail;
     }
-    unsigned nworkers = ingest_worker_count();
-    if (workq_start(&in->workers, "eddyd-validate", nworkers, ingest_work, in, err, errlen) != 0 ||
-        workq_start(&in->large_workers, "eddyd-valid-lg", nworkers / 2 ? nworkers / 2 : 1,
-                    ingest_work, in, err, errlen) != 0)
+    unsigned nworkers = worker_count();
+    if (workq_start(&in->workers, "eddyd-validate", nworkers, work, in, err, errlen) != 0 ||
+        workq_start(&in->large_workers, "eddyd-valid-lg", nworkers / 2 ? nworkers / 2 : 1, work, in,
+                    err, errlen) != 0)
         goto fail;
     *out = in;
     return 0;
@@ -1058,15 +1053,15 @@ void ingest_free(struct ingest *in)
     if (in->unpause_ev)
         event_free(in->unpause_ev);
     /* Jobs answered after the loop stopped (none in a clean drain). */
-    struct ingest_job *j = in->done_head;
+    struct job *j = in->done_head;
     while (j) {
-        struct ingest_job *next = j->next_done;
-        ingest_job_free(j);
+        struct job *next = j->next_done;
+        job_free(j);
         j = next;
     }
     pthread_mutex_destroy(&in->done_lock);
-    if (ingest_loop == in)
-        ingest_loop = NULL;
+    if (loop_ingest == in)
+        loop_ingest = NULL;
     auth_creds_free(in->creds);
     free(in);
 }
