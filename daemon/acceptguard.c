@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -128,24 +129,34 @@ static void accept_guard_on_error(struct evconnlistener *lev, void *arg)
         log_warn("%s: %s (%s); %s", g->name, what, strerror(err), then);
 }
 
-struct accept_guard *accept_guard_new(struct event_base *base, struct evconnlistener *lev,
-                                      const char *name, bool reserve)
+int accept_guard_start(struct accept_guard **out, const struct accept_guard_options *o, char *err,
+                       size_t errlen)
 {
     struct accept_guard *g = calloc(1, sizeof(*g));
-    if (!g)
-        return NULL;
-    g->lev = lev;
-    g->name = name;
-    g->reserve = reserve;
-    g->spare_fd = reserve ? accept_guard_spare() : -1;
-    g->resume_ev = event_new(base, -1, 0, accept_guard_on_resume, g);
-    if (!g->resume_ev || (reserve && g->spare_fd < 0) || !accept_guard_register(g, NULL)) {
+    if (!g) {
+        snprintf(err, errlen, "%s: out of memory", o->name);
+        return -1;
+    }
+    g->lev = o->listener;
+    g->name = o->name;
+    g->reserve = o->reserve;
+    g->spare_fd = o->reserve ? accept_guard_spare() : -1;
+    const char *why = NULL;
+    if (o->reserve && g->spare_fd < 0)
+        why = strerror(errno);
+    else if (!(g->resume_ev = event_new(o->base, -1, 0, accept_guard_on_resume, g)))
+        why = "out of memory";
+    else if (!accept_guard_register(g, NULL))
+        why = "more than " ACCEPT_STR(ACCEPT_GUARDS_MAX) " listeners";
+    if (why) {
+        snprintf(err, errlen, "%s: cannot set up the listener: %s", o->name, why);
         g->lev = NULL;
         accept_guard_free(g);
-        return NULL;
+        return -1;
     }
-    evconnlistener_set_error_cb(lev, accept_guard_on_error);
-    return g;
+    evconnlistener_set_error_cb(g->lev, accept_guard_on_error);
+    *out = g;
+    return 0;
 }
 
 void accept_guard_free(struct accept_guard *g)

@@ -15,12 +15,19 @@
 
 struct accept_guard;
 
-/* Watches lev (which runs on base). name starts the log lines. With
- * reserve, a descriptor is held open and released at the first EMFILE or
- * ENFILE, so the connection waiting is accepted; it is taken back once
- * descriptors are free again. Returns NULL when out of memory. */
-struct accept_guard *accept_guard_new(struct event_base *base, struct evconnlistener *lev,
-                                      const char *name, bool reserve);
+struct accept_guard_options {
+    struct event_base *base;
+    struct evconnlistener *listener; /* runs on base */
+    const char *name;                /* starts the log lines; kept, not copied */
+    /* Hold a descriptor open and release it at the first EMFILE or
+     * ENFILE, so the connection waiting is accepted; it is taken back once
+     * descriptors are free again. */
+    bool reserve;
+};
+
+/* Watches o->listener. Returns 0 or -1 with the reason in err. */
+int accept_guard_start(struct accept_guard **g, const struct accept_guard_options *o, char *err,
+                       size_t errlen);
 
 /* Takes the spare descriptor back now if it was given up (call after a
  * connection of this listener closed, so that no other listener gets its

@@ -228,11 +228,12 @@ int admin_start(struct admin **out, const struct admin_options *o, char *err, si
     }
     /* /healthz must answer even when ingest connections took every
      * descriptor: the admin listener keeps one in reserve. */
-    a->guard = accept_guard_new(a->base, evhttp_bound_socket_get_listener(bound), "admin", true);
-    if (!a->guard) {
-        snprintf(err, errlen, "admin: cannot set up the listener: %s", strerror(errno));
+    struct accept_guard_options go = {.base = a->base,
+                                      .listener = evhttp_bound_socket_get_listener(bound),
+                                      .name = "admin",
+                                      .reserve = true};
+    if (accept_guard_start(&a->guard, &go, err, errlen) != 0)
         goto fail;
-    }
     a->record_ev = event_new(a->base, -1, EV_PERSIST, admin_on_record, a);
     struct timeval every = {ADMIN_RECORD_S, 0};
     if (!a->record_ev || event_add(a->record_ev, &every) != 0) {

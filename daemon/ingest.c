@@ -941,16 +941,17 @@ static unsigned worker_count(void)
     return (unsigned)n;
 }
 
-int ingest_new(struct ingest **out, struct event_base *base, const struct config *cfg,
-               struct metrics *m, char *err, size_t errlen)
+int ingest_start(struct ingest **out, const struct ingest_options *o, char *err, size_t errlen)
 {
     struct ingest *in = calloc(1, sizeof(*in));
     if (!in) {
         snprintf(err, errlen, "ingest: out of memory");
         return -1;
     }
+    const struct config *cfg = o->cfg;
+    struct event_base *base = o->base;
     in->cfg = cfg;
-    in->m = m;
+    in->m = o->metrics;
     in->base = base;
     in->inflight_limit =
         cfg->max_body * 4 > INGEST_INFLIGHT_MIN ? cfg->max_body * 4 : INGEST_INFLIGHT_MIN;
@@ -1002,16 +1003,19 @@ int ingest_new(struct ingest **out, struct event_base *base, const struct config
         goto fail;
     }
     loop_ingest = in;
-    in->guard =
-        accept_guard_new(base, evhttp_bound_socket_get_listener(in->bound), "ingest", false);
-    if (!in->guard) {
-        snprintf(err, errlen, "ingest: out of memory");
+    struct accept_guard_options go = {
+        .base = base, .listener = evhttp_bound_socket_get_listener(in->bound), .name = "ingest"};
+    if (accept_guard_start(&in->guard, &go, err, errlen) != 0)
         goto fail;
-    }
     unsigned nworkers = worker_count();
-    if (workq_start(&in->workers, "eddyd-validate", nworkers, work, in, err, errlen) != 0 ||
-        workq_start(&in->large_workers, "eddyd-valid-lg", nworkers / 2 ? nworkers / 2 : 1, work, in,
-                    err, errlen) != 0)
+    struct workq_options small = {
+        .name = "eddyd-validate", .nthreads = nworkers, .fn = work, .arg = in};
+    struct workq_options large = {.name = "eddyd-valid-lg",
+                                  .nthreads = nworkers / 2 ? nworkers / 2 : 1,
+                                  .fn = work,
+                                  .arg = in};
+    if (workq_start(&in->workers, &small, err, errlen) != 0 ||
+        workq_start(&in->large_workers, &large, err, errlen) != 0)
         goto fail;
     *out = in;
     return 0;

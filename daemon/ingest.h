@@ -19,10 +19,15 @@
 
 struct ingest;
 
-/* Binds cfg->listen on base and starts the worker pool. Nothing is served
+struct ingest_options {
+    struct event_base *base; /* the caller's loop, which ingest runs on */
+    const struct config *cfg;
+    struct metrics *metrics;
+};
+
+/* Binds cfg->listen on base and starts the worker pools. Nothing is served
  * before ingest_set_committer. Returns 0 or -1 with the reason in err. */
-int ingest_new(struct ingest **in, struct event_base *base, const struct config *cfg,
-               struct metrics *m, char *err, size_t errlen);
+int ingest_start(struct ingest **in, const struct ingest_options *o, char *err, size_t errlen);
 
 /* Replaces the credentials requests are checked against (SIGHUP). Call on
  * the loop thread; takes creds and frees the set it replaces. */

@@ -393,7 +393,8 @@ static int main_start(struct main_parts *p, struct config *cfg, const struct mai
         return 2;
     }
     warn_open_to_others(cfg->data_dir);
-    if (ingest_new(&p->in, p->base, cfg, metrics, err, sizeof(err)) != 0) {
+    struct ingest_options io = {.base = p->base, .cfg = cfg, .metrics = metrics};
+    if (ingest_start(&p->in, &io, err, sizeof(err)) != 0) {
         log_error("%s", err);
         return 1;
     }

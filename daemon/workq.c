@@ -78,9 +78,9 @@ static void *workq_main(void *p)
     return NULL;
 }
 
-int workq_start(struct workq **out, const char *name, unsigned nthreads, workq_fn fn, void *arg,
-                char *err, size_t errlen)
+int workq_start(struct workq **out, const struct workq_options *o, char *err, size_t errlen)
 {
+    unsigned nthreads = o->nthreads;
     if (nthreads < 1)
         nthreads = 1;
     if (nthreads > WORKQ_MAX_THREADS)
@@ -90,8 +90,8 @@ int workq_start(struct workq **out, const char *name, unsigned nthreads, workq_f
         snprintf(err, errlen, "worker pool: out of memory");
         return -1;
     }
-    w->fn = fn;
-    w->arg = arg;
+    w->fn = o->fn;
+    w->arg = o->arg;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     for (unsigned i = 0; i < nthreads; i++) {
@@ -102,7 +102,7 @@ int workq_start(struct workq **out, const char *name, unsigned nthreads, workq_f
             workq_stop(w);
             return -1;
         }
-        pthread_setname_np(w->threads[i], name);
+        pthread_setname_np(w->threads[i], o->name);
     }
     w->nthreads = nthreads;
     *out = w;

@@ -17,11 +17,15 @@ typedef void (*workq_fn)(void *arg, struct workq_item *item);
 
 struct workq;
 
-/* Starts nthreads threads named name (at most 15 bytes, shown by top -H)
- * running fn(arg, item) for each submitted item. Returns 0 or -1 with the
- * reason in err. */
-int workq_start(struct workq **w, const char *name, unsigned nthreads, workq_fn fn, void *arg,
-                char *err, size_t errlen);
+struct workq_options {
+    const char *name;  /* the threads' name, at most 15 bytes (shown by top -H) */
+    unsigned nthreads; /* 1 to 64: 0 counts as 1, more as 64 */
+    workq_fn fn;       /* runs fn(arg, item) for each submitted item */
+    void *arg;
+};
+
+/* Starts the threads. Returns 0 or -1 with the reason in err. */
+int workq_start(struct workq **w, const struct workq_options *o, char *err, size_t errlen);
 void workq_submit(struct workq *w, struct workq_item *item);
 /* Runs everything still queued, joins the threads, frees w. */
 void workq_stop(struct workq *w);

@@ -59,7 +59,8 @@ static void test_each_item_once_and_drained_on_stop(void **state)
     memset(items, 0, sizeof(items));
     struct workq *w;
     char err[128];
-    assert_int_equal(workq_start(&w, "test-workq", 4, work, &c, err, sizeof(err)), 0);
+    struct workq_options o = {.name = "test-workq", .nthreads = 4, .fn = work, .arg = &c};
+    assert_int_equal(workq_start(&w, &o, err, sizeof(err)), 0);
     for (int i = 0; i < NITEMS; i++)
         workq_submit(w, &items[i].w);
     workq_stop(w); /* must run everything queued */
@@ -87,7 +88,8 @@ static void test_threads_run_nicer(void **state)
     struct workq *w;
     struct workq_item it = {0};
     char err[128];
-    assert_int_equal(workq_start(&w, "nicer", 1, record_nice, NULL, err, sizeof(err)), 0);
+    struct workq_options o = {.name = "nicer", .nthreads = 1, .fn = record_nice};
+    assert_int_equal(workq_start(&w, &o, err, sizeof(err)), 0);
     workq_submit(w, &it);
     workq_stop(w);
     int want = mine + 5 > 19 ? 19 : mine + 5;
@@ -103,7 +105,8 @@ static void test_stop_idle_pool(void **state)
     memset(&c, 0, sizeof(c));
     struct workq *w;
     char err[128];
-    assert_int_equal(workq_start(&w, "idle", 0, work, &c, err, sizeof(err)), 0); /* 0 -> 1 */
+    struct workq_options o = {.name = "idle", .nthreads = 0, .fn = work, .arg = &c}; /* 0 -> 1 */
+    assert_int_equal(workq_start(&w, &o, err, sizeof(err)), 0);
     workq_stop(w);
     workq_stop(NULL);
     assert_int_equal(atomic_load(&c.done), 0);
