@@ -56,12 +56,14 @@ static const unsigned char *raw_body(const struct record *r, unsigned char **mem
     return rs == RECORD_OK ? copy.body : NULL;
 }
 
-static bool type_matches(const char *glob, const struct record *r)
+/* What a filter asks of the events of a body. */
+typedef bool (*events_fn)(const unsigned char *body, const struct batch_event *ev, size_t n,
+                          const char *arg);
+
+/* Scans the events of r's body and asks fn about them. A body that does
+ * not inflate matches (it is corrupt); one that does not scan does not. */
+static bool events_match(const struct record *r, events_fn fn, const char *arg)
 {
-    if (list_matches(glob, r->types, r->types_len))
-        return true;
-    if (!(r->flags & RECORD_F_TYPES_CUT))
-        return false;
     unsigned char *mem;
     bool bad;
     const unsigned char *body = raw_body(r, &mem, &bad);
@@ -69,34 +71,41 @@ static bool type_matches(const char *glob, const struct record *r)
     size_t n;
     bool m = bad;
     if (!bad && batch_scan(body, r->body_len, &ev, &n) == BATCH_OK) {
-        char *types;
-        size_t tlen;
-        if (batch_types(body, ev, n, &types, &tlen) == BATCH_OK) {
-            m = list_matches(glob, types, tlen);
-            free(types);
-        }
+        m = fn(body, ev, n, arg);
         free(ev);
     }
     free(mem);
     return m;
 }
 
-static bool id_matches(const char *id, const struct record *r)
+static bool any_type(const unsigned char *body, const struct batch_event *ev, size_t n,
+                     const char *glob)
 {
-    unsigned char *mem;
-    bool bad;
-    const unsigned char *body = raw_body(r, &mem, &bad);
-    struct batch_event *ev;
-    size_t n;
-    bool m = bad;
-    if (!bad && batch_scan(body, r->body_len, &ev, &n) == BATCH_OK) {
-        size_t idlen = strlen(id);
-        for (size_t i = 0; i < n && !m; i++)
-            m = ev[i].id_len && batch_string_equals(body + ev[i].id_off, ev[i].id_len, id, idlen);
-        free(ev);
-    }
-    free(mem);
+    char *types;
+    size_t tlen;
+    if (batch_types(body, ev, n, &types, &tlen) != BATCH_OK)
+        return false;
+    bool m = list_matches(glob, types, tlen);
+    free(types);
     return m;
+}
+
+static bool any_id(const unsigned char *body, const struct batch_event *ev, size_t n,
+                   const char *id)
+{
+    size_t idlen = strlen(id);
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].id_len && batch_string_equals(body + ev[i].id_off, ev[i].id_len, id, idlen))
+            return true;
+    return false;
+}
+
+static bool type_matches(const char *glob, const struct record *r)
+{
+    if (list_matches(glob, r->types, r->types_len))
+        return true;
+    /* The stored list is whole unless it was cut: only then the body. */
+    return (r->flags & RECORD_F_TYPES_CUT) && events_match(r, any_type, glob);
 }
 
 bool queue_filter_match(const struct queue_filter *f, const struct queue_entry *e)
@@ -116,7 +125,7 @@ bool queue_filter_match(const struct queue_filter *f, const struct queue_entry *
         return false;
     if (f->type_glob && *f->type_glob && !type_matches(f->type_glob, &e->rec))
         return false;
-    if (f->event_id && *f->event_id && !id_matches(f->event_id, &e->rec))
+    if (f->event_id && *f->event_id && !events_match(&e->rec, any_id, f->event_id))
         return false;
     if (f->source && *f->source) {
         char fp[QUEUE_FP_SIZE];
