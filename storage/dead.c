@@ -1,179 +1,155 @@
 /*
- * dead.c - reading the queue (queue_scan, queue_get) and the dead-letter
- * operations (replay, purge) applied by id or by filter.
+ * dead.c - where a batch dies and what becomes of it: burial of a pending
+ * record into the dead-letter queue (queue_bury), the dead-letter value,
+ * and replay and purge (queue_dead_apply) by id or by filter.
  *
- * No read transaction outlives a call: scans read a chunk of records in a
- * short read txn, copy out the ones that pass the filter, end the txn, and
- * only then run the callback; they resume with MDB_SET_RANGE after the last
- * key seen. Replay and purge run in write transactions of at most `chunk`
- * records, so the CLI never holds LMDB's single writer lock (and stalls
- * ingest) for long; a record is moved dead -> pending inside one txn, so it
- * is always in exactly one place.
+ * A record is moved pending -> dead and dead -> pending inside one txn, so
+ * it is always in exactly one place. Replay and purge run in write
+ * transactions of at most `chunk` records, so the CLI never holds LMDB's
+ * single writer lock (and stalls ingest) for long; by filter, each chunk's
+ * ids are picked first in a short read txn (read.c's qi_scan_next).
+ *
+ * dead value (little-endian, every length bounds-checked on decode):
+ *   0 4 magic "EDD1", 4 4 CRC32 of bytes 8..end of attempts,
+ *   8 8 dead_ms, 16 8 pending seq, 24 4 replays, 28 2 reason_len, 30 2 zero,
+ *   32 4 attempts_len, 36 reason, attempts value (entry.c), then the record
+ *   (record.h)
  */
 #include "queue_internal.h"
+#include "le.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define SCAN_CHUNK 256 /* records read per read transaction */
+#include "clock.h"
+
 #define DEFAULT_APPLY_CHUNK 1000
 
-static MDB_dbi db_of(queue_t *q, enum queue_db db)
+/* ---- the dead-letter value ---------------------------------------------- */
+
+size_t qi_dead_size(const struct qi_dead *d)
 {
-    return db == QUEUE_DEAD ? q->dead : q->pending;
+    return QI_DEAD_HEADER_SIZE + d->reason_len + d->attempts_len + d->record_len;
 }
 
-/* Reads up to SCAN_CHUNK records with id > after into out[] (copied, those
- * passing f only). *last gets the last id examined, *end whether the db is
- * exhausted. */
-static int scan_chunk(queue_t *q, enum queue_db db, const struct queue_filter *f, uint64_t after,
-                      size_t want, struct queue_entry *out, uint64_t *ids_out, size_t *n,
-                      uint64_t *last, bool *end)
+void qi_dead_encode(const struct qi_dead *d, unsigned char *out)
 {
-    *n = 0;
-    *end = false;
-    *last = after;
-    if (after == UINT64_MAX) {
-        *end = true;
-        return QUEUE_OK;
-    }
+    memset(out, 0, QI_DEAD_HEADER_SIZE);
+    memcpy(out, "EDD1", 4);
+    le_put(out + 8, (uint64_t)d->dead_ms, 8);
+    le_put(out + 16, d->pending_seq, 8);
+    le_put(out + 24, d->replays, 4);
+    le_put(out + 28, d->reason_len, 2);
+    le_put(out + 32, d->attempts_len, 4);
+    size_t k = QI_DEAD_HEADER_SIZE;
+    if (d->reason_len)
+        memcpy(out + k, d->reason, d->reason_len);
+    k += d->reason_len;
+    if (d->attempts_len)
+        memcpy(out + k, d->attempts, d->attempts_len);
+    k += d->attempts_len;
+    le_put(out + 4, record_crc32(0, out + 8, k - 8), 4);
+    if (d->record_len)
+        memcpy(out + k, d->record, d->record_len);
+}
+
+bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d)
+{
+    const unsigned char *p = buf;
+    memset(d, 0, sizeof(*d));
+    if (len < QI_DEAD_HEADER_SIZE || memcmp(p, "EDD1", 4) != 0)
+        return false;
+    size_t rl = (size_t)le_get(p + 28, 2);
+    size_t al = (size_t)le_get(p + 32, 4);
+    size_t room = len - QI_DEAD_HEADER_SIZE;
+    if (rl > room || al > room - rl)
+        return false;
+    size_t k = QI_DEAD_HEADER_SIZE + rl + al;
+    if ((uint32_t)le_get(p + 4, 4) != record_crc32(0, p + 8, k - 8))
+        return false;
+    d->dead_ms = (int64_t)le_get(p + 8, 8);
+    d->pending_seq = le_get(p + 16, 8);
+    d->replays = (uint32_t)le_get(p + 24, 4);
+    d->reason = (const char *)p + QI_DEAD_HEADER_SIZE;
+    d->reason_len = rl;
+    d->attempts = p + QI_DEAD_HEADER_SIZE + rl;
+    d->attempts_len = al;
+    d->record = p + k;
+    d->record_len = len - k;
+    return true;
+}
+
+/* ---- burial ------------------------------------------------------------- */
+
+int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id)
+{
     MDB_txn *txn;
-    int st = qi_txn_begin(q, true, &txn);
+    unsigned char *rec;
+    size_t rec_len;
+    int st = qi_pending_begin(q, seq, &txn, &rec, &rec_len);
     if (st)
         return st;
-    MDB_cursor *c;
-    int rc = mdb_cursor_open(txn, db_of(q, db), &c);
+    struct queue_attempts *a = malloc(sizeof(*a));
+    unsigned char *ab = NULL;
+    if (!a) {
+        st = qi_error(QUEUE_ERROR, "out of memory");
+        goto out;
+    }
+    uint32_t replays;
+    st = qi_attempts_read(q, txn, seq, a, &replays);
+    if (st)
+        goto out;
+    ab = malloc(qi_attempts_size(a));
+    if (!ab) {
+        st = qi_error(QUEUE_ERROR, "out of memory");
+        goto out;
+    }
+    size_t reason_len = reason ? strlen(reason) : 0;
+    if (reason_len > 255)
+        reason_len = 255; /* queue_entry.reason holds 255 bytes */
+    struct qi_dead dv = {
+        .dead_ms = clock_wall_ms(),
+        .pending_seq = seq,
+        .replays = replays,
+        .reason = reason,
+        .reason_len = reason_len,
+        .attempts = ab,
+        .attempts_len = qi_attempts_encode(a, 0, ab),
+        .record = rec,
+        .record_len = rec_len,
+    };
+    uint64_t id;
+    st = qi_counter_next(q, txn, QI_META_NEXT_DEAD, &id);
+    if (st)
+        goto out;
+    unsigned char dk[8];
+    qi_key_put(dk, id);
+    MDB_val dkey = {8, dk}, dval = {qi_dead_size(&dv), NULL};
+    int rc = mdb_put(txn, q->dead, &dkey, &dval, MDB_APPEND | MDB_RESERVE);
     if (rc) {
-        mdb_txn_abort(txn);
-        return qi_lmdb_error(rc, "open cursor");
+        st = qi_lmdb_error(rc, "append to dead");
+        goto out;
     }
-    unsigned char kb[8];
-    qi_key_put(kb, after + 1);
-    MDB_val k = {8, kb}, d;
-    rc = mdb_cursor_get(c, &k, &d, MDB_SET_RANGE);
-    size_t examined = 0;
-    while (rc == 0 && examined < SCAN_CHUNK && *n < want) {
-        uint64_t id = qi_key_get(&k);
-        examined++;
-        *last = id;
-        MDB_val ad, *adp = NULL;
-        if (db == QUEUE_PENDING) {
-            MDB_val ak = k;
-            if (mdb_get(txn, q->attempts, &ak, &ad) == 0)
-                adp = &ad;
-        }
-        bool pass = true;
-        if (f) {
-            /* Filter on a view into the map; copy only what passes. */
-            struct queue_entry view;
-            if (db == QUEUE_PENDING)
-                qi_entry_pending(&view, id, &d, adp, false);
-            else
-                qi_entry_dead(&view, id, &d, false);
-            pass = queue_filter_match(f, &view);
-        }
-        if (pass && ids_out) {
-            ids_out[(*n)++] = id;
-        } else if (pass) {
-            st = db == QUEUE_PENDING ? qi_entry_pending(&out[*n], id, &d, adp, true)
-                                     : qi_entry_dead(&out[*n], id, &d, true);
-            if (st)
-                break;
-            (*n)++;
-        }
-        rc = mdb_cursor_get(c, &k, &d, MDB_NEXT);
-    }
-    if (rc == MDB_NOTFOUND)
-        *end = true;
-    else if (st == QUEUE_OK && rc != 0)
-        st = qi_lmdb_error(rc, "read");
-    mdb_cursor_close(c);
-    mdb_txn_abort(txn);
+    qi_dead_encode(&dv, dval.mv_data);
+    st = qi_pending_delete(q, txn, seq);
+    uint32_t ev;
+    uint64_t blen;
+    if (st == QUEUE_OK && qi_record_peek(rec, rec_len, &ev, &blen))
+        st = qi_counter_add(q, txn, QI_META_DEAD_EVENTS, ev);
+    if (st == QUEUE_OK && dead_id)
+        *dead_id = id;
+out:
+    free(rec);
+    free(a);
+    free(ab);
     if (st) {
-        for (size_t i = 0; out && i < *n; i++)
-            queue_entry_free(&out[i]);
-        *n = 0;
-    }
-    return st;
-}
-
-int queue_scan(queue_t *q, enum queue_db db, const struct queue_filter *f, uint64_t after,
-               size_t limit, queue_scan_fn fn, void *ctx)
-{
-    struct queue_entry *buf = calloc(SCAN_CHUNK, sizeof(*buf));
-    if (!buf)
-        return qi_error(QUEUE_ERROR, "out of memory");
-    size_t given = 0;
-    int ret = QUEUE_OK;
-    for (;;) {
-        size_t want = SCAN_CHUNK;
-        if (limit && limit - given < want)
-            want = limit - given;
-        size_t n;
-        uint64_t last;
-        bool end;
-        ret = scan_chunk(q, db, f, after, want, buf, NULL, &n, &last, &end);
-        if (ret)
-            break;
-        size_t i = 0;
-        for (; i < n && ret == 0; i++) {
-            /* Inflated here, after the read transaction ended. */
-            ret = queue_entry_inflate(&buf[i]);
-            if (ret == QUEUE_OK)
-                ret = fn(ctx, &buf[i]);
-            queue_entry_free(&buf[i]);
-            given++;
-        }
-        for (; i < n; i++)
-            queue_entry_free(&buf[i]);
-        if (ret || end || (limit && given >= limit))
-            break;
-        after = last;
-    }
-    free(buf);
-    return ret;
-}
-
-static int get_entry(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e, bool inflate)
-{
-    memset(e, 0, sizeof(*e));
-    MDB_txn *txn;
-    int st = qi_txn_begin(q, true, &txn);
-    if (st)
+        mdb_txn_abort(txn);
         return st;
-    unsigned char kb[8];
-    qi_key_put(kb, id);
-    MDB_val k = {8, kb}, d;
-    int rc = mdb_get(txn, db_of(q, db), &k, &d);
-    if (rc == 0) {
-        if (db == QUEUE_PENDING) {
-            MDB_val ak = k, ad;
-            int arc = mdb_get(txn, q->attempts, &ak, &ad);
-            st = qi_entry_pending(e, id, &d, arc == 0 ? &ad : NULL, true);
-        } else {
-            st = qi_entry_dead(e, id, &d, true);
-        }
     }
-    mdb_txn_abort(txn);
-    if (rc == 0 && st == QUEUE_OK && inflate)
-        st = queue_entry_inflate(e);
-    if (rc == MDB_NOTFOUND)
-        return qi_error(QUEUE_NOT_FOUND, "%s %llu: no such record",
-                        db == QUEUE_DEAD ? "dead letter" : "pending", (unsigned long long)id);
-    if (rc)
-        return qi_lmdb_error(rc, "read");
-    return st;
+    return qi_txn_commit(txn, "commit bury");
 }
 
-int queue_get(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e)
-{
-    return get_entry(q, db, id, e, true);
-}
-
-int queue_get_stored(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e)
-{
-    return get_entry(q, db, id, e, false);
-}
+/* ---- replay and purge --------------------------------------------------- */
 
 /* Replays or purges dead[id] inside txn. QUEUE_NOT_FOUND when absent,
  * QUEUE_CORRUPT (left in place) when a replay meets a damaged record. */
@@ -187,10 +163,9 @@ static int apply_one(queue_t *q, MDB_txn *txn, enum queue_dead_op op, uint64_t i
         return QUEUE_NOT_FOUND;
     if (rc)
         return qi_lmdb_error(rc, "read dead letter");
-    unsigned char *copy = malloc(d.mv_size ? d.mv_size : 1);
+    unsigned char *copy = qi_val_copy(&d);
     if (!copy)
-        return qi_error(QUEUE_ERROR, "out of memory");
-    memcpy(copy, d.mv_data, d.mv_size);
+        return QUEUE_ERROR;
     size_t len = d.mv_size;
     struct qi_dead dv;
     bool dok = qi_dead_decode(copy, len, &dv);
@@ -213,13 +188,7 @@ static int apply_one(queue_t *q, MDB_txn *txn, enum queue_dead_op op, uint64_t i
         if (st == QUEUE_OK) {
             /* A fresh history, and the replay count it carries back to the
              * dead-letter queue if it dies again. */
-            struct queue_attempts *z = calloc(1, sizeof(*z));
-            unsigned char nk[8];
-            qi_key_put(nk, seq);
-            MDB_val nkey = {8, nk};
-            st = z ? qi_write_attempts(q, txn, &nkey, z, dv.replays + 1)
-                   : qi_error(QUEUE_ERROR, "out of memory");
-            free(z);
+            st = qi_attempts_write(q, txn, seq, NULL, dv.replays + 1);
         }
         if (st == QUEUE_OK)
             st = qi_counter_add(q, txn, QI_META_PENDING_EVENTS, (int64_t)r.event_count);
@@ -297,23 +266,20 @@ int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, siz
         uint64_t *pick = malloc(chunk * sizeof(*pick));
         if (!pick)
             return qi_error(QUEUE_ERROR, "out of memory");
-        uint64_t after = 0;
-        bool end = false;
+        struct qi_scan s = {.db = QUEUE_DEAD, .f = f};
         size_t ignored = 0;
-        while (st == QUEUE_OK && !end && !stopped) {
+        while (st == QUEUE_OK && !s.end && !stopped) {
             size_t np = 0;
-            while (np < chunk && !end && st == QUEUE_OK) {
-                size_t got;
-                uint64_t last;
-                size_t want = chunk - np < SCAN_CHUNK ? chunk - np : SCAN_CHUNK;
-                st = scan_chunk(q, QUEUE_DEAD, f, after, want, NULL, pick + np, &got, &last, &end);
-                np += got;
-                after = last;
+            while (np < chunk && !s.end && st == QUEUE_OK) {
+                s.ids = pick + np;
+                s.want = chunk - np < QI_SCAN_CHUNK ? chunk - np : QI_SCAN_CHUNK;
+                st = qi_scan_next(q, &s);
+                np += s.n;
             }
             if (st || np == 0)
                 break;
             st = apply_ids(q, op, pick, np, &moved, &ignored, &corrupt);
-            if (st == QUEUE_OK && progress && progress(ctx, moved) && !end)
+            if (st == QUEUE_OK && progress && progress(ctx, moved) && !s.end)
                 stopped = true;
         }
         free(pick);

@@ -1,8 +1,9 @@
 /*
- * entry.c - the binary values next to records: the attempts value, the
- * dead-letter value, and copying a stored value out into a queue_entry.
+ * entry.c - the binary values next to records: the attempts value, and
+ * copying a stored value out into a queue_entry (the dead-letter value it
+ * reads is dead.c's).
  *
- * Both formats are little-endian with bounds checks on every length, so a
+ * The format is little-endian with bounds checks on every length, so a
  * damaged value decodes to an error instead of a crash. The attempts value
  * also carries the replay count of a record that came back from the
  * dead-letter queue, so the count survives if it dies again.
@@ -13,10 +14,6 @@
  *   40 4 last_status, 44 4 nhistory, 48 4 replays, 52 4 uncounted (zero
  *   in values written before it existed),
  *   56 then nhistory x {8 at_ms, 4 status, 2 answer_len, answer bytes}
- * dead value:
- *   0 4 magic "EDD1", 4 4 CRC32 of bytes 8..end of attempts,
- *   8 8 dead_ms, 16 8 pending seq, 24 4 replays, 28 2 reason_len, 30 2 zero,
- *   32 4 attempts_len, 36 reason, attempts value, then the record (record.h)
  */
 #include "queue_internal.h"
 #include "le.h"
@@ -165,60 +162,6 @@ void qi_attempts_add(struct queue_attempts *a, const struct queue_attempt *at)
     *h = *at;
     if (h->answer_len > QUEUE_ANSWER_MAX)
         h->answer_len = QUEUE_ANSWER_MAX;
-}
-
-/* ---- dead value -------------------------------------------------------- */
-
-size_t qi_dead_size(const struct qi_dead *d)
-{
-    return QI_DEAD_HEADER_SIZE + d->reason_len + d->attempts_len + d->record_len;
-}
-
-void qi_dead_encode(const struct qi_dead *d, unsigned char *out)
-{
-    memset(out, 0, QI_DEAD_HEADER_SIZE);
-    memcpy(out, "EDD1", 4);
-    le_put(out + 8, (uint64_t)d->dead_ms, 8);
-    le_put(out + 16, d->pending_seq, 8);
-    le_put(out + 24, d->replays, 4);
-    le_put(out + 28, d->reason_len, 2);
-    le_put(out + 32, d->attempts_len, 4);
-    size_t k = QI_DEAD_HEADER_SIZE;
-    if (d->reason_len)
-        memcpy(out + k, d->reason, d->reason_len);
-    k += d->reason_len;
-    if (d->attempts_len)
-        memcpy(out + k, d->attempts, d->attempts_len);
-    k += d->attempts_len;
-    le_put(out + 4, record_crc32(0, out + 8, k - 8), 4);
-    if (d->record_len)
-        memcpy(out + k, d->record, d->record_len);
-}
-
-bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d)
-{
-    const unsigned char *p = buf;
-    memset(d, 0, sizeof(*d));
-    if (len < QI_DEAD_HEADER_SIZE || memcmp(p, "EDD1", 4) != 0)
-        return false;
-    size_t rl = (size_t)le_get(p + 28, 2);
-    size_t al = (size_t)le_get(p + 32, 4);
-    size_t room = len - QI_DEAD_HEADER_SIZE;
-    if (rl > room || al > room - rl)
-        return false;
-    size_t k = QI_DEAD_HEADER_SIZE + rl + al;
-    if ((uint32_t)le_get(p + 4, 4) != record_crc32(0, p + 8, k - 8))
-        return false;
-    d->dead_ms = (int64_t)le_get(p + 8, 8);
-    d->pending_seq = le_get(p + 16, 8);
-    d->replays = (uint32_t)le_get(p + 24, 4);
-    d->reason = (const char *)p + QI_DEAD_HEADER_SIZE;
-    d->reason_len = rl;
-    d->attempts = p + QI_DEAD_HEADER_SIZE + rl;
-    d->attempts_len = al;
-    d->record = p + k;
-    d->record_len = len - k;
-    return true;
 }
 
 /* ---- entries ----------------------------------------------------------- */

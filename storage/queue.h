@@ -72,7 +72,7 @@ void queue_close(queue_t *q);
 /* Message for the last failure in this thread (names the LMDB or system error). */
 const char *queue_last_error(void);
 
-/* ---- ingest ------------------------------------------------------------ */
+/* ---- ingest (pending.c) ------------------------------------------------ */
 
 /* One batch to append. The body is stored byte for byte: raw, or as the
  * gzip member zbody of it when zbody is set (compressed by the caller, off
@@ -96,7 +96,7 @@ struct queue_batch {
  * (QUEUE_FULL for map/disk full, QUEUE_IO for an I/O or sync failure). */
 int queue_append_group(queue_t *q, struct queue_batch *b, size_t n);
 
-/* ---- delivery ---------------------------------------------------------- */
+/* ---- records as read back (entry.c) ------------------------------------ */
 
 #define QUEUE_ANSWER_MAX 512 /* bytes of an HTTP answer kept per attempt */
 #define QUEUE_HISTORY_MAX 32 /* attempts kept per record: the first 8 and the last 24 */
@@ -143,6 +143,13 @@ struct queue_entry {
 };
 void queue_entry_free(struct queue_entry *e);
 
+/* Inflates e's body when queue_get_stored left it compressed (else does
+ * nothing). A body that does not inflate sets e->status (RECORD_BAD_GZIP);
+ * QUEUE_ERROR when memory ran out. */
+int queue_entry_inflate(struct queue_entry *e);
+
+/* ---- reading (read.c, filter.c) ---------------------------------------- */
+
 /* Lists up to max pending sequences > after whose next-try time is <= now_ms
  * (records that never failed are always ready), in order, into seqs[]; *n is
  * the count. Reads keys and attempt times only: cheap enough to run under a
@@ -164,28 +171,6 @@ typedef enum queue_ready_choice (*queue_ready_fn)(void *ctx, uint64_t seq, const
                                                   size_t keylen, int64_t next_try_ms);
 int queue_ready_scan(queue_t *q, uint64_t after, size_t examine, queue_ready_fn fn, void *ctx,
                      uint64_t *seqs, size_t max, size_t *n, uint64_t *last, bool *end);
-
-/* Deletes delivered records (pending + attempts) in one transaction. Ids
- * already gone are ignored (at-least-once: a replay of an ack is harmless). */
-int queue_ack(queue_t *q, const uint64_t *seqs, size_t n);
-
-/* Records a failed attempt of pending record seq: appends a to its history,
- * counts it (counted when a->status != 0 and not a->uncounted, else
- * uncounted or network), and sets its next-try time. */
-int queue_fail(queue_t *q, uint64_t seq, const struct queue_attempt *a, int64_t next_try_ms);
-
-/* Moves pending record seq to dead with reason (and its attempt history) in
- * one transaction. *dead_id (may be NULL) gets the new dead id. */
-int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id);
-
-/* Atomically replaces pending record seq by two new records holding the first
- * `first` events and the rest (batch_join; events keep their bytes; flag
- * RECORD_F_SPLIT; origin_seq = seq). The halves get new sequences (*a, *b).
- * QUEUE_ERROR if the record holds fewer than 2 events or first is out of
- * range. first == 0 means half of the events. */
-int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b);
-
-/* ---- inspection, dead letters ------------------------------------------ */
 
 enum queue_db { QUEUE_PENDING = 0, QUEUE_DEAD = 1 };
 
@@ -221,10 +206,29 @@ int queue_get(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e);
  * and its member in rec.stored (delivery forwards it as it is). */
 int queue_get_stored(queue_t *q, enum queue_db db, uint64_t id, struct queue_entry *e);
 
-/* Inflates e's body when queue_get_stored left it compressed (else does
- * nothing). A body that does not inflate sets e->status (RECORD_BAD_GZIP);
- * QUEUE_ERROR when memory ran out. */
-int queue_entry_inflate(struct queue_entry *e);
+/* ---- a batch's outcomes in pending (pending.c) ------------------------- */
+
+/* Deletes delivered records (pending + attempts) in one transaction. Ids
+ * already gone are ignored (at-least-once: a replay of an ack is harmless). */
+int queue_ack(queue_t *q, const uint64_t *seqs, size_t n);
+
+/* Records a failed attempt of pending record seq: appends a to its history,
+ * counts it (counted when a->status != 0 and not a->uncounted, else
+ * uncounted or network), and sets its next-try time. */
+int queue_fail(queue_t *q, uint64_t seq, const struct queue_attempt *a, int64_t next_try_ms);
+
+/* Atomically replaces pending record seq by two new records holding the first
+ * `first` events and the rest (batch_join; events keep their bytes; flag
+ * RECORD_F_SPLIT; origin_seq = seq). The halves get new sequences (*a, *b).
+ * QUEUE_ERROR if the record holds fewer than 2 events or first is out of
+ * range. first == 0 means half of the events. */
+int queue_split(queue_t *q, uint64_t seq, size_t first, uint64_t *a, uint64_t *b);
+
+/* ---- dead letters: burial, replay, purge (dead.c) ---------------------- */
+
+/* Moves pending record seq to dead with reason (and its attempt history) in
+ * one transaction. *dead_id (may be NULL) gets the new dead id. */
+int queue_bury(queue_t *q, uint64_t seq, const char *reason, uint64_t *dead_id);
 
 enum queue_dead_op {
     QUEUE_REPLAY, /* dead -> pending under a new sequence, replay count + 1 */
@@ -243,7 +247,7 @@ int queue_dead_apply(queue_t *q, enum queue_dead_op op, const uint64_t *ids, siz
                      const struct queue_filter *f, size_t chunk, queue_progress_fn progress,
                      void *ctx, uint64_t *done);
 
-/* ---- sources ----------------------------------------------------------- */
+/* ---- sources (source.c) ------------------------------------------------ */
 
 /* A source is the write key a batch is forwarded with; output names it by
  * its fingerprint: the first 8 hex digits of the key's SHA-256, never the

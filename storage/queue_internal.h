@@ -65,11 +65,49 @@ bool qi_record_key(const void *val, size_t len, const char **key, size_t *keylen
  * qi_record_peek. */
 bool qi_record_received(const void *val, size_t len, int64_t *ms);
 
+/* An owned copy of an LMDB value (values are only valid until the txn's
+ * next write); NULL when memory ran out (message set). */
+unsigned char *qi_val_copy(const MDB_val *v);
+
+/* ---- pending (pending.c), shared with burial and replay (dead.c) ---- */
+
 /* Appends record r to pending under the next sequence (MDB_APPEND). */
 int qi_append_record(queue_t *q, MDB_txn *txn, const struct record *r, uint64_t *seq);
-/* Writes attempts[k] = (a, replays). */
-int qi_write_attempts(queue_t *q, MDB_txn *txn, const MDB_val *k, const struct queue_attempts *a,
+/* Begins a write transaction and copies pending[seq] out of it. On success
+ * the caller owns *txn and *copy; on failure neither is left. */
+int qi_pending_begin(queue_t *q, uint64_t seq, MDB_txn **txn, unsigned char **copy, size_t *len);
+/* Deletes pending[seq] and attempts[seq] (nothing when absent) and moves
+ * the counters with them. */
+int qi_pending_delete(queue_t *q, MDB_txn *txn, uint64_t seq);
+/* Reads attempts[seq] into *a (zero when absent or damaged) and its replay
+ * count. */
+int qi_attempts_read(queue_t *q, MDB_txn *txn, uint64_t seq, struct queue_attempts *a,
+                     uint32_t *replays);
+/* Writes attempts[seq] = (a, replays); a NULL is an empty history (a
+ * replayed record's, which only carries its replay count). */
+int qi_attempts_write(queue_t *q, MDB_txn *txn, uint64_t seq, const struct queue_attempts *a,
                       uint32_t replays);
+
+/* ---- reading (read.c) ---- */
+
+#define QI_SCAN_CHUNK 256 /* records read per read transaction */
+
+/* A scan of db in chunks: each qi_scan_next reads up to QI_SCAN_CHUNK
+ * records with id > after in one short read txn and hands back the at most
+ * `want` of them that pass f, copied into entries[] or, when ids is set,
+ * only their ids. after moves to the last id examined; end is set once db
+ * has no more. On error nothing is handed back. */
+struct qi_scan {
+    enum queue_db db;
+    const struct queue_filter *f; /* NULL: every record */
+    uint64_t after;
+    size_t want;
+    struct queue_entry *entries; /* out (caller frees each), or */
+    uint64_t *ids;               /* out: ids only */
+    size_t n;                    /* out: how many passed */
+    bool end;                    /* out */
+};
+int qi_scan_next(queue_t *q, struct qi_scan *s);
 
 /* Attempts value: counters, capped history, and the replay count a replayed
  * record carries back to the dead-letter queue if it dies again. */
@@ -90,6 +128,8 @@ int qi_src_count(queue_t *q, MDB_txn *txn, const char *name, int64_t batches, in
 /* The "sources" array of the status object: storage's counts and pause
  * flags with the per-source state in eddyd's delivery blob (may be NULL). */
 int qi_sources_json(queue_t *q, int64_t now_ms, const char *blob, char **out);
+
+/* ---- dead letters (dead.c) ---- */
 
 /* Dead-letter value: header (CRC-guarded), reason, attempts, record. */
 struct qi_dead {

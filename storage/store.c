@@ -89,6 +89,17 @@ int qi_txn_commit(MDB_txn *txn, const char *what)
     return st;
 }
 
+unsigned char *qi_val_copy(const MDB_val *v)
+{
+    unsigned char *c = malloc(v->mv_size ? v->mv_size : 1);
+    if (!c) {
+        qi_error(QUEUE_ERROR, "out of memory");
+        return NULL;
+    }
+    memcpy(c, v->mv_data, v->mv_size);
+    return c;
+}
+
 void qi_key_put(unsigned char k[8], uint64_t id)
 {
     for (int i = 7; i >= 0; i--) {
