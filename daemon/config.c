@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "../storage/queue.h"
+#include "../storage/text.h"
 
 #define CONFIG_LINE_MAX 8192       /* longest line accepted in a config file */
 #define CONFIG_FILE_MAX (1u << 20) /* a config file is small; a big one is a mistake */
@@ -388,10 +389,7 @@ static bool config_has_space(const char *s, size_t len)
 
 static bool config_has_control(const char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-            return true;
-    return false;
+    return text_scrub(NULL, s, len, 0) > 0;
 }
 
 /* A write key, wherever given. Never echoes the key: it is a secret. */

@@ -63,6 +63,7 @@
 
 #include "../storage/batch.h"
 #include "../storage/clock.h"
+#include "../storage/text.h"
 #include "log.h"
 #include "policy.h"
 #include "seqmap.h"
@@ -304,11 +305,8 @@ static void state_write(struct delivery *d)
 /* Keeps only printable bytes of an answer for the one-line last_error. */
 static void set_error_text(char *dst, size_t cap, const char *src, size_t len)
 {
-    size_t j = 0;
-    for (size_t i = 0; i < len && j + 1 < cap; i++) {
-        unsigned char c = (unsigned char)src[i];
-        dst[j++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
+    size_t j = len < cap ? len : cap - 1;
+    text_scrub(dst, src, j, ' ');
     while (j > 0 && dst[j - 1] == ' ')
         j--;
     dst[j] = 0;

@@ -27,6 +27,8 @@
 
 #include <yajl/yajl_parse.h>
 
+#include "text.h"
+
 /* ---- distinct type list ------------------------------------------------ */
 
 /* Distinct strings in order of first appearance, '\n'-joined in buf, with a
@@ -89,10 +91,7 @@ static void typeset_add(struct typeset *t, const char *s, size_t n)
         t->nomem = true;
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        clean[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
-    }
+    text_scrub(clean, s, n, '?');
     if ((t->n + 1) * 2 > t->tcap && !typeset_grow_table(t))
         goto nomem;
     size_t h = hash_bytes(clean, n) & (t->tcap - 1);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../storage/record.h"
+#include "../storage/text.h"
 #include "timefmt.h"
 
 struct cli_table {
@@ -46,9 +47,7 @@ static int table_push(struct cli_table *t, const char *const *cells)
                 free(row[i]);
             return -1;
         }
-        for (char *p = row[i]; *p; p++)
-            if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                *p = '?';
+        text_scrub(row[i], row[i], strlen(row[i]), '?');
         size_t w = utf8_width(row[i]);
         if (w > t->width[i])
             t->width[i] = w;

@@ -30,6 +30,8 @@ teardown() {
     [ "$(source_field "$(fp k-disabled)" state)" = held ]
     [ "$(source_field "$(fp k-revoked)" last_status)" = 401 ]
     [ "$(source_field "$(fp k-disabled)" last_status)" = 404 ]
+    # the answer on one line: its control bytes made spaces, trailing ones cut
+    [ "$(source_field "$(fp k-revoked)" last_error)" = "invalid write key" ]
     [ "$(source_field "$(fp k-revoked)" pending.batches)" = 3 ]
     [ "$(source_field "$(fp k-good)" state)" = ok ]
     [ "$(status_field dead.batches)" -eq 0 ]
