@@ -38,39 +38,39 @@ struct accept_guard {
 
 /* evconnlistener passes its error callback the argument of its accept
  * callback, which evhttp owns; so guards are found by listener. */
-static pthread_mutex_t accept_guards_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct accept_guard *accept_guards[ACCEPT_GUARDS_MAX];
+static pthread_mutex_t guards_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct accept_guard *guards[ACCEPT_GUARDS_MAX];
 
-static struct accept_guard *accept_guard_find(const struct evconnlistener *lev)
+static struct accept_guard *find_guard(const struct evconnlistener *lev)
 {
     struct accept_guard *g = NULL;
-    pthread_mutex_lock(&accept_guards_lock);
+    pthread_mutex_lock(&guards_lock);
     for (size_t i = 0; i < ACCEPT_GUARDS_MAX && !g; i++)
-        if (accept_guards[i] && accept_guards[i]->lev == lev)
-            g = accept_guards[i];
-    pthread_mutex_unlock(&accept_guards_lock);
+        if (guards[i] && guards[i]->lev == lev)
+            g = guards[i];
+    pthread_mutex_unlock(&guards_lock);
     return g;
 }
 
-static bool accept_guard_register(struct accept_guard *g, struct accept_guard *old)
+static bool register_guard(struct accept_guard *g, struct accept_guard *old)
 {
     bool done = false;
-    pthread_mutex_lock(&accept_guards_lock);
+    pthread_mutex_lock(&guards_lock);
     for (size_t i = 0; i < ACCEPT_GUARDS_MAX && !done; i++)
-        if (accept_guards[i] == old) {
-            accept_guards[i] = g;
+        if (guards[i] == old) {
+            guards[i] = g;
             done = true;
         }
-    pthread_mutex_unlock(&accept_guards_lock);
+    pthread_mutex_unlock(&guards_lock);
     return done;
 }
 
-static int accept_guard_spare(void)
+static int open_spare(void)
 {
     return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void accept_guard_arm(struct accept_guard *g)
+static void arm(struct accept_guard *g)
 {
     struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
     event_add(g->resume_ev, &tv); /* libevent timers run on the monotonic clock */
@@ -79,14 +79,14 @@ static void accept_guard_arm(struct accept_guard *g)
 void accept_guard_reclaim(struct accept_guard *g)
 {
     if (g && g->reserve && g->spare_fd < 0) {
-        g->spare_fd = accept_guard_spare();
+        g->spare_fd = open_spare();
         if (g->spare_fd < 0)
-            accept_guard_arm(g); /* still none free: try again later */
+            arm(g); /* still none free: try again later */
     }
 }
 
 /* Listener thread: the pause is over; take the spare back when possible. */
-static void accept_guard_on_resume(evutil_socket_t fd, short what, void *arg)
+static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct accept_guard *g = arg;
@@ -97,11 +97,11 @@ static void accept_guard_on_resume(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-static void accept_guard_on_error(struct evconnlistener *lev, void *arg)
+static void on_error(struct evconnlistener *lev, void *arg)
 {
     (void)arg;
     int err = EVUTIL_SOCKET_ERROR();
-    struct accept_guard *g = accept_guard_find(lev);
+    struct accept_guard *g = find_guard(lev);
     if (!g)
         return;
     bool no_fds = err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
@@ -115,7 +115,7 @@ static void accept_guard_on_error(struct evconnlistener *lev, void *arg)
         evconnlistener_disable(lev);
         g->paused = true;
     }
-    accept_guard_arm(g);
+    arm(g);
     uint64_t skipped;
     if (!log_limit_ok(&g->limit, &skipped))
         return;
@@ -140,13 +140,13 @@ int accept_guard_start(struct accept_guard **out, const struct accept_guard_opti
     g->lev = o->listener;
     g->name = o->name;
     g->reserve = o->reserve;
-    g->spare_fd = o->reserve ? accept_guard_spare() : -1;
+    g->spare_fd = o->reserve ? open_spare() : -1;
     const char *why = NULL;
     if (o->reserve && g->spare_fd < 0)
         why = strerror(errno);
-    else if (!(g->resume_ev = event_new(o->base, -1, 0, accept_guard_on_resume, g)))
+    else if (!(g->resume_ev = event_new(o->base, -1, 0, on_resume, g)))
         why = "out of memory";
-    else if (!accept_guard_register(g, NULL))
+    else if (!register_guard(g, NULL))
         why = "more than " ACCEPT_STR(ACCEPT_GUARDS_MAX) " listeners";
     if (why) {
         snprintf(err, errlen, "%s: cannot set up the listener: %s", o->name, why);
@@ -154,7 +154,7 @@ int accept_guard_start(struct accept_guard **out, const struct accept_guard_opti
         accept_guard_free(g);
         return -1;
     }
-    evconnlistener_set_error_cb(g->lev, accept_guard_on_error);
+    evconnlistener_set_error_cb(g->lev, on_error);
     *out = g;
     return 0;
 }
@@ -165,7 +165,7 @@ void accept_guard_free(struct accept_guard *g)
         return;
     if (g->lev) {
         evconnlistener_set_error_cb(g->lev, NULL);
-        accept_guard_register(NULL, g);
+        register_guard(NULL, g);
     }
     if (g->resume_ev)
         event_free(g->resume_ev);

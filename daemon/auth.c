@@ -26,7 +26,7 @@ bool auth_equal(const char *a, size_t alen, const char *b, size_t blen)
 }
 
 /* True when s matches any entry of list, checking every entry. */
-static bool auth_in_list(char *const *list, size_t n, const char *s, size_t len)
+static bool in_list(char *const *list, size_t n, const char *s, size_t len)
 {
     bool found = false;
     for (size_t i = 0; i < n; i++)
@@ -34,7 +34,7 @@ static bool auth_in_list(char *const *list, size_t n, const char *s, size_t len)
     return found;
 }
 
-static int auth_b64_value(unsigned char c)
+static int b64_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -59,7 +59,7 @@ long auth_base64_decode(const char *in, size_t inlen, unsigned char *out, size_t
     unsigned acc = 0;
     int bits = 0;
     for (size_t i = 0; i < inlen; i++) {
-        int v = auth_b64_value((unsigned char)in[i]);
+        int v = b64_value((unsigned char)in[i]);
         if (v < 0)
             return -1;
         acc = (acc << 6) | (unsigned)v;
@@ -81,7 +81,7 @@ struct auth_creds {
     bool allow_anonymous;
 };
 
-static char **auth_copy_list(char *const *list, size_t n, bool *ok)
+static char **copy_list(char *const *list, size_t n, bool *ok)
 {
     char **out = calloc(n ? n : 1, sizeof(*out));
     *ok = out != NULL;
@@ -90,7 +90,7 @@ static char **auth_copy_list(char *const *list, size_t n, bool *ok)
     return out;
 }
 
-static void auth_free_list(char **list, size_t n)
+static void free_list(char **list, size_t n)
 {
     for (size_t i = 0; list && i < n; i++)
         free(list[i]);
@@ -103,9 +103,9 @@ struct auth_creds *auth_creds_new(const struct config *cfg)
     if (!cr)
         return NULL;
     bool ok1, ok2;
-    cr->tokens = auth_copy_list(cfg->tokens, cfg->ntokens, &ok1);
+    cr->tokens = copy_list(cfg->tokens, cfg->ntokens, &ok1);
     cr->ntokens = cfg->ntokens;
-    cr->write_keys = auth_copy_list(cfg->write_keys, cfg->nwrite_keys, &ok2);
+    cr->write_keys = copy_list(cfg->write_keys, cfg->nwrite_keys, &ok2);
     cr->nwrite_keys = cfg->nwrite_keys;
     cr->allow_anonymous = cfg->allow_anonymous;
     if (!ok1 || !ok2) {
@@ -119,13 +119,13 @@ void auth_creds_free(struct auth_creds *cr)
 {
     if (!cr)
         return;
-    auth_free_list(cr->tokens, cr->ntokens);
-    auth_free_list(cr->write_keys, cr->nwrite_keys);
+    free_list(cr->tokens, cr->ntokens);
+    free_list(cr->write_keys, cr->nwrite_keys);
     free(cr);
 }
 
 /* One credential a request carried, and what the configured lists say. */
-struct auth_cred {
+struct cred {
     const char *s;
     size_t len;
     bool present; /* carried (non-empty) */
@@ -133,7 +133,7 @@ struct auth_cred {
     bool refused; /* of a configured kind, and not in the list */
 };
 
-static const char *auth_trim(const char *s, size_t *len)
+static const char *trim(const char *s, size_t *len)
 {
     while (*s == ' ' || *s == '\t')
         s++;
@@ -144,7 +144,7 @@ static const char *auth_trim(const char *s, size_t *len)
     return s;
 }
 
-static void auth_judge_key(const struct auth_creds *cr, struct auth_cred *k)
+static void judge_key(const struct auth_creds *cr, struct cred *k)
 {
     if (!k->present)
         return;
@@ -152,7 +152,7 @@ static void auth_judge_key(const struct auth_creds *cr, struct auth_cred *k)
         k->refused = true;
         return;
     }
-    k->valid = auth_in_list(cr->write_keys, cr->nwrite_keys, k->s, k->len) ||
+    k->valid = in_list(cr->write_keys, cr->nwrite_keys, k->s, k->len) ||
                (cr->allow_anonymous && cr->nwrite_keys == 0);
     k->refused = !k->valid;
 }
@@ -162,37 +162,37 @@ int auth_check(const struct auth_creds *cr, const struct auth_request *r, const 
 {
     *key = NULL;
     *key_len = 0;
-    struct auth_cred bearer = {0}, basic = {0}, query = {0};
+    struct cred bearer = {0}, basic = {0}, query = {0};
     bool malformed = false; /* a Basic header that decodes to nothing usable */
     if (r->authorization) {
         size_t hlen;
-        const char *h = auth_trim(r->authorization, &hlen);
+        const char *h = trim(r->authorization, &hlen);
         if (hlen >= 7 && strncasecmp(h, "Bearer ", 7) == 0) {
-            bearer.s = auth_trim(h + 7, &bearer.len);
+            bearer.s = trim(h + 7, &bearer.len);
             bearer.present = true;
         } else if (hlen >= 6 && strncasecmp(h, "Basic ", 6) == 0) {
             size_t blen;
-            const char *b = auth_trim(h + 6, &blen);
+            const char *b = trim(h + 6, &blen);
             long n = auth_base64_decode(b, blen, (unsigned char *)keybuf, keybuf_len);
             const char *colon = n < 0 ? NULL : memchr(keybuf, ':', (size_t)n);
             size_t ulen = n < 0 ? 0 : colon ? (size_t)(colon - keybuf) : (size_t)n;
             if (n < 0 || memchr(keybuf, '\0', ulen))
                 malformed = true;
             else
-                basic = (struct auth_cred){.s = keybuf, .len = ulen, .present = ulen > 0};
+                basic = (struct cred){.s = keybuf, .len = ulen, .present = ulen > 0};
         }
         /* Any other scheme proves nothing and refuses nothing. */
     }
     if (r->write_key && *r->write_key)
-        query = (struct auth_cred){.s = r->write_key, .len = strlen(r->write_key), .present = true};
+        query = (struct cred){.s = r->write_key, .len = strlen(r->write_key), .present = true};
 
     if (bearer.present) {
-        bearer.valid = bearer.len && auth_in_list(cr->tokens, cr->ntokens, bearer.s, bearer.len);
+        bearer.valid = bearer.len && in_list(cr->tokens, cr->ntokens, bearer.s, bearer.len);
         /* With no tokens configured, anonymous mode ignores a Bearer. */
         bearer.refused = !bearer.valid && !(cr->allow_anonymous && cr->ntokens == 0);
     }
-    auth_judge_key(cr, &basic);
-    auth_judge_key(cr, &query);
+    judge_key(cr, &basic);
+    judge_key(cr, &query);
 
     bool accepted = bearer.valid || basic.valid || query.valid;
     if (!accepted)
@@ -203,11 +203,11 @@ int auth_check(const struct auth_creds *cr, const struct auth_request *r, const 
     /* The write key the batch goes with: the valid one, else the one the
      * request names, ?writeKey= first. One too long to store refuses the
      * request rather than sending the batch to another source. */
-    const struct auth_cred *fwd = query.valid     ? &query
-                                  : basic.valid   ? &basic
-                                  : query.present ? &query
-                                  : basic.present ? &basic
-                                                  : NULL;
+    const struct cred *fwd = query.valid     ? &query
+                             : basic.valid   ? &basic
+                             : query.present ? &query
+                             : basic.present ? &basic
+                                             : NULL;
     if (fwd && fwd->len > QUEUE_KEY_MAX)
         return AUTH_DENIED;
     if (fwd) {

@@ -2,9 +2,9 @@
  * config.c - eddyd's configuration: built-in defaults (DESIGN.md "Config"),
  * then the INI file read with inih, then command-line flags.
  *
- * One path for every key: each key is a row of config_keys[] (section,
+ * One path for every key: each key is a row of keys[] (section,
  * name, type, bounds, how a reload applies it), and the file, the flags and
- * the program all set a key through config_set_key, so a key gets the same
+ * the program all set a key through set_key, so a key gets the same
  * checks wherever and however often it is given. Each key remembers where it
  * was set (file line or flag), so every message, the rules between keys
  * included, reads "FILE:LINE: key: what is wrong": a daemon that starts with
@@ -44,7 +44,7 @@
 #define CONFIG_FILE_MAX (1u << 20) /* a config file is small; a big one is a mistake */
 #define CONFIG_TOKEN_MAX 1024
 
-enum config_type {
+enum key_type {
     T_STRING,     /* char[]: any text without control characters */
     T_LISTEN,     /* char[]: HOST:PORT */
     T_URL,        /* char[]: the RudderStack webhook URL */
@@ -60,9 +60,9 @@ enum config_type {
     T_ENUM,     /* one of two choices, in a bool: true for the first */
 };
 
-struct config_key {
+struct key {
     const char *section, *name;
-    enum config_type type;
+    enum key_type type;
     size_t off;  /* the field (for lists: the char ** array) */
     size_t size; /* sizeof the field (for lists: offset of the count) */
     uint64_t lo, hi;
@@ -80,7 +80,7 @@ static const char *const encoding_choices[] = {"gzip", "identity", NULL};
 /* CONFIG_LIVE_DELIVERY: what delivery_reconfigure takes while delivery
  * runs. [delivery] write_key names the source of keyless batches and
  * concurrency sizes the connections: both need a restart. */
-static const struct config_key config_keys[] = {
+static const struct key keys[] = {
     {"ingest", "listen", T_LISTEN, F(listen), 0, 0, NULL, CONFIG_RESTART},
     {"ingest", "paths", T_PATHS, L(paths, npaths), 0, 0, NULL, CONFIG_RESTART},
     {"ingest", "tokens", T_TOKENS, L(tokens, ntokens), 0, 0, NULL, CONFIG_LIVE_AUTH},
@@ -111,7 +111,7 @@ static const struct config_key config_keys[] = {
     {"delivery", "content_encoding", T_ENUM, F(content_gzip), 0, 0, encoding_choices,
      CONFIG_RESTART},
 };
-#define CONFIG_NKEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+#define CONFIG_NKEYS (sizeof(keys) / sizeof(keys[0]))
 _Static_assert(CONFIG_NKEYS <= CONFIG_KEYS_MAX, "raise CONFIG_KEYS_MAX");
 
 /* Command-line flags: each sets one key. */
@@ -123,9 +123,9 @@ static const struct {
     {"write-key", "delivery", "write_key"},
 };
 
-static int config_fail(char *err, size_t errlen, const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static int config_fail(char *err, size_t errlen, const char *fmt, ...)
+static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -136,36 +136,36 @@ static int config_fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
-static int config_key_index(const char *section, const char *name)
+static int key_index(const char *section, const char *name)
 {
     for (size_t i = 0; i < CONFIG_NKEYS; i++)
-        if (strcmp(config_keys[i].section, section) == 0 && strcmp(config_keys[i].name, name) == 0)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
             return (int)i;
     return -1;
 }
 
-static void *config_field(const struct config *c, const struct config_key *k)
+static void *key_field(const struct config *c, const struct key *k)
 {
     return (char *)c + k->off;
 }
 
-static char ***config_list(const struct config *c, const struct config_key *k, size_t **n)
+static char ***list_field(const struct config *c, const struct key *k, size_t **n)
 {
     *n = (size_t *)((char *)c + k->size);
     return (char ***)((char *)c + k->off);
 }
 
-static bool config_is_list(const struct config_key *k)
+static bool is_list(const struct key *k)
 {
     return k->type == T_PATHS || k->type == T_TOKENS || k->type == T_WRITE_KEYS;
 }
 
-static bool config_is_secret(const struct config_key *k)
+static bool is_secret(const struct key *k)
 {
     return k->type == T_TOKENS || k->type == T_WRITE_KEYS || k->type == T_WRITE_KEY;
 }
 
-static void config_list_clear(char ***list, size_t *n)
+static void list_clear(char ***list, size_t *n)
 {
     for (size_t i = 0; i < *n; i++)
         free((*list)[i]);
@@ -174,7 +174,7 @@ static void config_list_clear(char ***list, size_t *n)
     *n = 0;
 }
 
-static int config_list_push(char ***list, size_t *n, const char *s, size_t len)
+static int list_push(char ***list, size_t *n, const char *s, size_t len)
 {
     char **grown = realloc(*list, (*n + 1) * sizeof(**list));
     if (!grown)
@@ -190,8 +190,8 @@ void config_defaults(struct config *c)
 {
     memset(c, 0, sizeof(*c));
     snprintf(c->listen, sizeof(c->listen), "127.0.0.1:8080");
-    config_list_push(&c->paths, &c->npaths, "/v1/webhook", 11);
-    config_list_push(&c->paths, &c->npaths, "/currents", 9);
+    list_push(&c->paths, &c->npaths, "/v1/webhook", 11);
+    list_push(&c->paths, &c->npaths, "/currents", 9);
     c->allow_anonymous = false;
     c->max_body = 32ull << 20;
     snprintf(c->admin_listen, sizeof(c->admin_listen), "127.0.0.1:8081");
@@ -216,9 +216,9 @@ void config_defaults(struct config *c)
 
 void config_free(struct config *c)
 {
-    config_list_clear(&c->paths, &c->npaths);
-    config_list_clear(&c->tokens, &c->ntokens);
-    config_list_clear(&c->write_keys, &c->nwrite_keys);
+    list_clear(&c->paths, &c->npaths);
+    list_clear(&c->tokens, &c->ntokens);
+    list_clear(&c->write_keys, &c->nwrite_keys);
 }
 
 /* ---- values -------------------------------------------------------------- */
@@ -325,7 +325,7 @@ void config_format_duration(uint64_t ms, char *buf, size_t buflen)
     snprintf(buf, buflen, "%llu%s", (unsigned long long)ms, ms ? "ms" : "");
 }
 
-static int config_parse_bool(const char *s, bool *out)
+static int parse_bool(const char *s, bool *out)
 {
     static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
     for (size_t i = 0; i < 4; i++) {
@@ -337,7 +337,7 @@ static int config_parse_bool(const char *s, bool *out)
     return -1;
 }
 
-static int config_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
+static int parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
 {
     if (!isdigit((unsigned char)*s))
         return -1;
@@ -371,7 +371,7 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *p
     if (hl == 0 || hl >= hostlen)
         return -1;
     unsigned p;
-    if (config_parse_uint(colon + 1, 1, 65535, &p) != 0)
+    if (parse_uint(colon + 1, 1, 65535, &p) != 0)
         return -1;
     memcpy(host, h, hl);
     host[hl] = '\0';
@@ -379,7 +379,7 @@ int config_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *p
     return 0;
 }
 
-static bool config_has_space(const char *s, size_t len)
+static bool has_space(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         if (isspace((unsigned char)s[i]))
@@ -387,58 +387,56 @@ static bool config_has_space(const char *s, size_t len)
     return false;
 }
 
-static bool config_has_control(const char *s, size_t len)
+static bool has_control(const char *s, size_t len)
 {
     return text_scrub(NULL, s, len, 0) > 0;
 }
 
 /* A write key, wherever given. Never echoes the key: it is a secret. */
-static int config_check_write_key(const char *name, const char *k, size_t len, char *err,
-                                  size_t errlen)
+static int check_write_key(const char *name, const char *k, size_t len, char *err, size_t errlen)
 {
     if (memchr(k, ':', len))
-        return config_fail(err, errlen, "%s: a write key cannot hold ':'", name);
-    if (config_has_space(k, len) || config_has_control(k, len))
-        return config_fail(err, errlen,
-                           "%s: a write key cannot hold whitespace or control characters", name);
+        return fail(err, errlen, "%s: a write key cannot hold ':'", name);
+    if (has_space(k, len) || has_control(k, len))
+        return fail(err, errlen, "%s: a write key cannot hold whitespace or control characters",
+                    name);
     if (len > QUEUE_KEY_MAX)
-        return config_fail(err, errlen, "%s: a write key is over %d bytes", name, QUEUE_KEY_MAX);
+        return fail(err, errlen, "%s: a write key is over %d bytes", name, QUEUE_KEY_MAX);
     return 0;
 }
 
 /* One entry of a list key. Entries are comma-separated; a space inside one
  * is a mistake (two entries without a comma, or a comment eddy must not
  * guess at), so it is refused rather than read either way. */
-static int config_check_item(const struct config_key *k, size_t nth, const char *s, size_t len,
-                             char *err, size_t errlen)
+static int check_item(const struct key *k, size_t nth, const char *s, size_t len, char *err,
+                      size_t errlen)
 {
-    bool secret = config_is_secret(k);
-    if (config_has_space(s, len) || config_has_control(s, len)) {
+    bool secret = is_secret(k);
+    if (has_space(s, len) || has_control(s, len)) {
         if (secret)
-            return config_fail(err, errlen,
-                               "%s: entry %zu holds whitespace or a control character; "
-                               "separate entries with commas",
-                               k->name, nth);
-        return config_fail(err, errlen,
-                           "%s: \"%.*s\" holds whitespace; separate entries with commas", k->name,
-                           (int)len, s);
+            return fail(err, errlen,
+                        "%s: entry %zu holds whitespace or a control character; "
+                        "separate entries with commas",
+                        k->name, nth);
+        return fail(err, errlen, "%s: \"%.*s\" holds whitespace; separate entries with commas",
+                    k->name, (int)len, s);
     }
     if (k->type == T_PATHS && (s[0] != '/' || memchr(s, '?', len) || memchr(s, '#', len)))
-        return config_fail(err, errlen, "%s: \"%.*s\" must start with / and hold no ? or #",
-                           k->name, (int)len, s);
+        return fail(err, errlen, "%s: \"%.*s\" must start with / and hold no ? or #", k->name,
+                    (int)len, s);
     if (k->type == T_TOKENS && len > CONFIG_TOKEN_MAX)
-        return config_fail(err, errlen, "%s: a token is over %d bytes", k->name, CONFIG_TOKEN_MAX);
+        return fail(err, errlen, "%s: a token is over %d bytes", k->name, CONFIG_TOKEN_MAX);
     if (k->type == T_WRITE_KEYS)
-        return config_check_write_key(k->name, s, len, err, errlen);
+        return check_write_key(k->name, s, len, err, errlen);
     return 0;
 }
 
 /* Adds the comma-separated entries of value to the list of key k. */
-static int config_list_add(struct config *c, const struct config_key *k, const char *value,
-                           char *err, size_t errlen)
+static int list_add(struct config *c, const struct key *k, const char *value, char *err,
+                    size_t errlen)
 {
     size_t *n;
-    char ***list = config_list(c, k, &n);
+    char ***list = list_field(c, k, &n);
     const char *p = value;
     while (*p) {
         const char *comma = strchr(p, ',');
@@ -449,10 +447,10 @@ static int config_list_add(struct config *c, const struct config_key *k, const c
         while (e > s && isspace((unsigned char)e[-1]))
             e--;
         if (e > s) {
-            if (config_check_item(k, *n + 1, s, (size_t)(e - s), err, errlen) != 0)
+            if (check_item(k, *n + 1, s, (size_t)(e - s), err, errlen) != 0)
                 return -1;
-            if (config_list_push(list, n, s, (size_t)(e - s)) != 0)
-                return config_fail(err, errlen, "%s: out of memory", k->name);
+            if (list_push(list, n, s, (size_t)(e - s)) != 0)
+                return fail(err, errlen, "%s: out of memory", k->name);
         }
         p = comma ? comma + 1 : end;
     }
@@ -464,137 +462,132 @@ static int config_list_add(struct config *c, const struct config_key *k, const c
  * Credentials in it would be logged and sent to whatever the URL names; a
  * fragment would swallow the writeKey eddy appends. The value is echoed only
  * when it cannot hold a password. */
-static int config_check_url(const char *name, const char *value, char *err, size_t errlen)
+static int check_url(const char *name, const char *value, char *err, size_t errlen)
 {
     const char *shown = strchr(value, '@') ? "(not shown: it holds '@')" : value;
     if (strncasecmp(value, "http://", 7) != 0 && strncasecmp(value, "https://", 8) != 0)
-        return config_fail(err, errlen, "%s: \"%s\" is not an http:// or https:// URL", name,
-                           shown);
+        return fail(err, errlen, "%s: \"%s\" is not an http:// or https:// URL", name, shown);
     CURLU *u = curl_url();
     if (!u)
-        return config_fail(err, errlen, "%s: out of memory", name);
+        return fail(err, errlen, "%s: out of memory", name);
     int rc = 0;
     char *part = NULL;
     CURLUcode uc = curl_url_set(u, CURLUPART_URL, value, 0);
     if (uc != CURLUE_OK) {
-        rc = config_fail(err, errlen, "%s: %s is not a usable URL: %s", name, shown,
-                         curl_url_strerror(uc));
+        rc =
+            fail(err, errlen, "%s: %s is not a usable URL: %s", name, shown, curl_url_strerror(uc));
     } else if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
                curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK) {
-        rc = config_fail(err, errlen,
-                         "%s: holds a user name or password; RudderStack takes the write key "
-                         "eddy appends, and credentials here would be logged: remove them",
-                         name);
+        rc = fail(err, errlen,
+                  "%s: holds a user name or password; RudderStack takes the write key "
+                  "eddy appends, and credentials here would be logged: remove them",
+                  name);
     } else if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-        rc = config_fail(err, errlen,
-                         "%s: \"%s\" holds a #fragment, which would swallow the ?writeKey= eddy "
-                         "appends: remove it",
-                         name, value);
+        rc = fail(err, errlen,
+                  "%s: \"%s\" holds a #fragment, which would swallow the ?writeKey= eddy "
+                  "appends: remove it",
+                  name, value);
     } else if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK) {
-        rc = config_fail(err, errlen, "%s: give the URL without a query (no writeKey)", name);
+        rc = fail(err, errlen, "%s: give the URL without a query (no writeKey)", name);
     } else if (curl_url_get(u, CURLUPART_HOST, &part, 0) != CURLUE_OK || !part || !*part) {
-        rc = config_fail(err, errlen, "%s: \"%s\" names no host", name, value);
+        rc = fail(err, errlen, "%s: \"%s\" names no host", name, value);
     }
     curl_free(part);
     curl_url_cleanup(u);
     return rc;
 }
 
-static int config_copy(char *dst, size_t cap, const char *name, const char *value, char *err,
-                       size_t errlen)
+static int copy_value(char *dst, size_t cap, const char *name, const char *value, char *err,
+                      size_t errlen)
 {
     size_t n = strlen(value);
     if (n >= cap)
-        return config_fail(err, errlen, "%s: longer than %zu bytes", name, cap - 1);
+        return fail(err, errlen, "%s: longer than %zu bytes", name, cap - 1);
     memcpy(dst, value, n + 1);
     return 0;
 }
 
 /* The one path every key takes. With append, value continues the key
  * (an indented line, or --write-key adding to write_keys). */
-static int config_set_key(struct config *c, const struct config_key *k, const char *value,
-                          bool append, char *err, size_t errlen)
+static int set_key(struct config *c, const struct key *k, const char *value, bool append, char *err,
+                   size_t errlen)
 {
-    void *f = config_field(c, k);
+    void *f = key_field(c, k);
     const char *name = k->name;
     if (!value)
-        return config_fail(err, errlen, "%s: needs a value", name);
-    if (config_is_list(k)) {
+        return fail(err, errlen, "%s: needs a value", name);
+    if (is_list(k)) {
         if (!append) {
             size_t *n;
-            char ***list = config_list(c, k, &n);
-            config_list_clear(list, n);
+            char ***list = list_field(c, k, &n);
+            list_clear(list, n);
         }
-        return config_list_add(c, k, value, err, errlen);
+        return list_add(c, k, value, err, errlen);
     }
     if (append)
-        return config_fail(
-            err, errlen, "%s: takes one value; an indented line continues the key above it", name);
+        return fail(err, errlen, "%s: takes one value; an indented line continues the key above it",
+                    name);
     uint64_t v;
     switch (k->type) {
     case T_STRING:
         if (!*value)
-            return config_fail(err, errlen, "%s: must not be empty", name);
-        if (config_has_control(value, strlen(value)))
-            return config_fail(err, errlen, "%s: holds a control character", name);
-        return config_copy(f, k->size, name, value, err, errlen);
+            return fail(err, errlen, "%s: must not be empty", name);
+        if (has_control(value, strlen(value)))
+            return fail(err, errlen, "%s: holds a control character", name);
+        return copy_value(f, k->size, name, value, err, errlen);
     case T_LISTEN: {
         char host[128];
         uint16_t port;
         if (config_split_hostport(value, host, sizeof(host), &port) != 0 ||
-            config_has_space(value, strlen(value)))
-            return config_fail(err, errlen, "%s: \"%s\" is not HOST:PORT (port 1-65535)", name,
-                               value);
-        return config_copy(f, k->size, name, value, err, errlen);
+            has_space(value, strlen(value)))
+            return fail(err, errlen, "%s: \"%s\" is not HOST:PORT (port 1-65535)", name, value);
+        return copy_value(f, k->size, name, value, err, errlen);
     }
     case T_URL:
-        if (config_check_url(name, value, err, errlen) != 0)
+        if (check_url(name, value, err, errlen) != 0)
             return -1;
-        return config_copy(f, k->size, name, value, err, errlen);
+        return copy_value(f, k->size, name, value, err, errlen);
     case T_WRITE_KEY:
-        if (config_check_write_key(name, value, strlen(value), err, errlen) != 0)
+        if (check_write_key(name, value, strlen(value), err, errlen) != 0)
             return -1;
-        return config_copy(f, k->size, name, value, err, errlen);
+        return copy_value(f, k->size, name, value, err, errlen);
     case T_BOOL:
-        if (config_parse_bool(value, f) != 0)
-            return config_fail(err, errlen, "%s: \"%s\" is not true or false", name, value);
+        if (parse_bool(value, f) != 0)
+            return fail(err, errlen, "%s: \"%s\" is not true or false", name, value);
         return 0;
     case T_SIZE:
         if (config_parse_size(value, &v) != 0)
-            return config_fail(err, errlen, "%s: \"%s\" is not a size (like 512K, 32M, 8G)", name,
-                               value);
+            return fail(err, errlen, "%s: \"%s\" is not a size (like 512K, 32M, 8G)", name, value);
         if (v < k->lo || v > k->hi) {
             char lo[32], hi[32];
             config_format_size(k->lo, lo, sizeof(lo));
             config_format_size(k->hi, hi, sizeof(hi));
-            return config_fail(err, errlen, "%s: %s is out of range (%s to %s)", name, value, lo,
-                               hi);
+            return fail(err, errlen, "%s: %s is out of range (%s to %s)", name, value, lo, hi);
         }
         *(uint64_t *)f = v;
         return 0;
     case T_DURATION:
         if (config_parse_duration(value, &v) != 0)
-            return config_fail(err, errlen,
-                               "%s: \"%s\" is not a duration (a number and ms, s, m, h or d)", name,
-                               value);
+            return fail(err, errlen, "%s: \"%s\" is not a duration (a number and ms, s, m, h or d)",
+                        name, value);
         if (v < k->lo) {
             char lo[32];
             config_format_duration(k->lo, lo, sizeof(lo));
-            return config_fail(err, errlen, "%s: must be at least %s", name, lo);
+            return fail(err, errlen, "%s: must be at least %s", name, lo);
         }
         *(uint64_t *)f = v;
         return 0;
     case T_UINT:
-        if (config_parse_uint(value, (unsigned)k->lo, (unsigned)k->hi, f) != 0)
-            return config_fail(err, errlen, "%s: \"%s\" is not a number from %llu to %llu", name,
-                               value, (unsigned long long)k->lo, (unsigned long long)k->hi);
+        if (parse_uint(value, (unsigned)k->lo, (unsigned)k->hi, f) != 0)
+            return fail(err, errlen, "%s: \"%s\" is not a number from %llu to %llu", name, value,
+                        (unsigned long long)k->lo, (unsigned long long)k->hi);
         return 0;
     case T_FRACTION: {
         char *end;
         errno = 0;
         double d = strtod(value, &end);
         if (errno || end == value || *end || !isfinite(d) || d <= 0 || d > 1)
-            return config_fail(err, errlen, "%s: \"%s\" is not a fraction in (0, 1]", name, value);
+            return fail(err, errlen, "%s: \"%s\" is not a fraction in (0, 1]", name, value);
         *(double *)f = d;
         return 0;
     }
@@ -605,30 +598,30 @@ static int config_set_key(struct config *c, const struct config_key *k, const ch
                 return 0;
             }
         }
-        return config_fail(err, errlen, "%s: \"%s\" is not %s or %s", name, value, k->choices[0],
-                           k->choices[1]);
+        return fail(err, errlen, "%s: \"%s\" is not %s or %s", name, value, k->choices[0],
+                    k->choices[1]);
     default:
-        return config_fail(err, errlen, "%s: unhandled type", name);
+        return fail(err, errlen, "%s: unhandled type", name);
     }
 }
 
-static int config_unknown(const char *section, const char *name, char *err, size_t errlen)
+static int unknown_key(const char *section, const char *name, char *err, size_t errlen)
 {
     if (!*section)
-        return config_fail(err, errlen, "%s: key outside of any [section]", name);
+        return fail(err, errlen, "%s: key outside of any [section]", name);
     for (size_t i = 0; i < CONFIG_NKEYS; i++)
-        if (strcmp(config_keys[i].section, section) == 0)
-            return config_fail(err, errlen, "%s: unknown key in [%s]", name, section);
-    return config_fail(err, errlen, "%s: unknown section [%s]", name, section);
+        if (strcmp(keys[i].section, section) == 0)
+            return fail(err, errlen, "%s: unknown key in [%s]", name, section);
+    return fail(err, errlen, "%s: unknown section [%s]", name, section);
 }
 
 int config_set(struct config *c, const char *section, const char *key, const char *value, char *err,
                size_t errlen)
 {
-    int i = config_key_index(section, key);
+    int i = key_index(section, key);
     if (i < 0)
-        return config_unknown(section, key, err, errlen);
-    return config_set_key(c, &config_keys[i], value, false, err, errlen);
+        return unknown_key(section, key, err, errlen);
+    return set_key(c, &keys[i], value, false, err, errlen);
 }
 
 int config_apply_flag(struct config *c, const char *flag, const char *value, char *err,
@@ -637,35 +630,35 @@ int config_apply_flag(struct config *c, const char *flag, const char *value, cha
     for (size_t f = 0; f < sizeof(config_flags) / sizeof(config_flags[0]); f++) {
         if (strcmp(config_flags[f].flag, flag) != 0)
             continue;
-        int i = config_key_index(config_flags[f].section, config_flags[f].name);
-        const struct config_key *k = &config_keys[i];
+        int i = key_index(config_flags[f].section, config_flags[f].name);
+        const struct key *k = &keys[i];
         char why[512];
         if (c->flag[i] && strcmp(c->flag[i], config_flags[f].flag) == 0)
-            return config_fail(err, errlen, "--%s: given twice", flag);
-        if (config_set_key(c, k, value, false, why, sizeof(why)) != 0)
-            return config_fail(err, errlen, "--%s: %s", flag, why);
+            return fail(err, errlen, "--%s: given twice", flag);
+        if (set_key(c, k, value, false, why, sizeof(why)) != 0)
+            return fail(err, errlen, "--%s: %s", flag, why);
         c->flag[i] = config_flags[f].flag;
         c->line[i] = 0;
         if (strcmp(flag, "write-key") == 0 && *value) {
             /* also accepted from Braze, once */
-            int w = config_key_index("ingest", "write_keys");
+            int w = key_index("ingest", "write_keys");
             bool present = false;
             for (size_t j = 0; j < c->nwrite_keys; j++)
                 present |= strcmp(c->write_keys[j], value) == 0;
-            if (!present && config_set_key(c, &config_keys[w], value, true, why, sizeof(why)) != 0)
-                return config_fail(err, errlen, "--%s: %s", flag, why);
+            if (!present && set_key(c, &keys[w], value, true, why, sizeof(why)) != 0)
+                return fail(err, errlen, "--%s: %s", flag, why);
         }
         return 0;
     }
-    return config_fail(err, errlen, "--%s: unknown flag", flag);
+    return fail(err, errlen, "--%s: unknown flag", flag);
 }
 
 /* ---- the file ------------------------------------------------------------ */
 
-/* inih state. ini_parse_stream reads through config_ini_reader, which knows
+/* inih state. ini_parse_stream reads through read_line, which knows
  * the line number and the raw line, so the handler can tell a continuation
  * line from a key given twice. The first error wins. */
-struct config_load {
+struct loader {
     struct config *c;
     const char *buf, *pos, *end; /* the file, read in full */
     const char *raw;             /* the line inih is handling */
@@ -675,9 +668,9 @@ struct config_load {
     bool failed;
 };
 
-static char *config_ini_reader(char *str, int num, void *stream)
+static char *read_line(char *str, int num, void *stream)
 {
-    struct config_load *ld = stream;
+    struct loader *ld = stream;
     if (ld->pos >= ld->end)
         return NULL;
     const char *nl = memchr(ld->pos, '\n', (size_t)(ld->end - ld->pos));
@@ -697,22 +690,21 @@ static char *config_ini_reader(char *str, int num, void *stream)
     return str;
 }
 
-static int config_ini_handler(void *user, const char *section, const char *name, const char *value)
+static int on_ini_entry(void *user, const char *section, const char *name, const char *value)
 {
-    struct config_load *ld = user;
+    struct loader *ld = user;
     struct config *c = ld->c;
     if (ld->failed)
         return 0;
-    int i = config_key_index(section, name);
+    int i = key_index(section, name);
     bool cont = ld->prev_key >= 0 && ld->prev_key == i && isspace((unsigned char)ld->raw[0]);
     int rc;
     if (i < 0) {
-        rc = config_unknown(section, name, ld->msg, sizeof(ld->msg));
+        rc = unknown_key(section, name, ld->msg, sizeof(ld->msg));
     } else if (!cont && c->line[i]) {
-        rc = config_fail(ld->msg, sizeof(ld->msg), "%s: given twice (first at line %u)", name,
-                         c->line[i]);
+        rc = fail(ld->msg, sizeof(ld->msg), "%s: given twice (first at line %u)", name, c->line[i]);
     } else {
-        rc = config_set_key(c, &config_keys[i], value, cont, ld->msg, sizeof(ld->msg));
+        rc = set_key(c, &keys[i], value, cont, ld->msg, sizeof(ld->msg));
         if (!cont)
             c->line[i] = ld->lineno;
     }
@@ -725,28 +717,27 @@ static int config_ini_handler(void *user, const char *section, const char *name,
 }
 
 /* Reads a whole regular file of at most CONFIG_FILE_MAX bytes. */
-static char *config_read(const char *path, size_t *len, char *err, size_t errlen)
+static char *read_file(const char *path, size_t *len, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "r");
     if (!f)
-        return config_fail(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
+        return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno)), NULL;
     struct stat st;
     char *buf = NULL;
     if (fstat(fileno(f), &st) != 0) {
-        config_fail(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        fail(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
-        config_fail(err, errlen, "%s: not a regular file (give the config file, not %s)", path,
-                    S_ISDIR(st.st_mode) ? "a directory" : "a device or pipe");
+        fail(err, errlen, "%s: not a regular file (give the config file, not %s)", path,
+             S_ISDIR(st.st_mode) ? "a directory" : "a device or pipe");
     } else if (st.st_size > CONFIG_FILE_MAX) {
-        config_fail(err, errlen, "%s: larger than %u bytes; not a config file?", path,
-                    CONFIG_FILE_MAX);
+        fail(err, errlen, "%s: larger than %u bytes; not a config file?", path, CONFIG_FILE_MAX);
     } else if (!(buf = malloc((size_t)st.st_size + 1))) {
-        config_fail(err, errlen, "%s: out of memory", path);
+        fail(err, errlen, "%s: out of memory", path);
     } else {
         *len = fread(buf, 1, (size_t)st.st_size + 1, f);
         if (ferror(f) || *len > (size_t)st.st_size) {
-            config_fail(err, errlen, "%s: cannot read: %s", path,
-                        ferror(f) ? strerror(errno) : "it grew while being read");
+            fail(err, errlen, "%s: cannot read: %s", path,
+                 ferror(f) ? strerror(errno) : "it grew while being read");
             free(buf);
             buf = NULL;
         }
@@ -758,7 +749,7 @@ static char *config_read(const char *path, size_t *len, char *err, size_t errlen
 int config_load_file(struct config *c, const char *path, char *err, size_t errlen)
 {
     size_t len = 0;
-    char *buf = config_read(path, &len, err, errlen);
+    char *buf = read_file(path, &len, err, errlen);
     if (!buf)
         return -1;
     /* inih would cut a long line and end a line at a NUL without a word;
@@ -769,10 +760,10 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         int rc = 0;
         if (n > CONFIG_LINE_MAX - 3)
-            rc = config_fail(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
-                             CONFIG_LINE_MAX - 3);
+            rc = fail(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
+                      CONFIG_LINE_MAX - 3);
         else if (memchr(p, '\0', n))
-            rc = config_fail(err, errlen, "%s:%u: holds a NUL byte", path, lineno);
+            rc = fail(err, errlen, "%s:%u: holds a NUL byte", path, lineno);
         if (rc) {
             free(buf);
             return -1;
@@ -793,16 +784,16 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 
     /* Every line number is this file's; none from an earlier file. */
     memset(c->line, 0, sizeof(c->line));
-    struct config_load ld = {.c = c, .buf = buf, .pos = buf, .end = buf + len, .prev_key = -1};
-    int rc = ini_parse_stream(config_ini_reader, &ld, config_ini_handler, &ld);
+    struct loader ld = {.c = c, .buf = buf, .pos = buf, .end = buf + len, .prev_key = -1};
+    int rc = ini_parse_stream(read_line, &ld, on_ini_entry, &ld);
     free(buf);
     if (rc != 0) {
         if (rc < 0)
-            return config_fail(err, errlen, "%s: cannot read (out of memory)", path);
+            return fail(err, errlen, "%s: cannot read (out of memory)", path);
         if (ld.failed)
-            return config_fail(err, errlen, "%s:%d: %s", path, rc, ld.msg);
-        return config_fail(err, errlen, "%s:%d: syntax error (expected [section] or key = value)",
-                           path, rc);
+            return fail(err, errlen, "%s:%d: %s", path, rc, ld.msg);
+        return fail(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path,
+                    rc);
     }
     snprintf(c->source, sizeof(c->source), "%s", path);
     return 0;
@@ -810,7 +801,7 @@ int config_load_file(struct config *c, const char *path, char *err, size_t errle
 
 /* ---- where, and the rules between keys ------------------------------------ */
 
-static void config_where_index(const struct config *c, int i, char *buf, size_t buflen)
+static void where_index(const struct config *c, int i, char *buf, size_t buflen)
 {
     if (c->line[i])
         snprintf(buf, buflen, "%s:%u", c->source, c->line[i]);
@@ -823,15 +814,15 @@ static void config_where_index(const struct config *c, int i, char *buf, size_t 
 void config_where(const struct config *c, const char *section, const char *name, char *buf,
                   size_t buflen)
 {
-    int i = config_key_index(section, name);
+    int i = key_index(section, name);
     if (i < 0)
         snprintf(buf, buflen, "%s", c->source);
     else
-        config_where_index(c, i, buf, buflen);
+        where_index(c, i, buf, buflen);
 }
 
 /* "line 5", "--flag" or "default": the other key of a rule, briefly. */
-static void config_where_short(const struct config *c, int i, char *buf, size_t buflen)
+static void where_short(const struct config *c, int i, char *buf, size_t buflen)
 {
     if (c->line[i])
         snprintf(buf, buflen, "line %u", c->line[i]);
@@ -841,41 +832,40 @@ static void config_where_short(const struct config *c, int i, char *buf, size_t 
         snprintf(buf, buflen, "default");
 }
 
-static bool config_is_set(const struct config *c, int i)
+static bool is_set(const struct config *c, int i)
 {
     return c->line[i] || c->flag[i];
 }
 
 /* Fails a rule between key a (named in the message) and key b, at a's
  * location, or b's when a kept its default. */
-static int config_fail_rule(const struct config *c, const char *sa, const char *na, const char *sb,
-                            const char *nb, char *err, size_t errlen, const char *fmt, ...)
+static int fail_rule(const struct config *c, const char *sa, const char *na, const char *sb,
+                     const char *nb, char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 8, 9)));
-static int config_fail_rule(const struct config *c, const char *sa, const char *na, const char *sb,
-                            const char *nb, char *err, size_t errlen, const char *fmt, ...)
+static int fail_rule(const struct config *c, const char *sa, const char *na, const char *sb,
+                     const char *nb, char *err, size_t errlen, const char *fmt, ...)
 {
-    int a = config_key_index(sa, na), b = config_key_index(sb, nb);
+    int a = key_index(sa, na), b = key_index(sb, nb);
     char where[1100], what[512];
-    config_where_index(c, config_is_set(c, a) || !config_is_set(c, b) ? a : b, where,
-                       sizeof(where));
+    where_index(c, is_set(c, a) || !is_set(c, b) ? a : b, where, sizeof(where));
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    return config_fail(err, errlen, "%s: %s: %s", where, na, what);
+    return fail(err, errlen, "%s: %s: %s", where, na, what);
 }
 
 int config_validate(const struct config *c, char *err, size_t errlen)
 {
     char other[64], x[32], y[32];
     if (c->ntokens == 0 && c->nwrite_keys == 0 && !c->allow_anonymous)
-        return config_fail(err, errlen,
-                           "%s: tokens, write_keys: none configured; set at least one in "
-                           "[ingest], or allow_anonymous = true to accept unauthenticated posts",
-                           c->source);
+        return fail(err, errlen,
+                    "%s: tokens, write_keys: none configured; set at least one in "
+                    "[ingest], or allow_anonymous = true to accept unauthenticated posts",
+                    c->source);
     if (c->ntokens && !c->write_key[0]) {
-        config_where_short(c, config_key_index("delivery", "write_key"), other, sizeof(other));
-        return config_fail_rule(
+        where_short(c, key_index("delivery", "write_key"), other, sizeof(other));
+        return fail_rule(
             c, "ingest", "tokens", "delivery", "write_key", err, errlen,
             "a Bearer-token post carries no write key and is forwarded with [delivery] "
             "write_key, which is empty (%s): set [delivery] write_key (or --write-key) to the "
@@ -883,33 +873,33 @@ int config_validate(const struct config *c, char *err, size_t errlen)
             other);
     }
     if (c->npaths == 0)
-        return config_fail_rule(c, "ingest", "paths", "ingest", "paths", err, errlen,
-                                "at least one path is needed");
+        return fail_rule(c, "ingest", "paths", "ingest", "paths", err, errlen,
+                         "at least one path is needed");
     if (c->backoff_min_ms > c->backoff_max_ms) {
         config_format_duration(c->backoff_min_ms, x, sizeof(x));
         config_format_duration(c->backoff_max_ms, y, sizeof(y));
-        config_where_short(c, config_key_index("delivery", "backoff_max"), other, sizeof(other));
-        return config_fail_rule(c, "delivery", "backoff_min", "delivery", "backoff_max", err,
-                                errlen, "%s is larger than backoff_max (%s, %s)", x, y, other);
+        where_short(c, key_index("delivery", "backoff_max"), other, sizeof(other));
+        return fail_rule(c, "delivery", "backoff_min", "delivery", "backoff_max", err, errlen,
+                         "%s is larger than backoff_max (%s, %s)", x, y, other);
     }
     if (strcmp(c->listen, c->admin_listen) == 0) {
-        config_where_short(c, config_key_index("ingest", "listen"), other, sizeof(other));
-        return config_fail_rule(c, "admin", "listen", "ingest", "listen", err, errlen,
-                                "%s is also [ingest] listen (%s)", c->admin_listen, other);
+        where_short(c, key_index("ingest", "listen"), other, sizeof(other));
+        return fail_rule(c, "admin", "listen", "ingest", "listen", err, errlen,
+                         "%s is also [ingest] listen (%s)", c->admin_listen, other);
     }
     if (c->max_body > c->max_size) {
         config_format_size(c->max_body, x, sizeof(x));
         config_format_size(c->max_size, y, sizeof(y));
-        config_where_short(c, config_key_index("storage", "max_size"), other, sizeof(other));
-        return config_fail_rule(c, "ingest", "max_body", "storage", "max_size", err, errlen,
-                                "%s is larger than [storage] max_size (%s, %s)", x, y, other);
+        where_short(c, key_index("storage", "max_size"), other, sizeof(other));
+        return fail_rule(c, "ingest", "max_body", "storage", "max_size", err, errlen,
+                         "%s is larger than [storage] max_size (%s, %s)", x, y, other);
     }
     return 0;
 }
 
 /* ---- what the system says -------------------------------------------------- */
 
-static bool config_is_loopback(const struct sockaddr *sa)
+static bool is_loopback(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET)
         return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
@@ -922,14 +912,14 @@ static bool config_is_loopback(const struct sockaddr *sa)
 
 /* The listen address of key (section, name) resolves to an address of this
  * host, as evhttp's bind would take it (the first getaddrinfo answer). */
-static int config_check_listen(const struct config *c, const char *section, const char *name,
-                               const char *value, bool *loopback, char *err, size_t errlen)
+static int check_listen(const struct config *c, const char *section, const char *name,
+                        const char *value, bool *loopback, char *err, size_t errlen)
 {
     char host[128], where[1100];
     uint16_t port;
     config_where(c, section, name, where, sizeof(where));
     if (config_split_hostport(value, host, sizeof(host), &port) != 0)
-        return config_fail(err, errlen, "%s: %s: \"%s\" is not HOST:PORT", where, name, value);
+        return fail(err, errlen, "%s: %s: \"%s\" is not HOST:PORT", where, name, value);
     /* As libevent resolves it: a numeric address as it is, a name with
      * AI_ADDRCONFIG. */
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
@@ -942,14 +932,14 @@ static int config_check_listen(const struct config *c, const char *section, cons
         gai = getaddrinfo(host, NULL, &hints, &ai);
     }
     if (gai != 0)
-        return config_fail(err, errlen, "%s: %s: cannot resolve \"%s\": %s", where, name, host,
-                           gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
-    *loopback = config_is_loopback(ai->ai_addr);
+        return fail(err, errlen, "%s: %s: cannot resolve \"%s\": %s", where, name, host,
+                    gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+    *loopback = is_loopback(ai->ai_addr);
     int rc = 0;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) /* port 0: nothing in the way */
-        rc = config_fail(err, errlen, "%s: %s: %s is not an address of this host: %s", where, name,
-                         host, strerror(errno));
+        rc = fail(err, errlen, "%s: %s: %s is not an address of this host: %s", where, name, host,
+                  strerror(errno));
     if (fd >= 0)
         close(fd);
     freeaddrinfo(ai);
@@ -958,7 +948,7 @@ static int config_check_listen(const struct config *c, const char *section, cons
 
 /* True when libcurl would send to the URL's host through a proxy (it then
  * resolves nothing itself). */
-static bool config_proxied(void)
+static bool proxied(void)
 {
     static const char *const vars[] = {"http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy",
                                        "ALL_PROXY"};
@@ -975,8 +965,8 @@ int config_check_system(const struct config *c, char *err, size_t errlen,
 {
     bool lo;
     char msg[1600], where[1100];
-    if (config_check_listen(c, "ingest", "listen", c->listen, &lo, err, errlen) != 0 ||
-        config_check_listen(c, "admin", "listen", c->admin_listen, &lo, err, errlen) != 0)
+    if (check_listen(c, "ingest", "listen", c->listen, &lo, err, errlen) != 0 ||
+        check_listen(c, "admin", "listen", c->admin_listen, &lo, err, errlen) != 0)
         return -1;
     if (!lo && warn) {
         config_where(c, "admin", "listen", where, sizeof(where));
@@ -986,7 +976,7 @@ int config_check_system(const struct config *c, char *err, size_t errlen,
                  where, c->admin_listen);
         warn(msg);
     }
-    if (config_proxied())
+    if (proxied())
         return 0;
     CURLU *u = curl_url();
     char *host = NULL;
@@ -1004,8 +994,8 @@ int config_check_system(const struct config *c, char *err, size_t errlen,
         int gai = getaddrinfo(host, NULL, &hints, &ai);
         config_where(c, "delivery", "url", where, sizeof(where));
         if (gai == EAI_NONAME || gai == EAI_FAIL)
-            rc = config_fail(err, errlen, "%s: url: host \"%s\" does not resolve: %s", where, host,
-                             gai_strerror(gai));
+            rc = fail(err, errlen, "%s: url: host \"%s\" does not resolve: %s", where, host,
+                      gai_strerror(gai));
         else if (gai != 0 && warn) {
             /* a resolver that does not answer now: delivery retries */
             snprintf(msg, sizeof(msg), "%s: url: cannot resolve \"%s\" now (%s); delivery retries",
@@ -1022,19 +1012,18 @@ int config_check_system(const struct config *c, char *err, size_t errlen,
 
 /* ---- differences, for a reload ----------------------------------------------- */
 
-static void config_key_text(const struct config *c, const struct config_key *k, char *buf,
-                            size_t buflen)
+static void key_text(const struct config *c, const struct key *k, char *buf, size_t buflen)
 {
-    const void *f = config_field(c, k);
+    const void *f = key_field(c, k);
     buf[0] = '\0';
-    if (config_is_secret(k)) {
+    if (is_secret(k)) {
         snprintf(buf, buflen, "(secret)");
         return;
     }
     switch (k->type) {
     case T_PATHS: {
         size_t *n;
-        char **list = *config_list(c, k, &n);
+        char **list = *list_field(c, k, &n);
         size_t used = 0;
         for (size_t i = 0; i < *n && used < buflen; i++)
             used += (size_t)snprintf(buf + used, buflen - used, "%s%s", i ? ", " : "", list[i]);
@@ -1068,12 +1057,11 @@ static void config_key_text(const struct config *c, const struct config_key *k, 
     }
 }
 
-static bool config_key_equal(const struct config *a, const struct config *b,
-                             const struct config_key *k)
+static bool key_equal(const struct config *a, const struct config *b, const struct key *k)
 {
-    if (config_is_list(k)) {
+    if (is_list(k)) {
         size_t *na, *nb;
-        char **la = *config_list(a, k, &na), **lb = *config_list(b, k, &nb);
+        char **la = *list_field(a, k, &na), **lb = *list_field(b, k, &nb);
         if (*na != *nb)
             return false;
         for (size_t i = 0; i < *na; i++)
@@ -1081,7 +1069,7 @@ static bool config_key_equal(const struct config *a, const struct config *b,
                 return false;
         return true;
     }
-    const void *fa = config_field(a, k), *fb = config_field(b, k);
+    const void *fa = key_field(a, k), *fb = key_field(b, k);
     switch (k->type) {
     case T_STRING:
     case T_LISTEN:
@@ -1098,12 +1086,12 @@ static bool config_key_equal(const struct config *a, const struct config *b,
 void config_changes(const struct config *a, const struct config *b, config_change_fn fn, void *arg)
 {
     for (size_t i = 0; i < CONFIG_NKEYS; i++) {
-        const struct config_key *k = &config_keys[i];
-        if (config_key_equal(a, b, k))
+        const struct key *k = &keys[i];
+        if (key_equal(a, b, k))
             continue;
         char ta[1100], tb[1100];
-        config_key_text(a, k, ta, sizeof(ta));
-        config_key_text(b, k, tb, sizeof(tb));
+        key_text(a, k, ta, sizeof(ta));
+        key_text(b, k, tb, sizeof(tb));
         fn(arg, k->section, k->name, k->live, ta, tb);
     }
 }

@@ -20,16 +20,16 @@
 #include <time.h>
 #include <unistd.h>
 
-static _Atomic int log_level = LOG_LVL_INFO;
-static atomic_int log_journal = -1; /* -1 unknown, 0 no, 1 yes */
+static _Atomic int min_level = LOG_LVL_INFO;
+static atomic_int on_journal = -1; /* -1 unknown, 0 no, 1 yes */
 
 void log_set_level(enum log_level lvl)
 {
-    atomic_store(&log_level, lvl);
+    atomic_store(&min_level, lvl);
 }
 
 /* True when stderr is the journal stream systemd told us about. */
-static int log_detect_journal(void)
+static int detect_journal(void)
 {
     const char *js = getenv("JOURNAL_STREAM");
     struct stat st;
@@ -39,7 +39,7 @@ static int log_detect_journal(void)
     return st.st_dev == (dev_t)dev && st.st_ino == (ino_t)ino;
 }
 
-static const char *log_level_name(enum log_level lvl)
+static const char *level_name(enum log_level lvl)
 {
     switch (lvl) {
     case LOG_LVL_ERROR:
@@ -55,12 +55,12 @@ static const char *log_level_name(enum log_level lvl)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-    if ((int)lvl > atomic_load(&log_level))
+    if ((int)lvl > atomic_load(&min_level))
         return;
-    int journal = atomic_load(&log_journal);
+    int journal = atomic_load(&on_journal);
     if (journal < 0) {
-        journal = log_detect_journal();
-        atomic_store(&log_journal, journal);
+        journal = detect_journal();
+        atomic_store(&on_journal, journal);
     }
     char line[2048];
     size_t n;
@@ -71,7 +71,7 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
         time_t now = (time_t)(clock_wall_ms() / 1000);
         gmtime_r(&now, &tm);
         n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%SZ ", &tm);
-        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s ", log_level_name(lvl));
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "%s ", level_name(lvl));
     }
     va_list ap;
     va_start(ap, fmt);

@@ -37,7 +37,7 @@
 #define MAIN_READER_CHECK_S 60
 #define MAIN_GROUP_MAX_BYTES (32u << 20)
 
-static void main_usage(FILE *f)
+static void usage(FILE *f)
 {
     fprintf(f, "usage: eddyd [-c FILE] [--data-dir DIR] [--listen HOST:PORT]\n"
                "             [--admin-listen HOST:PORT] [--forward-url URL] [--write-key KEY]\n"
@@ -57,9 +57,9 @@ static void main_usage(FILE *f)
                "exit status: 0 clean stop, 1 startup or storage failure, 2 bad usage or config\n");
 }
 
-static void main_fail(char *err, size_t errlen, const char *fmt, ...)
+static void fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static void main_fail(char *err, size_t errlen, const char *fmt, ...)
+static void fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -67,7 +67,7 @@ static void main_fail(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static bool main_has_secrets(const struct config *c)
+static bool has_secrets(const struct config *c)
 {
     return c->ntokens || c->nwrite_keys || c->write_key[0];
 }
@@ -75,7 +75,7 @@ static bool main_has_secrets(const struct config *c)
 /* The command line, kept for every (re)load: the file is read again on
  * SIGHUP and the flags still override it. */
 #define MAIN_FLAGS_MAX 16
-struct main_flags {
+struct flags {
     const char *conf_path;
     const char *name[MAIN_FLAGS_MAX], *value[MAIN_FLAGS_MAX];
     size_t n;
@@ -83,7 +83,7 @@ struct main_flags {
 
 /* Defaults < file < flags, then the rules between keys: the one way a
  * config is made, at start, for --check-config and on SIGHUP. */
-static int main_build_config(struct config *c, const struct main_flags *f, char *err, size_t errlen)
+static int build_config(struct config *c, const struct flags *f, char *err, size_t errlen)
 {
     config_defaults(c);
     if (f->conf_path && config_load_file(c, f->conf_path, err, errlen) != 0)
@@ -94,7 +94,7 @@ static int main_build_config(struct config *c, const struct main_flags *f, char 
     return config_validate(c, err, errlen);
 }
 
-static void main_warn(const char *msg)
+static void warn_log(const char *msg)
 {
     log_warn("%s", msg);
 }
@@ -103,7 +103,7 @@ static void main_warn(const char *msg)
  * raises a smaller size to the last used page without a word), so a
  * max_size below that would be printed but not applied: refuse it instead,
  * with the size in use. q is the store opened with map_size = max_size. */
-static int main_check_map(const struct config *c, queue_t *q, char *err, size_t errlen)
+static int check_map(const struct config *c, queue_t *q, char *err, size_t errlen)
 {
     struct queue_stats st;
     if (queue_stats(q, &st) != QUEUE_OK || st.max_bytes <= c->max_size)
@@ -112,16 +112,16 @@ static int main_check_map(const struct config *c, queue_t *q, char *err, size_t 
     config_where(c, "storage", "max_size", where, sizeof(where));
     config_format_size(c->max_size, want, sizeof(want));
     config_format_size(st.max_bytes, need, sizeof(need));
-    main_fail(err, errlen,
-              "%s: max_size: %s is below the %llu bytes the store in %s already uses (LMDB cannot "
-              "shrink a store below its last used page): set max_size to at least %s, or start "
-              "on a compact copy (eddy backup)",
-              where, want, (unsigned long long)st.max_bytes, c->data_dir, need);
+    fail(err, errlen,
+         "%s: max_size: %s is below the %llu bytes the store in %s already uses (LMDB cannot "
+         "shrink a store below its last used page): set max_size to at least %s, or start "
+         "on a compact copy (eddy backup)",
+         where, want, (unsigned long long)st.max_bytes, c->data_dir, need);
     return -1;
 }
 
 /* --check-config: what start would refuse of an existing store. */
-static int main_check_store(const struct config *c, char *err, size_t errlen)
+static int check_store(const struct config *c, char *err, size_t errlen)
 {
     if (!queue_store_exists(c->data_dir))
         return 0; /* start will create it */
@@ -130,28 +130,28 @@ static int main_check_store(const struct config *c, char *err, size_t errlen)
     queue_t *q = NULL;
     char why[512];
     if (queue_open(&q, &qo, why, sizeof(why)) != QUEUE_OK) {
-        main_fail(err, errlen, "cannot open the store in %s: %s", c->data_dir, why);
+        fail(err, errlen, "cannot open the store in %s: %s", c->data_dir, why);
         return -1;
     }
-    int rc = main_check_map(c, q, err, errlen);
+    int rc = check_map(c, q, err, errlen);
     queue_close(q);
     return rc;
 }
 
-struct main_ctx {
+struct ctx {
     struct ingest *ingest;
     queue_t *queue;
     struct metrics *metrics;
     const struct config *cfg; /* as started */
-    const struct main_flags *flags;
+    const struct flags *flags;
     struct delivery *delivery;
     struct config *last; /* the last reload applied, or NULL */
 };
 
-static void main_on_signal(evutil_socket_t sig, short what, void *arg)
+static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
-    struct main_ctx *ctx = arg;
+    struct ctx *ctx = arg;
     log_info("received %s: draining (stop accepting, answer what is in flight)",
              sig == SIGTERM ? "SIGTERM" : "SIGINT");
     ingest_shutdown(ctx->ingest, 0);
@@ -159,16 +159,16 @@ static void main_on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* config_changes callback. The live keys are compared with what was last
  * in force, the others with what eddyd started with (what still runs). */
-struct main_reload {
+struct reload {
     bool live_pass;   /* this pass reports the live keys */
     bool delivery;    /* a delivery setting changed */
     unsigned restart; /* keys that need a restart */
 };
 
-static void main_on_change(void *arg, const char *section, const char *name, enum config_live live,
-                           const char *old_text, const char *new_text)
+static void on_change(void *arg, const char *section, const char *name, enum config_live live,
+                      const char *old_text, const char *new_text)
 {
-    struct main_reload *r = arg;
+    struct reload *r = arg;
     if (r->live_pass != (live != CONFIG_RESTART))
         return;
     if (live == CONFIG_RESTART) {
@@ -184,10 +184,10 @@ static void main_on_change(void *arg, const char *section, const char *name, enu
 /* SIGHUP, on the loop thread: read the file again; swap in the new
  * credentials, hand delivery its live settings, name what needs a
  * restart; a bad file changes nothing. */
-static void main_on_hup(evutil_socket_t sig, short what, void *arg)
+static void on_hup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig, (void)what;
-    struct main_ctx *ctx = arg;
+    struct ctx *ctx = arg;
     const struct config *run = ctx->cfg;
     const char *path = ctx->flags->conf_path ? ctx->flags->conf_path : "(no config file)";
     struct config *next = calloc(1, sizeof(*next));
@@ -196,7 +196,7 @@ static void main_on_hup(evutil_socket_t sig, short what, void *arg)
         log_error("reload: out of memory; keeping the running configuration");
         return;
     }
-    if (main_build_config(next, ctx->flags, err, sizeof(err)) != 0) {
+    if (build_config(next, ctx->flags, err, sizeof(err)) != 0) {
         log_error("reload: %s; keeping the running configuration", err);
         goto drop;
     }
@@ -215,10 +215,10 @@ static void main_on_hup(evutil_socket_t sig, short what, void *arg)
         log_error("reload: out of memory; keeping the running configuration");
         goto drop;
     }
-    struct main_reload r = {.live_pass = true};
-    config_changes(ctx->last ? ctx->last : run, next, main_on_change, &r);
+    struct reload r = {.live_pass = true};
+    config_changes(ctx->last ? ctx->last : run, next, on_change, &r);
     r.live_pass = false;
-    config_changes(run, next, main_on_change, &r);
+    config_changes(run, next, on_change, &r);
     ingest_set_credentials(ctx->ingest, creds);
     if (r.delivery)
         delivery_reconfigure(ctx->delivery, next);
@@ -234,10 +234,10 @@ drop:
     free(next);
 }
 
-static void main_on_reader_check(evutil_socket_t fd, short what, void *arg)
+static void on_reader_check(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    struct main_ctx *ctx = arg;
+    struct ctx *ctx = arg;
     int cleared = 0;
     if (queue_reader_check(ctx->queue, &cleared) != QUEUE_OK) {
         log_warn("mdb_reader_check failed: %s", queue_last_error());
@@ -282,7 +282,7 @@ static void keep_freed_memory(void)
 
 /* Reads the command line into flags and check_only. Returns -1 to go on,
  * else the exit code (--help, --version, a usage error). */
-static int main_parse_flags(int argc, char **argv, struct main_flags *flags, bool *check_only)
+static int parse_flags(int argc, char **argv, struct flags *flags, bool *check_only)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -324,24 +324,24 @@ static int main_parse_flags(int argc, char **argv, struct main_flags *flags, boo
             printf("eddyd %s\n", EDDY_VERSION);
             return 0;
         case 'h':
-            main_usage(stdout);
+            usage(stdout);
             return 0;
         default:
-            main_usage(stderr);
+            usage(stderr);
             return 2;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "eddyd: unexpected argument \"%s\"\n", argv[optind]);
-        main_usage(stderr);
+        usage(stderr);
         return 2;
     }
     return -1;
 }
 
-/* What eddyd runs: started in order by main_start, stopped in reverse by
- * main_stop (which takes a partly started set). */
-struct main_parts {
+/* What eddyd runs: started in order by start_parts, stopped in reverse by
+ * stop_parts (which takes a partly started set). */
+struct parts {
     struct event_base *base;
     queue_t *q;
     struct ingest *in;
@@ -353,8 +353,8 @@ struct main_parts {
 
 /* Starts every part; ctx is what the signal and timer handlers get, filled
  * in once everything is up. Returns 0, or the exit code to stop with. */
-static int main_start(struct main_parts *p, struct config *cfg, const struct main_flags *flags,
-                      struct metrics *metrics, struct main_ctx *ctx)
+static int start_parts(struct parts *p, struct config *cfg, const struct flags *flags,
+                       struct metrics *metrics, struct ctx *ctx)
 {
     char err[2048];
     p->base = event_base_new();
@@ -366,9 +366,9 @@ static int main_start(struct main_parts *p, struct config *cfg, const struct mai
      * answers as soon as admin starts, and a SIGTERM before this point would
      * kill eddyd undrained. A signal caught early waits for the loop; ctx is
      * filled in before the loop runs. */
-    p->ev_term = evsignal_new(p->base, SIGTERM, main_on_signal, ctx);
-    p->ev_int = evsignal_new(p->base, SIGINT, main_on_signal, ctx);
-    p->ev_hup = evsignal_new(p->base, SIGHUP, main_on_hup, ctx);
+    p->ev_term = evsignal_new(p->base, SIGTERM, on_signal, ctx);
+    p->ev_int = evsignal_new(p->base, SIGINT, on_signal, ctx);
+    p->ev_hup = evsignal_new(p->base, SIGHUP, on_hup, ctx);
     if (!p->ev_term || !p->ev_int || !p->ev_hup || event_add(p->ev_term, NULL) != 0 ||
         event_add(p->ev_int, NULL) != 0 || event_add(p->ev_hup, NULL) != 0) {
         log_error("cannot set up signal handling");
@@ -388,7 +388,7 @@ static int main_start(struct main_parts *p, struct config *cfg, const struct mai
         log_error("cannot open the store in %s: %s", cfg->data_dir, err);
         return 1;
     }
-    if (main_check_map(cfg, p->q, err, sizeof(err)) != 0) {
+    if (check_map(cfg, p->q, err, sizeof(err)) != 0) {
         log_error("%s", err);
         return 2;
     }
@@ -421,13 +421,13 @@ static int main_start(struct main_parts *p, struct config *cfg, const struct mai
         log_error("cannot start delivery: %s", err);
         return 1;
     }
-    *ctx = (struct main_ctx){.ingest = p->in,
-                             .queue = p->q,
-                             .metrics = metrics,
-                             .cfg = cfg,
-                             .flags = flags,
-                             .delivery = p->dlv};
-    p->ev_reader = event_new(p->base, -1, EV_PERSIST, main_on_reader_check, ctx);
+    *ctx = (struct ctx){.ingest = p->in,
+                        .queue = p->q,
+                        .metrics = metrics,
+                        .cfg = cfg,
+                        .flags = flags,
+                        .delivery = p->dlv};
+    p->ev_reader = event_new(p->base, -1, EV_PERSIST, on_reader_check, ctx);
     struct timeval every = {MAIN_READER_CHECK_S, 0};
     if (!p->ev_reader || event_add(p->ev_reader, &every) != 0) {
         log_error("cannot set up the reader check");
@@ -438,7 +438,7 @@ static int main_start(struct main_parts *p, struct config *cfg, const struct mai
 
 /* Everything accepted has been answered once the loop returns; stop the
  * producers before the store closes, the store last. */
-static void main_stop(struct main_parts *p)
+static void stop_parts(struct parts *p)
 {
     ingest_stop_workers(p->in);
     committer_stop(p->com);
@@ -459,24 +459,24 @@ static void main_stop(struct main_parts *p)
 int main(int argc, char **argv)
 {
     keep_freed_memory();
-    static struct main_flags flags;
+    static struct flags flags;
     bool check_only = false;
-    int exit_code = main_parse_flags(argc, argv, &flags, &check_only);
+    int exit_code = parse_flags(argc, argv, &flags, &check_only);
     if (exit_code >= 0)
         return exit_code;
 
     struct config cfg;
     char err[2048];
-    if (main_build_config(&cfg, &flags, err, sizeof(err)) != 0 ||
-        config_check_system(&cfg, err, sizeof(err), main_warn) != 0 ||
-        (check_only && main_check_store(&cfg, err, sizeof(err)) != 0)) {
+    if (build_config(&cfg, &flags, err, sizeof(err)) != 0 ||
+        config_check_system(&cfg, err, sizeof(err), warn_log) != 0 ||
+        (check_only && check_store(&cfg, err, sizeof(err)) != 0)) {
         fprintf(stderr, "eddyd: %s\n", err);
         config_free(&cfg);
         return 2;
     }
     const char *conf_path = flags.conf_path;
     struct stat st;
-    if (conf_path && stat(conf_path, &st) == 0 && (st.st_mode & S_IROTH) && main_has_secrets(&cfg))
+    if (conf_path && stat(conf_path, &st) == 0 && (st.st_mode & S_IROTH) && has_secrets(&cfg))
         log_warn("%s is readable by every user and holds tokens or write keys: chmod o-r it",
                  conf_path);
     if (check_only) {
@@ -504,9 +504,9 @@ int main(int argc, char **argv)
 
     static struct metrics metrics;
     metrics_init(&metrics);
-    struct main_parts parts = {0};
-    struct main_ctx ctx = {0};
-    exit_code = main_start(&parts, &cfg, &flags, &metrics, &ctx);
+    struct parts parts = {0};
+    struct ctx ctx = {0};
+    exit_code = start_parts(&parts, &cfg, &flags, &metrics, &ctx);
     if (exit_code == 0) {
         log_info("eddyd %s: ingest on %s, admin on %s, store %s (max %llu bytes, sync %s), "
                  "delivering to %s",
@@ -517,7 +517,7 @@ int main(int argc, char **argv)
         if (committer_lost(parts.com) && exit_code == 0)
             exit_code = 1; /* not a clean stop: what the lost store held is gone with it */
     }
-    main_stop(&parts);
+    stop_parts(&parts);
     curl_global_cleanup();
     if (ctx.last)
         config_free(ctx.last);

@@ -5,13 +5,13 @@
 
 #include <stdlib.h>
 
-static size_t seqmap_slot(const struct seqmap *m, uint64_t seq)
+static size_t slot(const struct seqmap *m, uint64_t seq)
 {
     /* Fibonacci hashing: consecutive sequences spread over the table. */
     return (size_t)((seq * 0x9E3779B97F4A7C15ull) >> 17) & (m->cap - 1);
 }
 
-static int seqmap_grow(struct seqmap *m)
+static int grow(struct seqmap *m)
 {
     size_t cap = m->cap ? m->cap * 2 : 64;
     uint64_t *keys = calloc(cap, sizeof(*keys));
@@ -33,9 +33,9 @@ static int seqmap_grow(struct seqmap *m)
 
 int seqmap_put(struct seqmap *m, uint64_t seq, int64_t v)
 {
-    if ((m->n + 1) * 4 > m->cap * 3 && seqmap_grow(m) != 0)
+    if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != 0)
         return -1;
-    size_t i = seqmap_slot(m, seq);
+    size_t i = slot(m, seq);
     while (m->keys[i] && m->keys[i] != seq)
         i = (i + 1) & (m->cap - 1);
     if (!m->keys[i])
@@ -49,7 +49,7 @@ bool seqmap_get(const struct seqmap *m, uint64_t seq, int64_t *v)
 {
     if (!m->cap)
         return false;
-    for (size_t i = seqmap_slot(m, seq); m->keys[i]; i = (i + 1) & (m->cap - 1))
+    for (size_t i = slot(m, seq); m->keys[i]; i = (i + 1) & (m->cap - 1))
         if (m->keys[i] == seq) {
             *v = m->vals[i];
             return true;
@@ -61,7 +61,7 @@ void seqmap_del(struct seqmap *m, uint64_t seq)
 {
     if (!m->cap)
         return;
-    size_t i = seqmap_slot(m, seq), mask = m->cap - 1;
+    size_t i = slot(m, seq), mask = m->cap - 1;
     while (m->keys[i] && m->keys[i] != seq)
         i = (i + 1) & mask;
     if (!m->keys[i])
@@ -69,7 +69,7 @@ void seqmap_del(struct seqmap *m, uint64_t seq)
     /* Backward shift: pull later members of the run into the hole, so
      * lookups never need tombstones. */
     for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
-        size_t home = seqmap_slot(m, m->keys[j]);
+        size_t home = slot(m, m->keys[j]);
         if (((j - home) & mask) >= ((j - i) & mask)) {
             m->keys[i] = m->keys[j];
             m->vals[i] = m->vals[j];

@@ -42,7 +42,7 @@ struct workq {
  * which costs a few percent under load and nothing else: said once, not
  * once per thread. (getpriority can return -1 as a value; then the result
  * is merely 1 level off.) */
-static void workq_lower_priority(void)
+static void lower_priority(void)
 {
     static atomic_bool said;
     id_t tid = (id_t)gettid();
@@ -55,10 +55,10 @@ static void workq_lower_priority(void)
                  strerror(e));
 }
 
-static void *workq_main(void *p)
+static void *run(void *p)
 {
     struct workq *w = p;
-    workq_lower_priority();
+    lower_priority();
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->head && !w->stopping)
@@ -95,7 +95,7 @@ int workq_start(struct workq **out, const struct workq_options *o, char *err, si
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     for (unsigned i = 0; i < nthreads; i++) {
-        int rc = pthread_create(&w->threads[i], NULL, workq_main, w);
+        int rc = pthread_create(&w->threads[i], NULL, run, w);
         if (rc != 0) {
             snprintf(err, errlen, "worker pool: cannot start thread: %s", strerror(rc));
             w->nthreads = i;
