@@ -9,9 +9,10 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
+CXX     ?= c++
 SAN     ?=
 
-PKGS     := lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal libcrypto
+PKGS     := lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal libcrypto simdjson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -19,9 +20,12 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SAN) $(PKG_CFLAGS)
 LDFLAGS += -pthread $(SAN)
-LDLIBS  += $(PKG_LIBS) -lm
+CXXFLAGS ?= -O2 -g
+# C++ only for storage/batch_fast.cpp, simdjson's wrapper.
+CXXFLAGS += -std=c++17 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SAN) $(PKG_CFLAGS)
+LDLIBS  += $(PKG_LIBS) -lstdc++ -lm
 
-STORAGE_SRC := $(wildcard storage/*.c)
+STORAGE_SRC := $(wildcard storage/*.c storage/*.cpp)
 DAEMON_SRC  := $(filter-out daemon/main.c,$(wildcard daemon/*.c))
 TOOLS_SRC   := $(filter-out tools/eddy.c,$(wildcard tools/*.c))
 UNIT_SRC    := $(wildcard tests/unit/*/test_*.c)
@@ -29,7 +33,7 @@ BENCH_SRC   := $(wildcard tests/bench/*.c)
 SHIM_SRC    := $(wildcard tests/shim/*.c)
 TTOOL_SRC   := $(wildcard tests/tools/*.c)
 
-obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(1)))
 
 STORAGE_LIB := $(BUILD)/libeddystore.a
 DAEMON_LIB  := $(BUILD)/libeddyd.a
@@ -58,6 +62,7 @@ build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS) $(PL_BINS)
 # Installs what is missing (Debian 12, as root); silent when all is there.
 DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
             libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libisal-dev libssl-dev \
+            libsimdjson-dev \
             libcmocka-dev bats \
             clang clang-format clang-tidy cppcheck libclang-rt-14-dev curl wrk python3 \
             iproute2 e2fsprogs procps psmisc nginx-light openssl haproxy python3-yaml \
@@ -78,6 +83,9 @@ check-deps:
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
 
 $(STORAGE_LIB): $(call obj,$(STORAGE_SRC))
 	@mkdir -p $(dir $@)
@@ -129,7 +137,7 @@ asan:
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
 
 tsan:
-	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang SAN="-fsanitize=thread" all
+	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang CXX=clang++ SAN="-fsanitize=thread" all
 	@TSAN_OPTIONS="halt_on_error=1 $(TSAN_OPTIONS)" BUILD=$(abspath build/tsan) SUITES="e2e" tests/run.sh
 
 soak: all
@@ -171,7 +179,7 @@ powerloss: all
 
 # ---- hygiene --------------------------------------------------------------
 
-C_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
+C_FILES = $(shell git ls-files '*.c' '*.cpp' '*.h' 2>/dev/null || find . -name '*.[ch]' -not -path './build/*')
 
 format:
 	clang-format -i $(C_FILES)

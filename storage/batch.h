@@ -43,6 +43,12 @@ struct batch_summary {
 int batch_validate(const unsigned char *body, size_t len, struct batch_summary *summary, char *err,
                    size_t errlen);
 
+/* batch_validate without its fast path (simdjson, batch_fast.h): yajl alone,
+ * the authority on every answer. batch_validate gives exactly its answer;
+ * tests compare the two. */
+int batch_validate_yajl(const unsigned char *body, size_t len, struct batch_summary *summary,
+                        char *err, size_t errlen);
+
 /* One event inside a body. Offsets are from the start of the body; a length
  * of 0 means the field is absent or not a string. */
 struct batch_event {

@@ -1,6 +1,10 @@
 /*
- * fuzz_diff.c - differential harness: eddy's streaming validator against
- * jansson's DOM parser.
+ * fuzz_diff.c - differential harness: batch_validate against yajl alone
+ * (batch_validate_yajl), and eddy's validator against jansson's DOM parser.
+ *
+ * batch_validate's simdjson fast path must change nothing: on every input
+ * (raw NUL bytes included) it returns what batch_validate_yajl returns, with
+ * the same event count, type list and error message.
  *
  * eddy must never be stricter than needed: whatever jansson (flags
  * JSON_ALLOW_NUL, so "\u0000" inside strings is fine) parses as an object
@@ -23,8 +27,27 @@
 #include "batch.h"
 #include "fuzz_util.h"
 
+/* batch_validate and yajl alone agree on everything they report. */
+static void same_as_yajl(const uint8_t *data, size_t size)
+{
+    struct batch_summary a = {0}, b = {0};
+    char ea[256] = "", eb[256] = "";
+    int ra = batch_validate(data, size, &a, ea, sizeof ea);
+    int rb = batch_validate_yajl(data, size, &b, eb, sizeof eb);
+    FUZZ_CHECK(ra == rb && strcmp(ea, eb) == 0, "batch_validate rc %d (%s); yajl rc %d (%s)", ra,
+               ea, rb, eb);
+    if (ra == BATCH_OK)
+        FUZZ_CHECK(a.events == b.events && a.types_len == b.types_len &&
+                       memcmp(a.types, b.types, a.types_len) == 0,
+                   "batch_validate %u events, types \"%s\"; yajl %u events, types \"%s\"", a.events,
+                   a.types, b.events, b.types);
+    free(a.types);
+    free(b.types);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    same_as_yajl(data, size);
     if (memchr(data, '\0', size))
         return 0;
     json_error_t jerr;

@@ -15,12 +15,13 @@ ROOT=$PWD
 SECS=${1:-60}
 BUILD=${BUILD:-$ROOT/build/fuzz}
 CC=${FUZZ_CC:-clang}
+CXX=${FUZZ_CXX:-clang++}
 HARNESSES=${FUZZ_HARNESSES:-ingest record split diff config}
 MAX_LEN=${FUZZ_MAX_LEN:-131072}
-PKGS="lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal"
+PKGS="lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal simdjson"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -pthread $SAN $(pkg-config --cflags $PKGS)"
-LIBS="$(pkg-config --libs $PKGS) -lm"
+LIBS="$(pkg-config --libs $PKGS) -lstdc++ -lm"
 
 command -v "$CC" >/dev/null || { echo "fuzz: $CC not found (make deps installs clang)" >&2; exit 1; }
 mkdir -p "$BUILD/obj" "$BUILD/seeds" "$BUILD/corpus" "$BUILD/findings" "$BUILD/logs"
@@ -32,7 +33,12 @@ compile() { # SRC [EXTRA_FLAGS...] -> prints the object path
     local src=$1; shift
     local obj=$BUILD/obj/${src//\//_}.o
     if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ] || [ "$headers_newest" -nt "$obj" ]; then
-        $CC $CFLAGS "$@" -c "$src" -o "$obj" || return 1
+        case $src in
+        # vptr and function checks need the C++ sanitizer runtime, which clang
+        # links only for clang++; the harnesses are linked by clang.
+        *.cpp) $CXX ${CFLAGS/-std=c11/-std=c++17} -fno-sanitize=vptr,function "$@" -c "$src" -o "$obj" || return 1 ;;
+        *) $CC $CFLAGS "$@" -c "$src" -o "$obj" || return 1 ;;
+        esac
     fi
     echo "$obj"
 }
@@ -45,7 +51,7 @@ archive() { # LIB SRC... : objects built with fuzzer-no-link coverage
     rm -f "$lib" && ar rcs "$lib" "${objs[@]}"
 }
 
-storage_src=$(ls storage/*.c 2>/dev/null)
+storage_src=$(ls storage/*.c storage/*.cpp 2>/dev/null)
 daemon_src=$(ls daemon/*.c 2>/dev/null | grep -v '^daemon/main.c$')
 build_failed=0
 if [ -n "$storage_src" ]; then

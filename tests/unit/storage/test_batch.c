@@ -2,11 +2,15 @@
  * test_batch.c - the Currents body: batch_validate against every edge
  * fixture of tests/fixtures/edge/manifest.json (status and event count as
  * stated there), leniency cases, deep nesting, the scanner's spans, joins,
- * type lists, and the scanner on garbage (never out of bounds).
+ * type lists, the scanner on garbage (never out of bounds), and
+ * batch_validate's simdjson fast path against yajl alone.
  */
 #include "../helpers.h"
 
+#include <dirent.h>
 #include <jansson.h>
+
+#include "../../../storage/batch_fast.h"
 
 #define EDGE "tests/fixtures/edge/"
 #define CORPUS "tests/fixtures/corpus/"
@@ -546,6 +550,130 @@ static void test_scan_refuses_non_batches(void **state)
     }
 }
 
+/* batch_validate (simdjson first) and batch_validate_yajl agree on
+ * everything: status, message, event count, type list. */
+static void assert_same_as_yajl(const char *what, const unsigned char *b, size_t len)
+{
+    struct batch_summary x = {0}, y = {0};
+    char ex[256], ey[256];
+    int rx = batch_validate(b, len, &x, ex, sizeof(ex));
+    int ry = batch_validate_yajl(b, len, &y, ey, sizeof(ey));
+    if (rx != ry || strcmp(ex, ey) != 0)
+        fail_msg("%s: batch_validate %d (%s), yajl %d (%s)", what, rx, ex, ry, ey);
+    if (rx == BATCH_OK &&
+        (x.events != y.events || x.types_len != y.types_len || strcmp(x.types, y.types) != 0))
+        fail_msg("%s: batch_validate %u events, types \"%s\"; yajl %u, \"%s\"", what, x.events,
+                 x.types, y.events, y.types);
+    free(x.types);
+    free(y.types);
+}
+
+static void same_as_yajl_in(const char *dir)
+{
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof(path), "%s%s", dir, e->d_name);
+        size_t len;
+        unsigned char *b = th_read_file(path, &len);
+        assert_non_null(b);
+        assert_same_as_yajl(path, b, len);
+        free(b);
+        files++;
+    }
+    closedir(d);
+    assert_true(files >= 20);
+}
+
+static void test_fast_path_same_as_yajl_fixtures(void **state)
+{
+    (void)state;
+    same_as_yajl_in(EDGE);
+    same_as_yajl_in(CORPUS);
+}
+
+/* Where simdjson and yajl part ways, the answer is still yajl's: each of
+ * these is decided by the yajl path or must come out the same from both. */
+static void test_fast_path_same_as_yajl_cases(void **state)
+{
+    (void)state;
+    static const char *const cases[] = {
+        "{\"events\":[1]}\v",                                  /* \v: whitespace to yajl only */
+        "\f{\"events\":[1]}",                                  /* \f likewise */
+        "{\"events\":[123456789012345678901234567890,1e400]}", /* beyond simdjson's numbers */
+        "{\"events\":[{\"event_type\":\"\\ud800\"}]}",         /* lone surrogate escape */
+        "{\"events\":[{\"event_type\":\"\\udc00x\"},{\"event_type\":\"y\"}]}",
+        "{\"events\":[{\"event_type\":\"\xff\xfe\"}]}",  /* invalid UTF-8 */
+        "{\"events\":[{\"event_type\":\"a\\u0000b\"}]}", /* NUL decoded: '?' in the list */
+        "{\"events\":[1],\"ev\\u0000ents\":5}",          /* not the key "events" */
+        "{\"events\":5,\"ev\\u0065nts\":[1,2]}",         /* escaped: the same key, last wins */
+        "{\"events\":[{\"event_type\":\"a\x7f\"}]}",     /* DEL is no control byte to JSON */
+        "{\"events\":[{\"event_type\":\"t\\n\\u0041\"}]}",
+        "{\"events\":[{\"event_type\":\"x\",\"event_type\":7},{\"event_type\":[\"y\"]}]}",
+        "{\"events\":[{\"event_type\":\"\"},{\"event_type\":\"z\"}]}",
+        "{\"events\":[{\"event_type\":\"a\x01\"}]}", /* raw control byte: refused */
+        "{\"events\":[1]} x",
+        "{\"events\":[NaN]}",
+        "{\"events\":[1,]}",
+        "{\"events\":[]}",
+        "{\"events\":{}}",
+        "[{\"events\":[1]}]",
+        "{\"events\":[1]}{\"events\":[1]}",
+        "\xef\xbb\xbf{\"events\":[1]}",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        assert_same_as_yajl(cases[i], (const unsigned char *)cases[i], strlen(cases[i]));
+    /* A raw NUL after the text. */
+    assert_same_as_yajl("raw NUL", (const unsigned char *)"{\"events\":[1]}\0", 15);
+    /* Nesting beyond simdjson's 1,024 levels inside an event. */
+    size_t depth = 3000, k = 0;
+    char *deep = malloc(2 * depth + 32);
+    assert_non_null(deep);
+    k += (size_t)sprintf(deep, "{\"events\":[");
+    for (size_t i = 0; i < depth; i++)
+        deep[k++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        deep[k++] = ']';
+    k += (size_t)sprintf(deep + k, "]}");
+    assert_same_as_yajl("3000 levels", (const unsigned char *)deep, k);
+    free(deep);
+}
+
+static bool count_type(void *ctx, const char *s, size_t n)
+{
+    (void)s, (void)n;
+    ++*(int *)ctx;
+    return true;
+}
+
+/* The corpus bodies take the fast path (else it costs without paying). */
+static void test_fast_path_taken_for_corpus(void **state)
+{
+    (void)state;
+    size_t len;
+    unsigned char *b = th_read_file(CORPUS "batch-00001.json", &len);
+    assert_non_null(b);
+    uint32_t events = 0;
+    int types = 0;
+    assert_true(batch_fast_scan(b, len, &events, count_type, &types));
+    assert_int_equal(events, 100);
+    assert_int_equal(types, 100);
+    free(b);
+    /* Over BATCH_FAST_MAX: the streaming path, in constant memory. */
+    unsigned char *big = malloc(BATCH_FAST_MAX + 16);
+    assert_non_null(big);
+    memcpy(big, "{\"events\":[1]}", 14);
+    memset(big + 14, ' ', BATCH_FAST_MAX + 2);
+    assert_false(batch_fast_scan(big, BATCH_FAST_MAX + 16, &events, count_type, &types));
+    assert_same_as_yajl("over BATCH_FAST_MAX", big, BATCH_FAST_MAX + 16);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -564,6 +692,9 @@ int main(void)
         cmocka_unit_test(test_scan_garbage_in_bounds),
         cmocka_unit_test(test_string_equals_decodes),
         cmocka_unit_test(test_scan_refuses_non_batches),
+        cmocka_unit_test(test_fast_path_same_as_yajl_fixtures),
+        cmocka_unit_test(test_fast_path_same_as_yajl_cases),
+        cmocka_unit_test(test_fast_path_taken_for_corpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

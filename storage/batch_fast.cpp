@@ -1,0 +1,66 @@
+/*
+ * batch_fast.cpp - batch_fast_scan with simdjson's DOM parser (the one that
+ * validates the whole text; the On-Demand API skips what it is not asked
+ * for). The error-code API is used throughout: nothing here throws.
+ *
+ * Why: yajl, even with no callbacks, runs at ~340 MB/s on the 94 KB corpus
+ * body on the 2-core dev VM, and was about half of eddyd's CPU under wrk;
+ * simdjson's DOM parse of the same body runs at ~1.3 GB/s there (its
+ * icelake kernel). tests/fuzz/fuzz_diff.c and tests/unit/test_batch.c check
+ * that both paths give the same answer.
+ */
+#include "batch_fast.h"
+
+#include <simdjson.h>
+
+namespace
+{
+
+/* One parser per thread: its buffers are reused, so a body costs no
+ * allocation once the thread has seen one as large. */
+thread_local simdjson::dom::parser parser{BATCH_FAST_MAX};
+} // namespace
+
+bool batch_fast_scan(const unsigned char *body, size_t len, uint32_t *events,
+                     batch_fast_type_fn type_fn, void *ctx)
+{
+    if (len > BATCH_FAST_MAX)
+        return false;
+    simdjson::dom::object top;
+    if (parser.parse(body, len).get_object().get(top) != simdjson::SUCCESS)
+        return false;
+    /* The last "events" member counts, as in batch.c's yajl path. */
+    simdjson::dom::element list;
+    bool found = false;
+    for (simdjson::dom::key_value_pair m : top) {
+        if (m.key == "events") {
+            list = m.value;
+            found = true;
+        }
+    }
+    simdjson::dom::array arr;
+    if (!found || list.get_array().get(arr) != simdjson::SUCCESS)
+        return false;
+    uint32_t count = 0;
+    for (simdjson::dom::element ev : arr) {
+        count++;
+        simdjson::dom::object obj;
+        if (ev.get_object().get(obj) != simdjson::SUCCESS)
+            continue;
+        simdjson::dom::element type;
+        bool has = false;
+        for (simdjson::dom::key_value_pair m : obj) {
+            if (m.key == "event_type") {
+                type = m.value;
+                has = true;
+            }
+        }
+        std::string_view s;
+        if (!has || type.get_string().get(s) != simdjson::SUCCESS)
+            continue;
+        if (!type_fn(ctx, s.data(), s.size()))
+            return false;
+    }
+    *events = count;
+    return true;
+}
