@@ -223,14 +223,29 @@ void config_free(struct config *c)
 
 /* ---- values -------------------------------------------------------------- */
 
-int config_parse_size(const char *s, uint64_t *out)
+/* The decimal number s starts with; *end is what follows it. */
+static int leading_number(const char *s, unsigned long long *v, char **end)
 {
     if (!s || !isdigit((unsigned char)*s))
         return -1;
     errno = 0;
+    *v = strtoull(s, end, 10);
+    return errno ? -1 : 0;
+}
+
+/* Duration units, largest first: config_format_duration uses the largest
+ * that divides the value, so what it prints parses back the same. */
+static const struct {
+    uint64_t ms;
+    const char *unit;
+} duration_units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}, {1, "ms"}};
+#define DURATION_UNITS (sizeof(duration_units) / sizeof(duration_units[0]))
+
+int config_parse_size(const char *s, uint64_t *out)
+{
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
+    unsigned long long v;
+    if (leading_number(s, &v, &end) != 0)
         return -1;
     unsigned shift = 0;
     switch (toupper((unsigned char)*end)) {
@@ -271,27 +286,15 @@ int config_parse_size(const char *s, uint64_t *out)
 
 int config_parse_duration(const char *s, uint64_t *out_ms)
 {
-    if (!s || !isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
     char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
+    unsigned long long v;
+    if (leading_number(s, &v, &end) != 0)
         return -1;
-    uint64_t mul;
-    if (strcmp(end, "ms") == 0)
-        mul = 1;
-    else if (strcmp(end, "s") == 0)
-        mul = 1000;
-    else if (strcmp(end, "m") == 0)
-        mul = 60 * 1000;
-    else if (strcmp(end, "h") == 0)
-        mul = 3600 * 1000;
-    else if (strcmp(end, "d") == 0)
-        mul = 24 * 3600 * 1000;
-    else if (*end == '\0' && v == 0)
-        mul = 1; /* "0" needs no unit */
-    else
+    uint64_t mul = *end == '\0' && v == 0 ? 1 : 0; /* "0" needs no unit */
+    for (size_t i = 0; i < DURATION_UNITS && !mul; i++)
+        if (strcmp(end, duration_units[i].unit) == 0)
+            mul = duration_units[i].ms;
+    if (!mul)
         return -1;
     if (v > UINT64_MAX / mul)
         return -1;
@@ -313,16 +316,13 @@ void config_format_size(uint64_t v, char *buf, size_t buflen)
 
 void config_format_duration(uint64_t ms, char *buf, size_t buflen)
 {
-    static const struct {
-        uint64_t ms;
-        const char *unit;
-    } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
-    for (size_t i = 0; i < 4; i++)
-        if (ms && ms % units[i].ms == 0) {
-            snprintf(buf, buflen, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+    for (size_t i = 0; i < DURATION_UNITS && ms; i++)
+        if (ms % duration_units[i].ms == 0) {
+            snprintf(buf, buflen, "%llu%s", (unsigned long long)(ms / duration_units[i].ms),
+                     duration_units[i].unit);
             return;
         }
-    snprintf(buf, buflen, "%llu%s", (unsigned long long)ms, ms ? "ms" : "");
+    snprintf(buf, buflen, "0");
 }
 
 static int parse_bool(const char *s, bool *out)
