@@ -30,6 +30,16 @@ check() {
     echo "status $status: $output"
 }
 
+# refused MESSAGE LINES...: a $CONF of LINES... fails --check-config with
+# exit 2, and MESSAGE (as written, not a pattern) is in what it prints.
+refused() {
+    local msg=$1
+    shift
+    conf "$@"
+    check
+    [ "$status" -eq 2 ] && [[ "$output" == *"$msg"* ]]
+}
+
 code() { curl -s -o "$BATS_TEST_TMPDIR/a" -w '%{http_code}' -X POST --data-binary @"$BODY" "$@"; }
 
 sink_keys() { python3 -c '
@@ -62,14 +72,8 @@ for l in open(sys.argv[1]):
 }
 
 @test "config: list entries with inner whitespace are refused with FILE:LINE" {
-    conf '[ingest]' 'write_keys = key one, key-two'
-    check
-    [ "$status" -eq 2 ]
-    [[ "$output" == *"$CONF:2: write_keys: entry 1 holds whitespace"* ]]
-    conf '[ingest]' 'tokens = a' 'paths = /a /b'
-    check
-    [ "$status" -eq 2 ]
-    [[ "$output" == *"$CONF:3: paths: \"/a /b\" holds whitespace"* ]]
+    refused "$CONF:2: write_keys: entry 1 holds whitespace" '[ingest]' 'write_keys = key one, key-two'
+    refused "$CONF:3: paths: \"/a /b\" holds whitespace" '[ingest]' 'tokens = a' 'paths = /a /b'
 }
 
 @test "config: credentials or a #fragment in [delivery] url stop startup and are never printed" {
@@ -94,19 +98,10 @@ for l in open(sys.argv[1]):
 }
 
 @test "config: a repeated key stops startup naming both lines, lists included" {
-    conf '[ingest]' 'write_keys = good' 'write_keys = bad:key'
-    check
-    [ "$status" -eq 2 ]
-    [[ "$output" == *"$CONF:3: write_keys: "* ]]
-    conf '[ingest]' 'write_keys = good' '[storage]' 'max_size = 1G' 'max_size = 2G'
-    check
-    [ "$status" -eq 2 ]
-    [[ "$output" == *"$CONF:5: max_size: given twice (first at line 4)"* ]]
+    refused "$CONF:3: write_keys: " '[ingest]' 'write_keys = good' 'write_keys = bad:key'
+    refused "$CONF:5: max_size: given twice (first at line 4)" '[ingest]' 'write_keys = good' '[storage]' 'max_size = 1G' 'max_size = 2G'
     # a continuation line is part of the same key and gets the same checks
-    conf '[ingest]' 'write_keys = good,' '    other:bad'
-    check
-    [ "$status" -eq 2 ]
-    [[ "$output" == *"$CONF:3: write_keys: a write key cannot hold ':'"* ]]
+    refused "$CONF:3: write_keys: a write key cannot hold ':'" '[ingest]' 'write_keys = good,' '    other:bad'
     conf '[ingest]' 'write_keys = good,' '    other' '[delivery]' 'write_key = other'
     check
     [ "$status" -eq 0 ]
@@ -139,10 +134,7 @@ for l in open(sys.argv[1]):
 }
 
 @test "config: cross-key errors carry the line of the key at fault" {
-    conf '[ingest]' 'write_keys = k' '[delivery]' 'backoff_min = 10m' 'backoff_max = 1m'
-    check
-    [ "$status" -eq 2 ]
-    [[ "$output" == *"$CONF:4: backoff_min: 10m is larger than backoff_max (1m, line 5)"* ]]
+    refused "$CONF:4: backoff_min: 10m is larger than backoff_max (1m, line 5)" '[ingest]' 'write_keys = k' '[delivery]' 'backoff_min = 10m' 'backoff_max = 1m'
     conf '[ingest]' 'write_keys = k' 'max_body = 64M' '[storage]' 'max_size = 32M'
     check
     [ "$status" -eq 2 ]

@@ -27,6 +27,18 @@ pending_count() {
     "$QTOOL" count "$DATA_DIR"
 }
 
+# post_until_refused: posts a corpus batch up to 30 times, until an answer
+# is not 200; ok counts the 200s, $output holds the last answer.
+post_until_refused() {
+    local i
+    ok=0
+    for i in $(seq 1 30); do
+        run post "$FIXTURES/corpus/batch-00002.json"
+        [[ "$output" == "200 "* ]] || break
+        ok=$((ok + 1))
+    done
+}
+
 @test "every edge body gets the answer its manifest states; rejected ones store nothing" {
     start_eddyd
     python3 "$CLIENT" edge "$INGEST_URL/v1/webhook" writeKey=test-key "$FIXTURES/edge" \
@@ -137,12 +149,7 @@ print(sum(1 for c in m["cases"] if c["status"] == 200 and c.get("events") != 0))
     write_config storage.max_size=2M storage.high_water=0.3 ingest.max_body=512K
     start_eddyd
     curl -sf "$ADMIN_URL/readyz"
-    ok=0
-    for i in $(seq 1 30); do
-        run post "$FIXTURES/corpus/batch-00002.json"
-        [[ "$output" == "200 "* ]] || break
-        ok=$((ok + 1))
-    done
+    post_until_refused
     [[ "$output" == "503 "*'"error":"storage_full"'* ]]
     [ "$ok" -ge 3 ] && [ "$ok" -lt 30 ]
     # Refused before passing high water: the headroom stays free for deletes.
@@ -158,12 +165,7 @@ assert s["used_bytes"] <= 0.3 * s["max_bytes"], s'
 @test "below high water again once space is freed: ready and storing by itself" {
     write_config storage.max_size=2M storage.high_water=0.3 ingest.max_body=512K
     start_eddyd
-    ok=0
-    for i in $(seq 1 30); do
-        run post "$FIXTURES/corpus/batch-00002.json"
-        [[ "$output" == "200 "* ]] || break
-        ok=$((ok + 1))
-    done
+    post_until_refused
     [[ "$output" == "503 "* ]]
     # Delivery frees the space: eddy is ready and takes batches again by itself.
     "$QTOOL" ack "$DATA_DIR" "$ok"
