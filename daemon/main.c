@@ -339,6 +339,33 @@ static int parse_flags(int argc, char **argv, struct flags *flags, bool *check_o
     return -1;
 }
 
+/* Opens (or creates) the store eddyd runs on. Returns 0, or the exit code
+ * to stop with. */
+static int open_store(queue_t **q, const struct config *cfg)
+{
+    char err[2048];
+    /* One eddyd per data dir: two would deliver every batch twice. */
+    struct queue_options qo = {.dir = cfg->data_dir,
+                               .map_size = cfg->max_size,
+                               .sync_full = cfg->sync_full,
+                               .create = true,
+                               .lock = true};
+    int qrc = queue_open(q, &qo, err, sizeof(err));
+    if (qrc == QUEUE_LOCKED) {
+        log_error("%s", err);
+        return 1;
+    } else if (qrc != QUEUE_OK) {
+        log_error("cannot open the store in %s: %s", cfg->data_dir, err);
+        return 1;
+    }
+    if (check_map(cfg, *q, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 2;
+    }
+    warn_open_to_others(cfg->data_dir);
+    return 0;
+}
+
 /* What eddyd runs: started in order by start_parts, stopped in reverse by
  * stop_parts (which takes a partly started set). */
 struct parts {
@@ -374,25 +401,9 @@ static int start_parts(struct parts *p, struct config *cfg, const struct flags *
         log_error("cannot set up signal handling");
         return 1;
     }
-    /* One eddyd per data dir: two would deliver every batch twice. */
-    struct queue_options qo = {.dir = cfg->data_dir,
-                               .map_size = cfg->max_size,
-                               .sync_full = cfg->sync_full,
-                               .create = true,
-                               .lock = true};
-    int qrc = queue_open(&p->q, &qo, err, sizeof(err));
-    if (qrc == QUEUE_LOCKED) {
-        log_error("%s", err);
-        return 1;
-    } else if (qrc != QUEUE_OK) {
-        log_error("cannot open the store in %s: %s", cfg->data_dir, err);
-        return 1;
-    }
-    if (check_map(cfg, p->q, err, sizeof(err)) != 0) {
-        log_error("%s", err);
-        return 2;
-    }
-    warn_open_to_others(cfg->data_dir);
+    int rc = open_store(&p->q, cfg);
+    if (rc != 0)
+        return rc;
     struct ingest_options io = {.base = p->base, .cfg = cfg, .metrics = metrics};
     if (ingest_start(&p->in, &io, err, sizeof(err)) != 0) {
         log_error("%s", err);
