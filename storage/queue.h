@@ -27,6 +27,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* For the decoded view of a record a queue_entry carries (struct record),
+ * its flags (RECORD_F_*) and statuses (record_status, record_strerror):
+ * part of this API. Its on-disk layout is storage's alone. */
 #include "record.h"
 
 typedef struct queue queue_t;

@@ -18,7 +18,6 @@
 #include "help.h"
 #include "lister.h"
 #include "progress.h"
-#include "../storage/record.h"
 
 #define APPLY_CHUNK_MAX 100000 /* --chunk; without it storage's default (queue.h) */
 

@@ -21,7 +21,6 @@
 #include "jsonfmt.h"
 #include "output.h"
 #include "progress.h"
-#include "../storage/record.h"
 
 struct export_ctx {
     FILE *out;

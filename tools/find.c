@@ -15,7 +15,6 @@
 #include "cli.h"
 #include "help.h"
 #include "output.h"
-#include "../storage/record.h"
 #include "timefmt.h"
 
 struct find_ctx {

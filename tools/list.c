@@ -15,7 +15,6 @@
 #include "filter.h"
 #include "help.h"
 #include "output.h"
-#include "../storage/record.h"
 #include "timefmt.h"
 
 #include "lister.h"

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../storage/record.h"
 #include "../storage/text.h"
 #include "timefmt.h"
 

@@ -14,7 +14,6 @@
 #include "help.h"
 #include "jsonfmt.h"
 #include "output.h"
-#include "../storage/record.h"
 #include "timefmt.h"
 
 static void when(const char *label, int64_t ms, int64_t now)

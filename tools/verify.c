@@ -18,7 +18,6 @@
 #include "cli.h"
 #include "help.h"
 #include "progress.h"
-#include "../storage/record.h"
 #include "timefmt.h"
 
 struct verify_ctx {

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../../storage/record.h"
 #include "../../../tools/output.h"
 #include "../../../tools/progress.h"
 
