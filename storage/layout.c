@@ -19,11 +19,11 @@
 /* Room for a record's LMDB node header and key, rounded up generously. */
 #define LAYOUT_NODE_SLACK 64u
 
-static const char *const layout_files[QUEUE_FILES] = {"data.mdb", "lock.mdb"};
+static const char *const file_names[QUEUE_FILES] = {"data.mdb", "lock.mdb"};
 
 int queue_file_path(const char *dir, enum queue_file which, char *buf, size_t len)
 {
-    return snprintf(buf, len, "%s/%s", dir, layout_files[which]);
+    return snprintf(buf, len, "%s/%s", dir, file_names[which]);
 }
 
 bool queue_store_exists(const char *dir)

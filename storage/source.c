@@ -143,7 +143,7 @@ void qi_src_name(const char *key, size_t keylen, char name[QI_SRC_NAME_SIZE])
     queue_fingerprint(key, keylen, name);
 }
 
-static int src_get(queue_t *q, MDB_txn *txn, const char *name, uint64_t v[3])
+static int get_counters(queue_t *q, MDB_txn *txn, const char *name, uint64_t v[3])
 {
     char k[SRC_NAME_MAX];
     snprintf(k, sizeof(k), QI_SRC_PREFIX "%s", name);
@@ -163,7 +163,7 @@ static int src_get(queue_t *q, MDB_txn *txn, const char *name, uint64_t v[3])
     return QUEUE_OK;
 }
 
-static int src_put(queue_t *q, MDB_txn *txn, const char *name, const uint64_t v[3])
+static int put_counters(queue_t *q, MDB_txn *txn, const char *name, const uint64_t v[3])
 {
     char k[SRC_NAME_MAX];
     snprintf(k, sizeof(k), QI_SRC_PREFIX "%s", name);
@@ -181,7 +181,7 @@ static int src_put(queue_t *q, MDB_txn *txn, const char *name, const uint64_t v[
     return rc ? qi_lmdb_error(rc, "write source counters") : QUEUE_OK;
 }
 
-static bool src_counted(queue_t *q, MDB_txn *txn)
+static bool counters_kept(queue_t *q, MDB_txn *txn)
 {
     MDB_val k = {strlen(QI_META_SRC_COUNTED), (void *)QI_META_SRC_COUNTED}, v;
     return mdb_get(txn, q->meta, &k, &v) == 0;
@@ -197,20 +197,20 @@ static uint64_t add_clamped(uint64_t v, int64_t d)
 int qi_src_count(queue_t *q, MDB_txn *txn, const char *name, int64_t batches, int64_t events,
                  int64_t bytes)
 {
-    if (!src_counted(q, txn))
+    if (!counters_kept(q, txn))
         return QUEUE_OK;
     uint64_t v[3];
-    int st = src_get(q, txn, name, v);
+    int st = get_counters(q, txn, name, v);
     if (st)
         return st;
     v[0] = add_clamped(v[0], batches);
     v[1] = add_clamped(v[1], events);
     v[2] = add_clamped(v[2], bytes);
-    return src_put(q, txn, name, v);
+    return put_counters(q, txn, name, v);
 }
 
 /* Deletes every "q.src." counter in txn. */
-static int src_clear(queue_t *q, MDB_txn *txn)
+static int clear_counters(queue_t *q, MDB_txn *txn)
 {
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, q->meta, &c);
@@ -245,11 +245,11 @@ int queue_sources_prepare(queue_t *q, const char *default_key, size_t len)
         mdb_txn_abort(txn);
         return qi_lmdb_error(rc, "write the default source");
     }
-    if (src_counted(q, txn))
+    if (counters_kept(q, txn))
         return qi_txn_commit(txn, "commit the default source");
     /* A store from before per-source counters: count what is pending once,
      * in this one transaction (a crash before its commit leaves none). */
-    st = src_clear(q, txn);
+    st = clear_counters(q, txn);
     MDB_val k = {strlen(QI_META_SRC_COUNTED), (void *)QI_META_SRC_COUNTED}, one = {1, "1"};
     rc = st ? 0 : mdb_put(txn, q->meta, &k, &one, 0);
     if (rc)
@@ -328,7 +328,7 @@ int queue_sources(queue_t *q, struct queue_source **out, size_t *nout)
         memcpy(dflt, dv.mv_data, FP_LEN);
         dflt[FP_LEN] = 0;
     }
-    bool counted = src_counted(q, txn);
+    bool counted = counters_kept(q, txn);
     MDB_cursor *c = NULL;
     int rc = mdb_cursor_open(txn, q->meta, &c);
     MDB_val k = {strlen(QI_SRC_PREFIX), (void *)QI_SRC_PREFIX}, v;
@@ -340,7 +340,7 @@ int queue_sources(queue_t *q, struct queue_source **out, size_t *nout)
         memcpy(name, (char *)k.mv_data + plen, k.mv_size - plen);
         name[k.mv_size - plen] = 0;
         uint64_t cnt[3];
-        st = src_get(q, txn, name, cnt);
+        st = get_counters(q, txn, name, cnt);
         if (st)
             break;
         /* records stored without a key belong to the default source */

@@ -119,7 +119,7 @@ struct apply_args {
 
 /* Reads the command line into a. Returns -1 to go on, else the exit code
  * (--help, a usage error). */
-static int apply_parse(struct cli *c, int argc, char **argv, struct apply_args *a)
+static int parse_args(struct cli *c, int argc, char **argv, struct apply_args *a)
 {
     static const struct option replay_opts[] = {CLI_FILTER_OPTIONS,
                                                 {"all", no_argument, NULL, 'a'},
@@ -204,8 +204,8 @@ static int apply_parse(struct cli *c, int argc, char **argv, struct apply_args *
 /* Learns what the command will touch: needed for a dry run (which lists
  * it), for the question, and for an ETA on a terminal. *counted tells
  * whether count holds the number. Returns CLI_OK or CLI_FAIL. */
-static int apply_count(struct cli *c, const struct apply_args *a, bool ask, struct count_ctx *count,
-                       bool *counted)
+static int count_chosen(struct cli *c, const struct apply_args *a, bool ask,
+                        struct count_ctx *count, bool *counted)
 {
     int rc = CLI_OK;
     struct cli_lister list;
@@ -250,7 +250,7 @@ static int apply_count(struct cli *c, const struct apply_args *a, bool ask, stru
 }
 
 /* Says how queue_dead_apply ended after done records; the exit code. */
-static int apply_report(bool replay, int s, uint64_t done)
+static int report(bool replay, int s, uint64_t done)
 {
     const char *verb = replay ? "replayed" : "purged";
     switch (s) {
@@ -279,11 +279,11 @@ static int apply_report(bool replay, int s, uint64_t done)
 }
 
 /* Moves what was chosen; the exit code. */
-static int apply_run(struct cli *c, const struct apply_args *a, enum queue_dead_op op, bool ask)
+static int run_chosen(struct cli *c, const struct apply_args *a, enum queue_dead_op op, bool ask)
 {
     struct count_ctx count = {0};
     bool counted;
-    int rc = apply_count(c, a, ask, &count, &counted);
+    int rc = count_chosen(c, a, ask, &count, &counted);
     if (rc != CLI_OK || a->dry)
         return rc;
     if (counted && count.n == 0) {
@@ -306,7 +306,7 @@ static int apply_run(struct cli *c, const struct apply_args *a, enum queue_dead_
     int s = queue_dead_apply(c->q, op, a->ids, a->nids, a->cf.any ? &a->cf.f : NULL, a->chunk,
                              on_progress, &progress, &done);
     cli_progress_end(&progress);
-    return apply_report(a->replay, s, done);
+    return report(a->replay, s, done);
 }
 
 int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
@@ -314,7 +314,7 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
     struct apply_args a = {.replay = op == QUEUE_REPLAY};
     a.topic = a.replay ? "dlq replay" : "dlq purge";
     cli_filter_init(&a.cf);
-    int rc = apply_parse(c, argc, argv, &a);
+    int rc = parse_args(c, argc, argv, &a);
     if (rc >= 0)
         return rc;
     /* Purge never runs unattended by accident: a script must say --yes. */
@@ -329,7 +329,7 @@ int cli_dlq_apply(struct cli *c, int argc, char **argv, enum queue_dead_op op)
     } else {
         queue_default_source(c->q, a.cf.f.default_source); /* for --source */
         cli_catch_interrupts();
-        rc = apply_run(c, &a, op, ask);
+        rc = run_chosen(c, &a, op, ask);
     }
     free(a.ids);
     return rc;
