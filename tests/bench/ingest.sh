@@ -8,11 +8,13 @@
 # (~94 KB, tests/fixtures/corpus/batch-00001.json) for $SECONDS_PER_RUN s.
 # The three runs alternate for $ROUNDS rounds (the machine is shared and
 # noisy); each round's ratios are computed and the medians reported, with
-# p50/p99 latency and eddyd's mean requests per group commit
-# (eddy_commit_batches _sum/_count). Targets on the 2-core dev box: >= 0.6 of
-# the http ceiling and >= 0.7 of the storage ceiling. Each round also runs
-# eddyd with [storage] compress = none right after the default (gzip) run:
-# ingest with compression >= 0.9 x without (the median of the rounds' ratios).
+# p50/p99 latency, eddyd's mean requests per group commit
+# (eddy_commit_batches _sum/_count) and its CPU per request by thread.
+# Targets on the 2-core dev box: >= 0.6 of the http ceiling and >= 0.7 of
+# the storage ceiling. Each round also runs eddyd with [storage] compress =
+# none next to the default (gzip) run, which goes first in odd rounds and
+# second in even ones: ingest with compression >= 0.9 x without (the median
+# of the rounds' ratios).
 # The data dirs live under the repo's var/ (a real disk, never tmpfs).
 set -u
 cd "$(dirname "$0")/../.."
@@ -70,10 +72,13 @@ for r in $(seq 1 "$ROUNDS"); do
     run_wrk "http://127.0.0.1:$ap/v1/webhook" "$dir/ack.$r"
     kill "${pids[-1]}"
 
-    # 2. eddyd, sync = full, on a fresh store: compress = gzip (the default),
-    # then compress = none (suffix .raw) in the same round.
-    run_eddyd gzip "$r" || exit 1
-    run_eddyd none "$r.raw" || exit 1
+    # 2. eddyd, sync = full, on a fresh store: compress = gzip (the default)
+    # and compress = none (suffix .raw), their order alternating by round.
+    if [ $((r % 2)) = 1 ]; then
+        run_eddyd gzip "$r" && run_eddyd none "$r.raw" || exit 1
+    else
+        run_eddyd none "$r.raw" && run_eddyd gzip "$r" || exit 1
+    fi
     group=$(awk '$1 == "eddy_commit_batches_sum" {s = $2} $1 == "eddy_commit_batches_count" {c = $2}
         END {if (c > 0) printf "%.1f", s / c; else print 1}' "$dir/metrics.$r")
     commit_ms=$(awk '$1 == "eddy_commit_seconds_sum" {s = $2} $1 == "eddy_commit_seconds_count" {c = $2}
@@ -120,10 +125,14 @@ printf '%-32s %9s %9s\n' "latency (median round $best)" p50 p99
 printf '%-32s %9s %9s\n' "ack-only libevent" "$(pct "$dir/ack.$best" 50%)" "$(pct "$dir/ack.$best" 99%)"
 printf '%-32s %9s %9s\n' "eddyd sync=full" "$(pct "$dir/eddyd.$best" 50%)" "$(pct "$dir/eddyd.$best" 99%)"
 printf '%-32s %9s %9s\n' "eddyd sync=full compress=none" "$(pct "$dir/eddyd.$best.raw" 50%)" "$(pct "$dir/eddyd.$best.raw" 99%)"
-# Where eddyd's time went in that round: CPU per request by thread, and how
-# much of the wall time the committer spent inside commits (append + fsync).
-python3 - "$dir/cpu0.$best" "$dir/cpu1.$best" "$dir/eddyd.$best" "$dir/metrics.$best" \
-    "$SECONDS_PER_RUN" "$(getconf CLK_TCK)" <<'PY'
+# Where eddyd's time went in that round: CPU per request by thread (with
+# compress = gzip and = none), and how much of the wall time the committer
+# spent inside commits (append + fsync).
+for sfx in "$best" "$best.raw"; do
+    mode=gzip
+    [ "$sfx" = "$best" ] || mode=none
+    python3 - "$dir/cpu0.$sfx" "$dir/cpu1.$sfx" "$dir/eddyd.$sfx" "$dir/metrics.$sfx" \
+        "$SECONDS_PER_RUN" "$(getconf CLK_TCK)" "$mode" <<'PY'
 import sys
 a = dict(l.split() for l in open(sys.argv[1]))
 b = dict(l.split() for l in open(sys.argv[2]))
@@ -132,9 +141,11 @@ n = float(reqs[0]) if reqs else 0
 m = dict(l.split()[:2] for l in open(sys.argv[4]) if not l.startswith("#") and " " in l)
 tick = float(sys.argv[6])
 if n:
-    parts = ["%s %.0f us" % (k, 1e6 * (float(b[k]) - float(a.get(k, 0))) / tick / n)
-             for k in sorted(b) if float(b[k]) - float(a.get(k, 0)) > 0]
-    print("eddyd CPU per request: " + ", ".join(parts))
+    used = {k: 1e6 * (float(b[k]) - float(a.get(k, 0))) / tick / n for k in b}
+    parts = ["%s %.0f us" % (k, v) for k, v in sorted(used.items()) if v > 0]
+    print("eddyd CPU per request, compress = %s: %.0f us (%s)" % (
+        sys.argv[7], sum(used.values()), ", ".join(parts)))
 busy = float(m.get("eddy_commit_seconds_sum", 0)) / float(sys.argv[5])
-print("committer inside group commits %.0f%% of the run" % (100 * busy))
+print("  committer inside group commits %.0f%% of the run" % (100 * busy))
 PY
+done

@@ -5,6 +5,8 @@
 # each waiting for its answer, $SECONDS_PER_RUN s each, $ROUNDS rounds
 # interleaved:
 #   eddyd        POST with wrk (sync = full, compress = gzip: the defaults)
+#   eddyd_none   the same with compress = none (stores the raw bytes, as the
+#                peers do; shown beside the rest, the target is on eddyd)
 #   redis        Redis 7, appendonly yes, appendfsync always, RPUSH (peer_put)
 #   postgresql   PostgreSQL 15, one INSERT per request, synchronous_commit = on
 #                (pgbench -f with the body as a literal; p99 from its log)
@@ -35,11 +37,14 @@ pg_stop() { [ -d "$tmp/pg" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/
 trap 'pg_stop; cleanup' EXIT
 
 # ---- servers ----------------------------------------------------------------
-EP=$(port) EA=$(port)
+EP=$(port) EA=$(port) NP=$(port) NA=$(port)
 bench_conf "$tmp/eddy.conf" "$EP" "$EA" "$tmp/eddy"
-"$BUILD/eddyd" -c "$tmp/eddy.conf" 2>"$tmp/eddyd.log" &
-pids+=($!)
-wait_port "http://127.0.0.1:$EA/healthz" || exit 1
+bench_conf "$tmp/eddy-none.conf" "$NP" "$NA" "$tmp/eddy-none" compress=none
+for c in eddy eddy-none; do
+    "$BUILD/eddyd" -c "$tmp/$c.conf" 2>"$tmp/$c.log" &
+    pids+=($!)
+done
+wait_port "http://127.0.0.1:$EA/healthz" && wait_port "http://127.0.0.1:$NA/healthz" || exit 1
 
 RP=$(port)
 mkdir "$tmp/redis"
@@ -73,14 +78,17 @@ sleep 1
 post_lua "$tmp/post.lua" "$BODY"
 
 # ---- runs: each prints "REQ_PER_S P99_MS" -----------------------------------
-run_eddyd() {
+# wrk_eddyd PORT
+wrk_eddyd() {
     wrk -t2 -c"$CLIENTS" -d"${SECONDS_PER_RUN}s" --latency -s "$tmp/post.lua" \
-        "http://127.0.0.1:$EP/v1/webhook?writeKey=bench" >"$tmp/wrk.out" 2>&1
+        "http://127.0.0.1:$1/v1/webhook?writeKey=bench" >"$tmp/wrk.out" 2>&1
     awk '/Non-2xx/ {bad = 1} /^Requests\/sec:/ {r = $2}
          $1 == "99%" {v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v)
                       p = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}
          END {if (bad) print "0 0"; else print r, p}' "$tmp/wrk.out"
 }
+run_eddyd() { wrk_eddyd "$EP"; }
+run_eddyd_none() { wrk_eddyd "$NP"; }
 run_redis() { "$BUILD/bench/peer_put" redis 127.0.0.1 "$RP" "$BODY" "$CLIENTS" "$SECONDS_PER_RUN" | awk '{print $1, $3}'; }
 run_beanstalkd() { "$BUILD/bench/peer_put" beanstalk 127.0.0.1 "$BP" "$BODY" "$CLIENTS" "$SECONDS_PER_RUN" | awk '{print $1, $3}'; }
 run_postgresql() {
@@ -101,7 +109,7 @@ print(tps[0].split()[2] if tps else 0, lat[int(len(lat) * 0.99)] if lat else 0)
 PY
 }
 
-systems="eddyd redis postgresql beanstalkd"
+systems="eddyd eddyd_none redis postgresql beanstalkd"
 : >"$tmp/results"
 for r in $(seq 1 "$ROUNDS"); do
     line="round $r:"
@@ -122,9 +130,10 @@ med = {s: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v
 print("== peers: %s clients, %ss per run, %d rounds, body %d bytes, every answer after fsync" % (
     sys.argv[2], sys.argv[3], len(by["eddyd"]), os.path.getsize(sys.argv[4])))
 print("%-12s %10s %10s %12s" % ("system", "req/s", "p99 ms", "eddyd ratio"))
-for s in ("eddyd", "redis", "postgresql", "beanstalkd"):
+for s in ("eddyd", "eddyd_none", "redis", "postgresql", "beanstalkd"):
     rps, p99 = med[s]
-    print("%-12s %10.0f %10.1f %12s" % (s, rps, p99, "" if s == "eddyd" else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
-best = max((med[s][0], s) for s in med if s != "eddyd")
-print("eddyd / best peer (%s): %.2f  (target >= 2)" % (best[1], med["eddyd"][0] / best[0] if best[0] else 0))
+    print("%-12s %10.0f %10.1f %12s" % (s, rps, p99, "" if s.startswith("eddyd") else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
+best = max((med[s][0], s) for s in med if not s.startswith("eddyd"))
+print("eddyd / best peer (%s): %.2f  (target >= 2); with compress = none: %.2f" % (
+    best[1], med["eddyd"][0] / best[0] if best[0] else 0, med["eddyd_none"][0] / best[0] if best[0] else 0))
 PY
