@@ -12,7 +12,7 @@ CC      ?= cc
 CXX     ?= c++
 SAN     ?=
 
-PKGS     := lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal libcrypto simdjson
+PKGS     := lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal libdeflate libcrypto simdjson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -61,7 +61,7 @@ build-all: $(BINS) $(UNIT_BINS) $(BENCH_BINS) $(SHIMS) $(TEST_TOOLS) $(PL_BINS)
 
 # Installs what is missing (Debian 12, as root); silent when all is there.
 DEB_PKGS := build-essential pkg-config liblmdb-dev lmdb-utils libevent-dev libjansson-dev \
-            libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libisal-dev libssl-dev \
+            libcurl4-openssl-dev libinih-dev zlib1g-dev libyajl-dev libisal-dev libdeflate-dev libssl-dev \
             libsimdjson-dev \
             libcmocka-dev bats \
             clang clang-format clang-tidy cppcheck libclang-rt-14-dev curl wrk python3 \

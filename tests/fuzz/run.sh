@@ -18,7 +18,7 @@ CC=${FUZZ_CC:-clang}
 CXX=${FUZZ_CXX:-clang++}
 HARNESSES=${FUZZ_HARNESSES:-ingest record split diff config}
 MAX_LEN=${FUZZ_MAX_LEN:-131072}
-PKGS="lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal simdjson"
+PKGS="lmdb libevent libevent_pthreads jansson libcurl inih zlib yajl libisal libdeflate simdjson"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-g -O1 -std=c11 -D_GNU_SOURCE -pthread $SAN $(pkg-config --cflags $PKGS)"
 LIBS="$(pkg-config --libs $PKGS) -lstdc++ -lm"
