@@ -196,7 +196,8 @@ static void fault_answer_first(struct committer *c, struct committer_req *group,
 {
     for (size_t i = 0; i < n; i++) {
         struct queue_batch *b = &c->batches[i];
-        unsigned char *m = malloc(b->body_len + b->zbody_len + b->write_key_len + b->types_len + 1);
+        unsigned char *m = malloc(b->body_len + b->zbody_len + b->ztypes_len + b->write_key_len +
+                                  b->types_len + 1);
         if (!m)
             abort();
         b->body = memcpy(m, b->body, b->body_len);
@@ -204,6 +205,9 @@ static void fault_answer_first(struct committer *c, struct committer_req *group,
         if (b->zbody)
             b->zbody = memcpy(m, b->zbody, b->zbody_len);
         m += b->zbody_len;
+        if (b->ztypes)
+            b->ztypes = memcpy(m, b->ztypes, b->ztypes_len);
+        m += b->ztypes_len;
         if (b->write_key)
             b->write_key = memcpy(m, b->write_key, b->write_key_len);
         m += b->write_key_len;

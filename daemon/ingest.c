@@ -90,6 +90,7 @@ struct job {
     struct evbuffer *raw;    /* the body as received */
     unsigned char *inflated; /* malloc'd when Content-Encoding: gzip */
     unsigned char *zbody;    /* malloc'd: the body compressed for storage */
+    unsigned char *ztypes;   /* malloc'd: the types list packed with it */
     char *types;             /* batch_summary.types */
     bool gzip;
     enum stage stage;
@@ -257,6 +258,7 @@ static void job_free(struct job *j)
         evbuffer_free(j->raw);
     free(j->inflated);
     free(j->zbody);
+    free(j->ztypes);
     free(j->types);
     free(j);
 }
@@ -448,6 +450,9 @@ static void work(void *arg, struct workq_item *item)
         atomic_fetch_add(&in->inflight_bytes, b->zbody_len);
         atomic_fetch_add(&in->m->ingest_queued_bytes, b->zbody_len);
         j->accounted += b->zbody_len;
+        if (sum.types &&
+            record_pack_types(sum.types, sum.types_len, &j->ztypes, &b->ztypes_len) == COMPRESS_OK)
+            b->ztypes = j->ztypes;
     }
     b->write_key = j->key_len ? j->key : NULL;
     b->write_key_len = j->key_len;

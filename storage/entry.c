@@ -172,8 +172,10 @@ void queue_entry_free(struct queue_entry *e)
         return;
     free(e->mem);
     free(e->raw);
+    free(e->types);
     e->mem = NULL;
     e->raw = NULL;
+    e->types = NULL;
 }
 
 /* A copied-out gzip record gets its raw body; a body that does not inflate
@@ -198,6 +200,28 @@ int queue_entry_inflate(struct queue_entry *e)
     return QUEUE_OK;
 }
 
+/* Decodes the record at b into e->rec; a deflated types list is inflated
+ * at once (half a KB: every reader of an entry may look at its types), and
+ * one that does not inflate marks the entry corrupt. */
+static int entry_decode(struct queue_entry *e, const void *b, size_t len)
+{
+    e->status = record_decode(b, len, &e->rec);
+    if (e->status != RECORD_OK)
+        return QUEUE_OK;
+    char *types;
+    int rs = record_unpack_types(&e->rec, &types);
+    if (rs == RECORD_NOMEM) {
+        queue_entry_free(e);
+        e->status = rs; /* rec.types is not there: nothing may look at it */
+        return qi_error(QUEUE_ERROR, "out of memory inflating the types of record %llu",
+                        (unsigned long long)e->id);
+    }
+    if (rs != RECORD_OK)
+        e->status = rs;
+    e->types = types;
+    return QUEUE_OK;
+}
+
 /* Points e at val, copying it into e->mem first when asked. */
 static const unsigned char *entry_bytes(struct queue_entry *e, const MDB_val *val, bool copy)
 {
@@ -218,7 +242,9 @@ int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
     const unsigned char *b = entry_bytes(e, val, copy);
     if (!b)
         return qi_error(QUEUE_ERROR, "out of memory copying record %llu", (unsigned long long)id);
-    e->status = record_decode(b, val->mv_size, &e->rec);
+    int st = entry_decode(e, b, val->mv_size);
+    if (st)
+        return st;
     if (attempts &&
         !qi_attempts_decode(attempts->mv_data, attempts->mv_size, &e->attempts, &e->replays)) {
         /* A damaged history must not hide the record: deliver it with
@@ -248,6 +274,5 @@ int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool c
     e->dead_ms = d.dead_ms;
     if (d.attempts_len && !qi_attempts_decode(d.attempts, d.attempts_len, &e->attempts, NULL))
         memset(&e->attempts, 0, sizeof(e->attempts));
-    e->status = record_decode(d.record, d.record_len, &e->rec);
-    return QUEUE_OK;
+    return entry_decode(e, d.record, d.record_len);
 }

@@ -72,6 +72,11 @@ int queue_append_group(queue_t *q, struct queue_batch *b, size_t n)
             r.flags = RECORD_F_GZIP;
             r.stored = b[i].zbody;
             r.stored_len = b[i].zbody_len;
+            if (b[i].ztypes) {
+                r.flags |= RECORD_F_TYPES_Z;
+                r.types_z = b[i].ztypes;
+                r.types_zlen = b[i].ztypes_len;
+            }
         }
         b[i].seq = next++;
         st = put_record(q, txn, &r, b[i].seq);

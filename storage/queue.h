@@ -89,6 +89,8 @@ struct queue_batch {
     size_t write_key_len;
     const char *types; /* distinct event types, '\n'-separated (batch_summary) */
     size_t types_len;
+    const unsigned char *ztypes; /* NULL, or types packed by record_pack_types (with zbody) */
+    size_t ztypes_len;
     uint32_t event_count;
     int64_t received_ms;
     uint64_t seq; /* out: the sequence assigned */
@@ -143,6 +145,7 @@ struct queue_entry {
     int64_t dead_ms;  /* when it was dead-lettered */
     void *mem;        /* owned copy of the stored value */
     void *raw;        /* owned inflated body of a gzip record (rec.body) */
+    void *types;      /* owned inflated types list of a version 3 record (rec.types) */
 };
 void queue_entry_free(struct queue_entry *e);
 

@@ -132,6 +132,7 @@ int qi_scan_next(queue_t *q, struct qi_scan *s)
             else
                 qi_entry_dead(&view, id, &d, false);
             pass = queue_filter_match(s->f, &view);
+            queue_entry_free(&view); /* a view owns only its inflated types */
         }
         if (pass && s->ids) {
             s->ids[s->n++] = id;

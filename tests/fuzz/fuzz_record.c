@@ -9,7 +9,8 @@
  * view of a decoded record lies inside it and the lengths add up, a record
  * that decodes re-encodes to the same bytes, and a gzip record (version 2,
  * RECORD_F_GZIP) inflates to exactly its raw length or is refused, never
- * writing past what it claims.
+ * writing past what it claims; so does the packed types list of a version 3
+ * record (RECORD_F_TYPES_Z).
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -96,14 +97,31 @@ static void check_decoded(const unsigned char *buf, size_t len, const struct rec
                    ((const unsigned char *)r->write_key >= buf &&
                     (const unsigned char *)r->write_key + r->write_key_len <= end),
                "write key outside the buffer");
-    FUZZ_CHECK((const unsigned char *)r->types >= buf &&
-                   (const unsigned char *)r->types + r->types_len <= end,
-               "types outside the buffer");
+    bool gz = r->flags & RECORD_F_GZIP, tz = r->flags & RECORD_F_TYPES_Z;
+    FUZZ_CHECK(r->version == (tz   ? 3
+                              : gz ? 2
+                                   : 1) &&
+                   (gz || !tz),
+               "version %d with flags %d", r->version, r->flags);
+    /* The types field as stored: the list itself, or (version 3) packed. */
+    const unsigned char *tf = tz ? r->types_z : (const unsigned char *)r->types;
+    size_t tflen = tz ? r->types_zlen : r->types_len;
+    FUZZ_CHECK(tf >= buf && tf + tflen <= end, "types outside the buffer");
     FUZZ_CHECK(r->stored >= buf && r->stored + r->stored_len <= end, "body outside the buffer");
-    FUZZ_CHECK(RECORD_HEADER_SIZE + r->write_key_len + r->types_len + r->stored_len == len,
+    FUZZ_CHECK(RECORD_HEADER_SIZE + r->write_key_len + tflen + r->stored_len == len,
                "lengths do not add up to the buffer");
-    bool gz = r->flags & RECORD_F_GZIP;
-    FUZZ_CHECK(gz == (r->version == 2), "version %d with flags %d", r->version, r->flags);
+    if (tz) {
+        FUZZ_CHECK(r->types == NULL && r->types_len <= RECORD_TYPES_MAX, "packed types view");
+        struct record t = *r;
+        char *mem;
+        int rc = record_unpack_types(&t, &mem);
+        FUZZ_CHECK(rc == RECORD_OK || rc == RECORD_BAD_TYPES || rc == RECORD_NOMEM,
+                   "unpack status %d", rc);
+        /* mem holds types_len + 1 bytes: ASan catches a longer write. */
+        FUZZ_CHECK(rc != RECORD_OK || (t.types == mem && mem[t.types_len] == '\0'),
+                   "unpacked types not in their buffer");
+        free(mem);
+    }
     if (gz) {
         FUZZ_CHECK(r->body == NULL, "gzip body inflated by decoding");
         struct record z = *r;
@@ -143,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct record r;
     int rc = record_decode(buf, size, &r);
-    FUZZ_CHECK(rc <= 0 && rc >= RECORD_BAD_CRC, "unknown status %d", rc);
+    FUZZ_CHECK(rc <= 0 && rc >= RECORD_BAD_TYPES, "unknown status %d", rc);
     FUZZ_CHECK(record_strerror(rc) != NULL, "no text for %d", rc);
     if (rc == RECORD_OK)
         check_decoded(buf, size, &r);

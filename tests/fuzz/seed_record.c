@@ -2,7 +2,8 @@
  * seed_record.c - writes fuzz_record's seeds: each file named on the command
  * line, encoded as a record (with a write key and a types list), into
  * OUT_DIR/<basename>.rec; every other one gzip-compressed as eddyd stores
- * bodies (a version 2 record). Built and run by tests/fuzz/run.sh.
+ * bodies, half of those with the types list packed too as ingest packs it
+ * (version 3), the rest as version 2. Built and run by tests/fuzz/run.sh.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,10 +36,15 @@ int main(int argc, char **argv)
                            .types_len = 53,
                            .body = body,
                            .body_len = len};
-        unsigned char *z = NULL;
+        unsigned char *z = NULL, *tz = NULL;
         if (i % 2 && compress_gzip(body, len, &z, &r.stored_len) == COMPRESS_OK) {
             r.flags |= RECORD_F_GZIP;
             r.stored = z;
+            if (i % 4 == 1 &&
+                record_pack_types(r.types, r.types_len, &tz, &r.types_zlen) == COMPRESS_OK) {
+                r.flags |= RECORD_F_TYPES_Z;
+                r.types_z = tz;
+            }
         }
         size_t n = record_size(&r);
         unsigned char *out = malloc(n);
@@ -56,6 +62,7 @@ int main(int argc, char **argv)
         fclose(o);
         free(out);
         free(z);
+        free(tz);
     }
     return 0;
 }

@@ -120,8 +120,8 @@ static inline char *th_body(const char *tag, size_t n, size_t pad, size_t *len)
 }
 
 /* Appends one body under write key key (NULL: none) through batch_validate
- * + queue_append_group, stored gzip-compressed when gzip is set (as eddyd's
- * ingest does); returns the sequence. */
+ * + queue_append_group, stored gzip-compressed with its types list packed
+ * when gzip is set (as eddyd's ingest does); returns the sequence. */
 static inline uint64_t th_append_as(queue_t *q, const char *key, const char *body, size_t len,
                                     int64_t received_ms, bool gzip)
 {
@@ -137,13 +137,16 @@ static inline uint64_t th_append_as(queue_t *q, const char *key, const char *bod
                             .types_len = s.types_len,
                             .event_count = s.events,
                             .received_ms = received_ms};
-    unsigned char *z = NULL;
+    unsigned char *z = NULL, *tz = NULL;
     if (gzip) {
         assert_int_equal(compress_gzip(b.body, len, &z, &b.zbody_len), COMPRESS_OK);
         b.zbody = z;
+        if (record_pack_types(s.types, s.types_len, &tz, &b.ztypes_len) == COMPRESS_OK)
+            b.ztypes = tz;
     }
     assert_int_equal(queue_append_group(q, &b, 1), QUEUE_OK);
     free(z);
+    free(tz);
     free(s.types);
     assert_true(b.seq > 0);
     return b.seq;

@@ -1,6 +1,7 @@
 /*
  * test_filter.c - every filter narrows exactly: event type glob (including a
- * cut type list, where the body is scanned), since/until on received time
+ * cut type list, where the body is scanned, and packed lists of version 3
+ * records), since/until on received time
  * (pending) and dead-letter time (dead), last status, reason substring,
  * event id, combinations; corrupt records are never filtered out.
  */
@@ -81,6 +82,45 @@ static void test_type_glob(void **state)
     expect_ids(scan(q, QUEUE_PENDING, &f), w3, 1);
     f.type_glob = "users.behaviors"; /* a glob matches whole names */
     expect_ids(scan(q, QUEUE_PENDING, &f), NULL, 0);
+    queue_close(q);
+}
+
+/* Version 3 records (as eddyd stores them by default: gzip bodies, packed
+ * types lists): the lists are unpacked for views (the filter) and for
+ * copies alike. */
+static uint64_t append_gzip(queue_t *q, const char *type1, const char *type2)
+{
+    char b[4096];
+    size_t k = (size_t)sprintf(b, "{\"events\":[");
+    for (int i = 0; i < 20; i++)
+        k += (size_t)sprintf(b + k, "%s{\"id\":\"g-%d\",\"event_type\":\"%s\",\"p\":\"padding\"}",
+                             i ? "," : "", i, i % 2 && type2 ? type2 : type1);
+    k += (size_t)sprintf(b + k, "]}");
+    return th_append_z(q, b, k, 1, true);
+}
+
+static void test_type_glob_packed(void **state)
+{
+    queue_t *q = th_open(*state, 8 << 20, false);
+    append_gzip(q, "users.messages.email.Send", NULL);
+    append_gzip(q, "users.messages.pushnotification.Open", "users.behaviors.CustomEvent");
+    append_gzip(q, "users.behaviors.CustomEvent", "not.a.known.Type");
+    struct queue_filter f = {.type_glob = "users.behaviors.*"};
+    uint64_t w1[] = {2, 3};
+    expect_ids(scan(q, QUEUE_PENDING, &f), w1, 2);
+    f.type_glob = "*email*";
+    uint64_t w2[] = {1};
+    expect_ids(scan(q, QUEUE_PENDING, &f), w2, 1);
+    f.type_glob = "not.a.known.Type";
+    uint64_t w3[] = {3};
+    expect_ids(scan(q, QUEUE_PENDING, &f), w3, 1);
+    struct queue_entry e;
+    assert_int_equal(queue_get(q, QUEUE_PENDING, 2, &e), QUEUE_OK);
+    assert_int_equal(e.rec.version, 3);
+    assert_true(e.rec.flags & RECORD_F_TYPES_Z);
+    assert_string_equal(e.rec.types, "users.messages.pushnotification.Open\n"
+                                     "users.behaviors.CustomEvent");
+    queue_entry_free(&e);
     queue_close(q);
 }
 
@@ -221,6 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_no_filter_passes_all, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(test_type_glob, th_setup, th_teardown),
+        cmocka_unit_test_setup_teardown(test_type_glob_packed, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(test_type_glob_on_cut_list, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(test_time_range, th_setup, th_teardown),
         cmocka_unit_test_setup_teardown(test_status_and_reason, th_setup, th_teardown),
