@@ -60,6 +60,40 @@ same_bodies() {
     [[ "$output" == "verify: ok, 20 records"* ]]
 }
 
+@test "the corpus on disk: at most 0.30 of its raw bytes in LMDB pages, type lists whole" {
+    command -v mdb_stat >/dev/null || skip "mdb_stat missing (make deps: lmdb-utils)"
+    write_config # the sink is not running: everything stays pending
+    start_eddyd
+    post_all "$CORPUS"/batch-000*.json
+    stop_eddyd
+    local raw pages
+    raw=$(cat "$CORPUS"/batch-000*.json | wc -c)
+    pages=$(mdb_stat -s pending "$DATA_DIR" |
+        awk '/Branch pages:|Leaf pages:|Overflow pages:/ { p += $3 } END { print p }')
+    echo "pending: $pages pages for $raw raw bytes"
+    [ $((pages * 4096 * 100)) -le $((raw * 30)) ]
+    # the type lists (stored packed) read back whole, in order, and filter
+    "$EDDY" -d "$DATA_DIR" pending list --json >"$BATS_TEST_TMPDIR/list.json"
+    python3 - "$CORPUS" "$BATS_TEST_TMPDIR/list.json" <<'PY'
+import glob, json, sys
+want = []
+for f in sorted(glob.glob(sys.argv[1] + "/batch-000*.json")):
+    seen = []
+    for e in json.load(open(f))["events"]:
+        if e["event_type"] not in seen:
+            seen.append(e["event_type"])
+    want.append(seen)
+got = [json.loads(line)["event_types"] for line in open(sys.argv[2]) if line.strip()]
+assert got == want, (len(got), len(want))
+PY
+    local n
+    n=$(grep -l '"users.canvas.exit.MatchedAudience"' "$CORPUS"/batch-000*.json | wc -l)
+    run "$EDDY" -d "$DATA_DIR" pending list --type 'users.canvas.exit.Matched*' --json
+    [ "$status" -eq 0 ]
+    [ "${#lines[@]}" -eq "$n" ]
+    [ "$n" -gt 0 ] && [ "$n" -lt 20 ]
+}
+
 @test "a store written raw (compress = none, the format before compression) then gzip: all delivered byte for byte" {
     write_config storage.compress=none
     start_eddyd
