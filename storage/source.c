@@ -286,6 +286,20 @@ int queue_sources_prepare(queue_t *q, const char *default_key, size_t len)
 
 /* ---- listing ----------------------------------------------------------- */
 
+/* queue_sources' list as it is built. */
+struct listing {
+    struct queue_source *v;
+    size_t n, cap;
+    char dflt[QUEUE_FP_SIZE]; /* the default source, "" when eddyd never said */
+};
+
+/* The source a counter name stands for: records stored without a key
+ * ("-") belong to the default source. */
+static const char *owner(const struct listing *l, const char *name)
+{
+    return strcmp(name, "-") ? name : (*l->dflt ? l->dflt : "-");
+}
+
 /* The entry for fp in *list, added when new. NULL when out of memory. */
 static struct queue_source *list_entry(struct queue_source **list, size_t *n, size_t *cap,
                                        const char *fp)
@@ -307,6 +321,84 @@ static struct queue_source *list_entry(struct queue_source **list, size_t *n, si
     return e;
 }
 
+static struct queue_source *listing_entry(struct listing *l, const char *fp)
+{
+    return list_entry(&l->v, &l->n, &l->cap, fp);
+}
+
+/* Adds the per-source counters in meta (none while they are not kept). */
+static int add_counted(queue_t *q, MDB_txn *txn, struct listing *l)
+{
+    if (!counters_kept(q, txn))
+        return QUEUE_OK;
+    MDB_cursor *c = NULL;
+    int rc = mdb_cursor_open(txn, q->meta, &c);
+    MDB_val k = {strlen(QI_SRC_PREFIX), (void *)QI_SRC_PREFIX}, v;
+    size_t plen = strlen(QI_SRC_PREFIX);
+    int st = QUEUE_OK;
+    rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size > plen && k.mv_size < plen + SRC_NAME_MAX &&
+           !memcmp(k.mv_data, QI_SRC_PREFIX, plen)) {
+        char name[SRC_NAME_MAX];
+        memcpy(name, (char *)k.mv_data + plen, k.mv_size - plen);
+        name[k.mv_size - plen] = 0;
+        uint64_t cnt[3];
+        st = get_counters(q, txn, name, cnt);
+        if (st)
+            break;
+        struct queue_source *e = listing_entry(l, owner(l, name));
+        if (!e) {
+            st = qi_error(QUEUE_ERROR, "out of memory");
+            break;
+        }
+        e->batches += cnt[0];
+        e->events += cnt[1];
+        e->bytes += cnt[2];
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+    }
+    if (c)
+        mdb_cursor_close(c);
+    return st;
+}
+
+/* The oldest batch of each source: the first of its records in pending
+ * order, found by a walk from the head that stops when every source with
+ * batches was seen (bounded; beyond the bound the age of the last record
+ * looked at is a lower bound). */
+static void find_oldest(queue_t *q, MDB_txn *txn, struct listing *l)
+{
+    size_t left = 0;
+    for (size_t i = 0; i < l->n; i++)
+        left += l->v[i].batches > 0;
+    MDB_cursor *c = NULL;
+    if (!left || mdb_cursor_open(txn, q->pending, &c) != 0)
+        return;
+    MDB_val pk, pv;
+    size_t looked = 0;
+    int64_t last_ms = 0;
+    int rc = mdb_cursor_get(c, &pk, &pv, MDB_FIRST);
+    while (rc == 0 && left && looked++ < QUEUE_SOURCES_EXAMINE) {
+        const char *key;
+        size_t kl;
+        if (qi_record_key(pv.mv_data, pv.mv_size, &key, &kl)) {
+            qi_record_received(pv.mv_data, pv.mv_size, &last_ms);
+            char name[QI_SRC_NAME_SIZE];
+            qi_src_name(key, kl, name);
+            const char *fp = owner(l, name);
+            for (size_t i = 0; i < l->n; i++)
+                if (!strcmp(l->v[i].fp, fp) && l->v[i].batches && !l->v[i].oldest_ms) {
+                    l->v[i].oldest_ms = last_ms;
+                    left--;
+                }
+        }
+        rc = mdb_cursor_get(c, &pk, &pv, MDB_NEXT);
+    }
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].batches && !l->v[i].oldest_ms)
+            l->v[i].oldest_ms = last_ms;
+    mdb_cursor_close(c);
+}
+
 int queue_sources(queue_t *q, struct queue_source **out, size_t *nout)
 {
     *out = NULL;
@@ -320,91 +412,29 @@ int queue_sources(queue_t *q, struct queue_source **out, size_t *nout)
     st = qi_txn_begin(q, true, &txn);
     if (st)
         return st;
-    struct queue_source *list = NULL;
-    size_t n = 0, cap = 0;
-    char dflt[QUEUE_FP_SIZE] = "";
+    struct listing l = {0};
     MDB_val dk = {strlen(QI_META_DEFAULT_SOURCE), (void *)QI_META_DEFAULT_SOURCE}, dv;
     if (mdb_get(txn, q->meta, &dk, &dv) == 0 && dv.mv_size == FP_LEN) {
-        memcpy(dflt, dv.mv_data, FP_LEN);
-        dflt[FP_LEN] = 0;
+        memcpy(l.dflt, dv.mv_data, FP_LEN);
+        l.dflt[FP_LEN] = 0;
     }
-    bool counted = counters_kept(q, txn);
-    MDB_cursor *c = NULL;
-    int rc = mdb_cursor_open(txn, q->meta, &c);
-    MDB_val k = {strlen(QI_SRC_PREFIX), (void *)QI_SRC_PREFIX}, v;
-    size_t plen = strlen(QI_SRC_PREFIX);
-    rc = rc ? rc : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-    while (counted && rc == 0 && k.mv_size > plen && k.mv_size < plen + SRC_NAME_MAX &&
-           !memcmp(k.mv_data, QI_SRC_PREFIX, plen)) {
-        char name[SRC_NAME_MAX];
-        memcpy(name, (char *)k.mv_data + plen, k.mv_size - plen);
-        name[k.mv_size - plen] = 0;
-        uint64_t cnt[3];
-        st = get_counters(q, txn, name, cnt);
-        if (st)
-            break;
-        /* records stored without a key belong to the default source */
-        struct queue_source *e =
-            list_entry(&list, &n, &cap, strcmp(name, "-") ? name : (*dflt ? dflt : "-"));
-        if (!e) {
-            st = qi_error(QUEUE_ERROR, "out of memory");
-            break;
-        }
-        e->batches += cnt[0];
-        e->events += cnt[1];
-        e->bytes += cnt[2];
-        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-    }
-    if (c)
-        mdb_cursor_close(c);
+    st = add_counted(q, txn, &l);
     for (size_t i = 0; st == QUEUE_OK && i < npaused; i++) {
-        struct queue_source *e = list_entry(&list, &n, &cap, paused[i]);
+        struct queue_source *e = listing_entry(&l, paused[i]);
         if (!e)
             st = qi_error(QUEUE_ERROR, "out of memory");
         else
             e->paused = true;
     }
-    /* The oldest batch of each source: the first of its records in pending
-     * order, found by a walk from the head that stops when every source
-     * with batches was seen (bounded; beyond the bound the age of the last
-     * record looked at is a lower bound). */
-    size_t left = 0;
-    for (size_t i = 0; i < n; i++)
-        left += list[i].batches > 0;
-    c = NULL;
-    if (st == QUEUE_OK && left && mdb_cursor_open(txn, q->pending, &c) == 0) {
-        MDB_val pk, pv;
-        size_t looked = 0;
-        int64_t last_ms = 0;
-        rc = mdb_cursor_get(c, &pk, &pv, MDB_FIRST);
-        while (rc == 0 && left && looked++ < QUEUE_SOURCES_EXAMINE) {
-            const char *key;
-            size_t kl;
-            if (qi_record_key(pv.mv_data, pv.mv_size, &key, &kl)) {
-                qi_record_received(pv.mv_data, pv.mv_size, &last_ms);
-                char name[QI_SRC_NAME_SIZE];
-                qi_src_name(key, kl, name);
-                const char *fp = strcmp(name, "-") ? name : (*dflt ? dflt : "-");
-                for (size_t i = 0; i < n; i++)
-                    if (!strcmp(list[i].fp, fp) && list[i].batches && !list[i].oldest_ms) {
-                        list[i].oldest_ms = last_ms;
-                        left--;
-                    }
-            }
-            rc = mdb_cursor_get(c, &pk, &pv, MDB_NEXT);
-        }
-        for (size_t i = 0; i < n; i++)
-            if (list[i].batches && !list[i].oldest_ms)
-                list[i].oldest_ms = last_ms;
-        mdb_cursor_close(c);
-    }
+    if (st == QUEUE_OK)
+        find_oldest(q, txn, &l);
     mdb_txn_abort(txn);
     if (st) {
-        free(list);
+        free(l.v);
         return st;
     }
-    *out = list;
-    *nout = n;
+    *out = l.v;
+    *nout = l.n;
     return QUEUE_OK;
 }
 
