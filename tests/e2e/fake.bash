@@ -1,5 +1,6 @@
 # fake.bash - starting and steering build/fake-rudderstack from bats, and
-# reading what it received. Load after helpers (needs free_port, wait_http).
+# reading what it received. Load after helpers (needs free_port, wait_http);
+# the reliability suites get it through rel_helpers.bash.
 #
 # The fake writes into $BATS_TEST_TMPDIR:
 #   sink.ndjson      one line per accepted request: {"t","n","write_key","bytes",
@@ -8,11 +9,15 @@
 #   bodies/N.json    accepted body N, byte for byte
 
 # start_fake [FLAGS...]: starts the fake on $SINK_PORT (write_config sets it).
+# Accepted bodies are kept in bodies/ unless FAKE_KEEP_BODIES=0 (the
+# reliability suites: their loads would fill the disk with copies).
 start_fake() {
     : "${SINK_PORT:=$(free_port)}"
     export SINK_PORT SINK_URL=http://127.0.0.1:$SINK_PORT
+    local bodies=(--bodies "$BATS_TEST_TMPDIR/bodies")
+    [ "${FAKE_KEEP_BODIES:-1}" = 1 ] || bodies=()
     "$FAKE" --listen "127.0.0.1:$SINK_PORT" --out "$BATS_TEST_TMPDIR/sink.ndjson" \
-        --log "$BATS_TEST_TMPDIR/sink-log.ndjson" --bodies "$BATS_TEST_TMPDIR/bodies" \
+        --log "$BATS_TEST_TMPDIR/sink-log.ndjson" "${bodies[@]}" \
         "$@" >>"$BATS_TEST_TMPDIR/fake.log" 2>&1 &
     FAKE_PID=$!
     export FAKE_PID
@@ -44,7 +49,7 @@ print(o)' "$1"
 
 # status_field PATH: a field of eddyd's GET /status (e.g. delivery.state, dead.batches).
 status_field() {
-    curl -sf "$ADMIN_URL/status" | python3 -c '
+    curl -sf --max-time 5 "$ADMIN_URL/status" | python3 -c '
 import json, sys
 o = json.load(sys.stdin)
 for k in sys.argv[1].split("."):

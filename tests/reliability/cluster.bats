@@ -233,7 +233,7 @@ PY
     start_cluster
     local t_start=$SECONDS
     # The sink refuses for now, so every node holds a backlog when one dies.
-    fake_control "fail=-1&fail_status=503"
+    fake_ctl "fail=-1&fail_status=503"
     cluster_load k
     wait_until 60 acked_at_least k 300
     wait_until 30 eval '[ "$(node_pending 2)" -gt 0 ]'
@@ -274,7 +274,7 @@ PY
     # Restarted, node 2 rejoins and delivers what it held once the sink is back.
     start_node 2
     wait_until 20 nodes_are UP UP UP
-    fake_control "fail=0"
+    fake_ctl "fail=0"
     wait_until 90 all_drained
     [ "$(node_metric 2 eddy_delivered_events_total)" -gt 0 ]
     run check_cluster
@@ -304,7 +304,7 @@ PY
     # Stored uncompressed: loadgen's padding would gzip to almost nothing.
     start_cluster storage.max_size=2M storage.compress=none ingest.max_body=1M
     local t_start=$SECONDS
-    fake_control "fail=-1&fail_status=503"
+    fake_ctl "fail=-1&fail_status=503"
     start_load f --threads 3 --max-events 10 --pad 2000 --interval 0.01 --cacert "$HA/cert.pem" --timeout 60
     # Node 3 fills up: it refuses with 503 and its /readyz takes it out.
     wait_until 90 eval '[ "$(node_metric 3 "eddy_ingest_requests_total{code=\"503\"}")" -gt 0 ]'
@@ -318,7 +318,7 @@ PY
     stop_load f
     only_200 f
     # The sink back, node 3 drains below high water and comes back.
-    fake_control "fail=0"
+    fake_ctl "fail=0"
     wait_until 90 all_drained
     wait_until 20 nodes_are UP UP UP
     run check_cluster

@@ -31,7 +31,7 @@ teardown() {
     for ((c = 1; c <= cycles; c++)); do
         # Odd cycles: a slow sink, so deliveries are in flight at the kill.
         if ((c % 2)); then delay=$((50 + RANDOM % 300)); else delay=0; fi
-        fake_control "delay_ms=$delay"
+        fake_ctl "delay_ms=$delay"
         sleep "$(printf '0.%03d' $((50 + RANDOM % 300)))"
         if ((c % 5 == 0 && c >= 10)) && [ -x "$EDDY" ]; then
             # Every 5th kill lands during a dead-letter replay (small chunks,
@@ -54,7 +54,7 @@ teardown() {
     done
 
     stop_load crash
-    fake_control "delay_ms=0"
+    fake_ctl "delay_ms=0"
     # Bisecting the poison batches costs a commit per step: a soak's backlog
     # takes minutes to drain.
     local drain=90

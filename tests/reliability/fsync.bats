@@ -40,7 +40,7 @@ eddyd_gone() { ! proc_alive "$EDDYD_PID"; }
     [ "$exit_status" -ne 0 ]
     [ "$exit_status" -ne 137 ]
 
-    fake_control "hang=0"
+    fake_ctl "hang=0"
     start_eddyd
     wait_drained 60
     stop_eddyd TERM

@@ -11,8 +11,8 @@ source "$BATS_TEST_DIRNAME/rel_helpers.bash"
 outage_begin() {
     case $1 in
     refuse) stop_fake ;;
-    hang) fake_control "hang=-1" ;;
-    503) fake_control "fail=-1&fail_status=503" ;;
+    hang) fake_ctl "hang=-1" ;;
+    503) fake_ctl "fail=-1&fail_status=503" ;;
     blackhole)
         # Policy routing in this namespace: packets to the sink's port are
         # silently discarded (like an iptables DROP: in-flight connections
@@ -26,8 +26,8 @@ outage_begin() {
 outage_end() {
     case $1 in
     refuse) start_fake ;;
-    hang) fake_control "hang=0" ;;
-    503) fake_control "fail=0" ;;
+    hang) fake_ctl "hang=0" ;;
+    503) fake_ctl "fail=0" ;;
     blackhole) ip rule del pref 10 ;;
     netem) tc qdisc del dev lo root ;;
     esac

@@ -1,11 +1,14 @@
 # rel_helpers.bash - shared by the reliability suites (tests/reliability/*.bats):
-# the fake sink, the load generator (loadgen.py), the loss check (check.py),
-# drain waits and process bookkeeping. Builds on tests/e2e/helpers.bash; it
+# the load generator (loadgen.py), the loss check (check.py), drain waits and
+# process bookkeeping. Builds on tests/e2e/helpers.bash and fake.bash; it
 # is sourced (not bats-loaded) so a scenario can also run in plain bash, e.g.
 # inside a network namespace through `ip netns exec`.
 # Everything listens on 127.0.0.1 only.
 
 source "$BATS_TEST_DIRNAME/../e2e/helpers.bash"
+# the fake sink and its readers, status_field and wait_until
+source "$BATS_TEST_DIRNAME/../e2e/fake.bash"
+FAKE_KEEP_BODIES=0
 REL=$BATS_TEST_DIRNAME
 REL_PIDS=()
 
@@ -16,31 +19,6 @@ rel_note() {
 }
 
 soak() { [ "${EDDY_SOAK:-0}" = 1 ]; }
-
-# start_fake [FLAGS...]: build/fake-rudderstack on $SINK_PORT; accepted
-# requests go to $BATS_TEST_TMPDIR/sink.ndjson (appended across restarts).
-start_fake() {
-    [ -n "${SINK_PORT:-}" ] || write_config
-    export SINK_URL=http://127.0.0.1:$SINK_PORT
-    "$FAKE" --listen "127.0.0.1:$SINK_PORT" --out "$BATS_TEST_TMPDIR/sink.ndjson" \
-        --log "$BATS_TEST_TMPDIR/sink.log" "$@" >>"$BATS_TEST_TMPDIR/fake.err" 2>&1 &
-    FAKE_PID=$!
-    export FAKE_PID
-    wait_http "$SINK_URL/_stats" 10
-}
-
-stop_fake() {
-    [ -n "${FAKE_PID:-}" ] || return 0
-    kill -9 "$FAKE_PID" 2>/dev/null
-    wait "$FAKE_PID" 2>/dev/null
-    unset FAKE_PID
-    return 0
-}
-
-# fake_control QUERY: steers the fake, e.g. fake_control "fail=-1&fail_status=503".
-fake_control() {
-    curl -sf -o /dev/null -X POST "$SINK_URL/_control?$1"
-}
 
 # start_load NAME [LOADGEN_ARGS...]: loadgen.py in the background; acked ids
 # in $BATS_TEST_TMPDIR/acked.NAME, answers in load.NAME.json at the end.
@@ -77,24 +55,6 @@ acked_at_least() { [ "$(acked_count "$1")" -ge "$2" ]; }
 load_answers() {
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["answers"]; print(" ".join("%s:%d" % kv for kv in sorted(d.items())))' \
         "$BATS_TEST_TMPDIR/load.$1.json"
-}
-
-# status_field EXPR: a field of eddyd's /status JSON, e.g. "pending.batches".
-status_field() {
-    curl -sf --max-time 5 "$ADMIN_URL/status" |
-        python3 -c 'import json,sys; d=json.load(sys.stdin)
-for k in sys.argv[1].split("."): d=d[k]
-print(d)' "$1"
-}
-
-# wait_until SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds.
-wait_until() {
-    local t=$1 end; shift
-    end=$(($(date +%s) + t))
-    until "$@"; do
-        [ "$(date +%s)" -lt "$end" ] || return 1
-        sleep 0.1
-    done
 }
 
 pending_is_zero() { [ "$(status_field pending.batches 2>/dev/null)" = 0 ]; }
