@@ -2,13 +2,16 @@
  * curl_post.c - benchmark helper: the bare libcurl ceiling for the drain
  * benchmark. POSTs body files round robin to URL, N requests over C reused
  * connections with the curl multi interface, as eddyd's delivery worker does
- * but with no store behind it. Prints "requests seconds".
+ * but with no store behind it. Prints "requests seconds". Body files named
+ * *.gz are gzip members, sent with Content-Encoding: gzip as eddyd forwards
+ * stored gzip records.
  *
  *   curl_post URL N C BODY_FILE...
  */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct body {
@@ -56,6 +59,9 @@ int main(int argc, char **argv)
     CURLM *multi = curl_multi_init();
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     hdr = curl_slist_append(hdr, "Expect:");
+    size_t n0 = strlen(argv[4]);
+    if (n0 > 3 && strcmp(argv[4] + n0 - 3, ".gz") == 0)
+        hdr = curl_slist_append(hdr, "Content-Encoding: gzip");
     CURL **easy = calloc((size_t)conc, sizeof(*easy));
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);

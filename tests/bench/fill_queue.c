@@ -1,13 +1,18 @@
 /*
  * fill_queue.c - benchmark helper: builds a backlog in an eddy data dir fast,
  * straight through the storage API (queue_append_group), as ingest would
- * store it: each body validated and summarised, stored byte for byte.
+ * store it: each body validated and summarised, stored byte for byte, or
+ * with --gzip compressed as ingest compresses it with [storage] compress =
+ * gzip (compress_gzip, the type list packed: a version 3 record).
  *
- *   fill_queue DATA_DIR COUNT WRITE_KEY[,WRITE_KEY...] BODY_FILE...
+ *   fill_queue [--gzip GZ_DIR] DATA_DIR COUNT WRITE_KEY[,WRITE_KEY...] BODY_FILE...
  *
  * Appends COUNT batches, cycling over the body files, 100 per transaction;
  * with several write keys (sources), batch i gets key i modulo their number,
- * so the sources' batches are interleaved as many tenants' would be.
+ * so the sources' batches are interleaved as many tenants' would be. Each
+ * body is compressed once (the bytes are the same for every copy); with
+ * --gzip, GZ_DIR/<body file name>.gz gets the gzip member stored, for a
+ * peer posting exactly those bytes.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,13 +20,34 @@
 #include <time.h>
 
 #include "../../storage/batch.h"
+#include "../../storage/compress.h"
 #include "../../storage/queue.h"
+#include "../../storage/record.h"
 
 struct body {
     unsigned char *data;
     size_t len;
     struct batch_summary sum;
+    unsigned char *z, *tz; /* --gzip: the stored member and packed types */
+    size_t zlen, tzlen;
 };
+
+/* Compresses b as ingest does and writes its member to gz_dir. */
+static int compress_body(struct body *b, const char *path, const char *gz_dir)
+{
+    if (compress_gzip(b->data, b->len, &b->z, &b->zlen) != COMPRESS_OK)
+        return -1;
+    if (record_pack_types(b->sum.types, b->sum.types_len, &b->tz, &b->tzlen) != COMPRESS_OK)
+        b->tz = NULL;
+    const char *base = strrchr(path, '/');
+    char out[4096];
+    snprintf(out, sizeof out, "%s/%s.gz", gz_dir, base ? base + 1 : path);
+    FILE *f = fopen(out, "wb");
+    int rc = f && fwrite(b->z, 1, b->zlen, f) == b->zlen ? 0 : -1;
+    if (f && fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
 
 static int read_file(const char *path, struct body *b)
 {
@@ -39,8 +65,15 @@ static int read_file(const char *path, struct body *b)
 
 int main(int argc, char **argv)
 {
+    const char *gz_dir = NULL;
+    if (argc > 2 && strcmp(argv[1], "--gzip") == 0) {
+        gz_dir = argv[2];
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 5) {
-        fprintf(stderr, "usage: fill_queue DATA_DIR COUNT WRITE_KEY[,WRITE_KEY...] BODY_FILE...\n");
+        fprintf(stderr, "usage: fill_queue [--gzip GZ_DIR] DATA_DIR COUNT "
+                        "WRITE_KEY[,WRITE_KEY...] BODY_FILE...\n");
         return 2;
     }
     long count = atol(argv[2]);
@@ -66,6 +99,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "fill_queue: %s: %s\n", argv[4 + i], err);
             return 1;
         }
+        if (gz_dir && compress_body(&bodies[i], argv[4 + i], gz_dir) != 0) {
+            fprintf(stderr, "fill_queue: %s: cannot compress it into %s\n", argv[4 + i], gz_dir);
+            return 1;
+        }
     }
     struct queue_options o = {
         .dir = argv[1], .map_size = 8ULL << 30, .sync_full = true, .create = true};
@@ -85,6 +122,10 @@ int main(int argc, char **argv)
             group[n] = (struct queue_batch){
                 .body = b->data,
                 .body_len = b->len,
+                .zbody = b->z,
+                .zbody_len = b->zlen,
+                .ztypes = b->tz,
+                .ztypes_len = b->tzlen,
                 .write_key = key,
                 .write_key_len = strlen(key),
                 .types = b->sum.types,
@@ -103,6 +144,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < nbodies; i++) {
         free(bodies[i].data);
         free(bodies[i].sum.types);
+        free(bodies[i].z);
+        free(bodies[i].tz);
     }
     free(bodies);
     return 0;
