@@ -23,19 +23,7 @@ measure() {
     local ip adp f raw=0 events=0 i
     ip=$(port) adp=$(port)
     rm -rf "$tmp/data"
-    cat >"$tmp/eddy.conf" <<CONF
-[ingest]
-listen = 127.0.0.1:$ip
-write_keys = bench
-[admin]
-listen = 127.0.0.1:$adp
-[storage]
-data_dir = $tmp/data
-max_size = 4G
-compress = $1
-[delivery]
-url = http://127.0.0.1:$(port)/v1/webhook
-CONF
+    bench_conf "$tmp/eddy.conf" "$ip" "$adp" "$tmp/data" max_size=4G compress="$1"
     "$BUILD/eddyd" -c "$tmp/eddy.conf" 2>"$tmp/eddyd.log" &
     pids+=($!)
     wait_port "http://127.0.0.1:$adp/healthz" || return 1
@@ -69,5 +57,5 @@ for name, p, ps, raw, ev in (("gzip", gp, gps, graw, gev), ("none", np_, nps, nr
     print("compress = %-4s  %6d pages x %d = %10d bytes, %.3f per raw byte, %5.0f bytes/event; "
           "100 GB at 1,000 events/s: %.1f days" % (name, p, ps, p * ps, p * ps / raw, per_event,
                                                      100e9 * 0.95 / day))
-print("bytes on disk per raw byte (gzip): %.3f  (target <= 0.30)" % (gp * gps / graw))
+print("bytes on disk per raw byte (gzip): %.4f  (target <= 0.30)" % (gp * gps / graw))
 PY
