@@ -203,7 +203,7 @@ int queue_entry_inflate(struct queue_entry *e)
 /* Decodes the record at b into e->rec; a deflated types list is inflated
  * at once (half a KB: every reader of an entry may look at its types), and
  * one that does not inflate marks the entry corrupt. */
-static int entry_decode(struct queue_entry *e, const void *b, size_t len)
+static int decode_value(struct queue_entry *e, const void *b, size_t len)
 {
     e->status = record_decode(b, len, &e->rec);
     if (e->status != RECORD_OK)
@@ -223,7 +223,7 @@ static int entry_decode(struct queue_entry *e, const void *b, size_t len)
 }
 
 /* Points e at val, copying it into e->mem first when asked. */
-static const unsigned char *entry_bytes(struct queue_entry *e, const MDB_val *val, bool copy)
+static const unsigned char *value_bytes(struct queue_entry *e, const MDB_val *val, bool copy)
 {
     if (!copy)
         return val->mv_data;
@@ -239,10 +239,10 @@ int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
 {
     memset(e, 0, sizeof(*e));
     e->id = id;
-    const unsigned char *b = entry_bytes(e, val, copy);
+    const unsigned char *b = value_bytes(e, val, copy);
     if (!b)
         return qi_error(QUEUE_ERROR, "out of memory copying record %llu", (unsigned long long)id);
-    int st = entry_decode(e, b, val->mv_size);
+    int st = decode_value(e, b, val->mv_size);
     if (st)
         return st;
     if (attempts &&
@@ -258,7 +258,7 @@ int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool c
 {
     memset(e, 0, sizeof(*e));
     e->id = id;
-    const unsigned char *b = entry_bytes(e, val, copy);
+    const unsigned char *b = value_bytes(e, val, copy);
     if (!b)
         return qi_error(QUEUE_ERROR, "out of memory copying dead letter %llu",
                         (unsigned long long)id);
@@ -274,5 +274,5 @@ int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool c
     e->dead_ms = d.dead_ms;
     if (d.attempts_len && !qi_attempts_decode(d.attempts, d.attempts_len, &e->attempts, NULL))
         memset(&e->attempts, 0, sizeof(e->attempts));
-    return entry_decode(e, d.record, d.record_len);
+    return decode_value(e, d.record, d.record_len);
 }

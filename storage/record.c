@@ -23,7 +23,7 @@
  * anything is allocated for it. */
 #define RECORD_GZIP_MAX_RATIO 1100
 
-static const unsigned char record_magic[4] = {'E', 'D', 'R', '1'};
+static const unsigned char magic[4] = {'E', 'D', 'R', '1'};
 
 uint32_t record_crc32(uint32_t crc, const void *p, size_t n)
 {
@@ -80,7 +80,7 @@ size_t record_encode(const struct record *r, unsigned char *out)
     size_t slen = stored_len(r);
     const void *tfield = tz ? (const void *)r->types_z : (const void *)r->types;
 
-    memcpy(out, record_magic, 4);
+    memcpy(out, magic, 4);
     out[4] = version_of(flags);
     out[5] = flags;
     le_put(out + 6, (uint16_t)r->write_key_len, 2);
@@ -114,7 +114,7 @@ int record_decode(const void *buf, size_t len, struct record *r)
     memset(r, 0, sizeof(*r));
     if (len < 4)
         return RECORD_TRUNCATED;
-    if (memcmp(b, record_magic, 4) != 0)
+    if (memcmp(b, magic, 4) != 0)
         return RECORD_BAD_MAGIC;
     if (len < RECORD_HEADER_SIZE)
         return RECORD_TRUNCATED;
