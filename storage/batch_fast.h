@@ -28,12 +28,12 @@ typedef bool (*batch_fast_type_fn)(void *ctx, const char *s, size_t n);
  * its element count and type_fn has seen every event type in order. False
  * means "not decided here" (not JSON to simdjson, another shape, a body over
  * BATCH_FAST_MAX, out of memory, type_fn stopped). Thread-safe: one parser
- * per thread, kept between calls. */
+ * per thread, kept between calls unless the body was over 256 KiB. */
 bool batch_fast_scan(const unsigned char *body, size_t len, uint32_t *events,
                      batch_fast_type_fn type_fn, void *ctx);
 
-/* Larger bodies take the streaming path: simdjson's parser keeps memory in
- * proportion to the largest body it has parsed (~15 bytes per byte). */
+/* Larger bodies take the streaming path, in constant memory: simdjson's
+ * parser needs up to ~13 bytes per body byte while it works. */
 #define BATCH_FAST_MAX ((size_t)1 << 20)
 
 #ifdef __cplusplus
