@@ -95,7 +95,7 @@ struct slot {
     char answer[QUEUE_ANSWER_MAX];
     size_t answer_len;
     char errbuf[CURL_ERROR_SIZE];
-    struct timespec started;
+    double started_s; /* clock_mono_s() when the POST began */
 };
 
 /* One RudderStack source as the sender sees it. */
@@ -182,13 +182,6 @@ struct delivery {
     uint64_t *scan; /* scratch for queue_ready_scan */
     size_t scan_cap;
 };
-
-static double since_s(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
 
 static double uniform(struct delivery *d)
 {
@@ -470,7 +463,7 @@ static void *acker_main(void *arg)
          * fsyncs, fewer wake-ups (a crash meanwhile only means duplicates). */
         if (d->nacks < DELIVERY_ACK_GATHER && !d->acker_stop) {
             struct timespec until;
-            clock_deadline(CLOCK_REALTIME, DELIVERY_ACK_GATHER_MS, &until);
+            clock_deadline(CLOCK_MONOTONIC, DELIVERY_ACK_GATHER_MS, &until);
             while (d->nacks < DELIVERY_ACK_GATHER && !d->acker_stop &&
                    pthread_cond_timedwait(&d->ack_cv, &d->ack_mu, &until) == 0)
                 ;
@@ -740,7 +733,7 @@ static int send_batch(struct delivery *d, struct slot *s)
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(s->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     s->sent_len = body_len;
-    clock_gettime(CLOCK_MONOTONIC, &s->started);
+    s->started_s = clock_mono_s();
     return curl_multi_add_handle(d->multi, s->easy) == CURLM_OK ? 0 : -1;
 }
 
@@ -987,7 +980,7 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
     curl_off_t retry_after = 0;
     curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_getinfo(s->easy, CURLINFO_RETRY_AFTER, &retry_after);
-    metrics_observe(&d->m->delivery_seconds, since_s(&s->started));
+    metrics_observe(&d->m->delivery_seconds, clock_mono_s() - s->started_s);
     enum policy_action act = policy_classify((int)code, status, atomic_load(&d->stop));
     if (act == POLICY_ABORTED)
         return;
@@ -1302,7 +1295,12 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
     d->acks = calloc(d->ack_cap, sizeof(*d->acks));
     d->committing = calloc(d->ack_cap, sizeof(*d->committing));
     pthread_mutex_init(&d->ack_mu, NULL);
-    pthread_cond_init(&d->ack_cv, NULL);
+    /* the acker's gathering wait is a timer: on the monotonic clock */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->ack_cv, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&d->reconf_mu, NULL);
     d->nslots = nslots;
     d->slots = calloc(nslots, sizeof(*d->slots));
