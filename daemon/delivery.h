@@ -11,6 +11,16 @@
 #include "config.h"
 #include "metrics.h"
 
+/* A source's delivery state (DESIGN.md "Sources"); worse states are
+ * larger, and the values are those of the eddy_delivery_state and
+ * eddy_source_state gauges. */
+enum delivery_state {
+    DELIVERY_OK = 0,
+    DELIVERY_BACKOFF = 1, /* 408/429/5xx or a network failure: gated, one probe at a time */
+    DELIVERY_HELD = 2,    /* 401/403/404/3xx: a configuration fault, probed slowly */
+    DELIVERY_PAUSED = 3,  /* eddy pause: nothing is sent */
+};
+
 struct delivery;
 
 /* Starts the delivery thread. curl_global_init must have run. Returns 0 or -1

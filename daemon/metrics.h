@@ -20,13 +20,6 @@ struct histogram {
     _Atomic uint64_t sum_micro; /* sum of observations x 1e6 */
 };
 
-enum delivery_state {
-    DELIVERY_OK = 0,
-    DELIVERY_BACKOFF = 1,
-    DELIVERY_HELD = 2,
-    DELIVERY_PAUSED = 3,
-};
-
 #define METRICS_SOURCES_MAX 64 /* sources with their own series; more share the last */
 
 /* The delivery counters of one source (label source="FP"). The delivery
@@ -37,7 +30,7 @@ struct metrics_source {
     _Atomic uint64_t requests[METRICS_CODES]; /* by answer code, 0 = network */
     _Atomic uint64_t delivered_events;
     _Atomic uint64_t dead_lettered;
-    _Atomic int state; /* enum delivery_state */
+    _Atomic int state; /* enum delivery_state (delivery.h) */
 };
 
 struct metrics {
@@ -54,7 +47,7 @@ struct metrics {
     /* delivery attempts that failed after the whole body was sent */
     _Atomic uint64_t possible_duplicates;
     struct histogram delivery_seconds;
-    _Atomic int delivery_state; /* enum delivery_state: the worst of all sources */
+    _Atomic int delivery_state; /* enum delivery_state (delivery.h): the worst of all sources */
     struct metrics_source sources[METRICS_SOURCES_MAX];
     _Atomic unsigned nsources;
     _Atomic uint64_t reader_slots_cleared;

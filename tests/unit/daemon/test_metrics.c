@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "../../../daemon/delivery.h"
 #include "../../../daemon/metrics.h"
 #include "../../../storage/queue.h"
 
