@@ -973,7 +973,146 @@ static bool gzip_refused(struct delivery *d, struct slot *s, int status)
     return true;
 }
 
-/* Applies the policy to one finished transfer. */
+/* One finished transfer, as complete hands it to the handler of its
+ * policy action. */
+struct outcome {
+    struct slot *s;
+    struct source *src;
+    enum policy_action act;
+    int status;            /* the HTTP status, 0 when no answer came */
+    int64_t retry_after_s; /* Retry-After, <= 0 when absent */
+    int64_t now, wall;     /* monotonic; wall-clock as stored */
+    struct bisection *bis; /* the bisection the batch belongs to, or NULL */
+};
+
+/* What a source learns about gzip from an answer it did not refuse: a 2xx
+ * to a gzip body, or the answer to the identity resend (the same 400: the
+ * body is at fault, not gzip, and its 400s to gzip bodies are bisected from
+ * now on without a resend). */
+static void gzip_learn(const struct outcome *o)
+{
+    if (o->act == POLICY_ACK && o->s->sent_gzip)
+        o->src->gzip_ok = true;
+    if (o->src->identity_trial == o->s->e.id) {
+        o->src->identity_trial = 0;
+        if (o->status == 400)
+            o->src->gzip_ok = true;
+    }
+}
+
+/* POLICY_ACK: RudderStack stored it. */
+static void on_ack(struct delivery *d, const struct outcome *o)
+{
+    const struct slot *s = o->s;
+    uint64_t seq = s->e.id;
+    ack(d, seq);
+    seqmap_del(&d->retry, seq);
+    metrics_inc(&d->m->delivered_events, s->sent_events);
+    metrics_inc(&o->src->ms->delivered_events, s->sent_events);
+    if (s->dropped)
+        metrics_inc(&d->m->dropped_events, s->dropped);
+    bisection_settle(d, seq, s->sent_events + s->dropped, 0);
+    o->src->accepted_ms = o->wall;
+    o->src->failures = 0;
+    source_set(d, o->src, DELIVERY_OK, o->status, "", 0);
+}
+
+/* POLICY_BISECT, POLICY_SPLIT: the body is unusable (or too large) as a
+ * whole. Halves go back to pending; a single event goes to the DLQ. */
+static void on_rejected(struct delivery *d, const struct outcome *o)
+{
+    const struct slot *s = o->s;
+    uint64_t seq = s->e.id;
+    uint32_t events = s->e.rec.event_count;
+    /* RudderStack read the body and judged it: it is up and the key works. */
+    o->src->failures = 0;
+    source_set(d, o->src, DELIVERY_OK, o->status, s->answer, s->answer_len);
+    if (events >= 2 && split(d, seq, events, o->bis == NULL,
+                             o->act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting"))
+        return;
+    /* One event (or a body that cannot be split): it goes to the DLQ with
+     * this answer in its history. Should the move fail, the retry time
+     * keeps it from being resent at once. */
+    char reason[256], text[160];
+    set_error_text(text, sizeof(text), s->answer, s->answer_len);
+    snprintf(reason, sizeof(reason), "HTTP %d from RudderStack: %s", o->status, text);
+    int64_t wait = (int64_t)d->cfg.backoff_max_ms;
+    record_attempt(d, seq, o->status, true, s->answer, s->answer_len, o->wall, o->wall + wait);
+    seqmap_put(&d->retry, seq, o->now + wait);
+    if (bury(d, o->src, seq, reason, o->bis != NULL))
+        bisection_settle(d, seq, 0, events);
+}
+
+/* POLICY_HOLD: the source's key or configuration is refused, not this
+ * batch: the batch stays ready (it is the next probe), nothing counts. */
+static void on_hold(struct delivery *d, const struct outcome *o)
+{
+    const struct slot *s = o->s;
+    uint64_t probe = policy_hold_probe_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms);
+    record_attempt(d, s->e.id, o->status, false, s->answer, s->answer_len, o->wall, o->wall);
+    seqmap_del(&d->retry, s->e.id);
+    o->src->gate_ms = o->now + (int64_t)probe;
+    o->src->probe_seq = s->e.id;
+    source_set(d, o->src, DELIVERY_HELD, o->status, s->answer, s->answer_len);
+}
+
+/* A counted failure that reached max_attempts over retry_window: the batch
+ * goes to the DLQ (policy_give_up). */
+static void give_up(struct delivery *d, const struct outcome *o)
+{
+    const struct slot *s = o->s;
+    const struct queue_attempts *at = &s->e.attempts;
+    int64_t first = at->first_failed_ms ? at->first_failed_ms : o->wall;
+    char reason[256], text[96];
+    set_error_text(text, sizeof(text), s->answer, s->answer_len);
+    snprintf(reason, sizeof(reason),
+             "gave up after %u counted HTTP failures over %llds (its source accepted "
+             "other batches meanwhile), last HTTP %d: %s",
+             at->counted + 1, (long long)((o->wall - first) / 1000), o->status, text);
+    if (bury(d, o->src, s->e.id, reason, false))
+        bisection_settle(d, s->e.id, 0, s->e.rec.event_count);
+}
+
+/* POLICY_RETRY, POLICY_NETWORK: no 2xx came back. The batch waits (and
+ * may give up, when the failure counts); its source waits too, since
+ * Retry-After is about the server, not the batch, then probes one batch at
+ * a time until a 2xx. */
+static void on_failure(struct delivery *d, const struct outcome *o)
+{
+    const struct slot *s = o->s;
+    const struct queue_attempts *at = &s->e.attempts;
+    struct source *src = o->src;
+    /* The whole body went out: RudderStack may have stored it (a 504 after
+     * its commit, a cut connection), so the redelivery can be a duplicate.
+     * Count what can be known. */
+    curl_off_t up = 0;
+    curl_easy_getinfo(s->easy, CURLINFO_SIZE_UPLOAD_T, &up);
+    if (up >= (curl_off_t)s->sent_len)
+        metrics_inc(&d->m->possible_duplicates, 1);
+    bool counts = policy_attempt_counts(o->act, at->last_failed_ms, src->accepted_ms);
+    unsigned n = at->counted + at->uncounted + at->network + 1;
+    uint64_t delay =
+        policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms,
+                              d->cfg.retry_after_max_ms, n, uniform(d), o->retry_after_s);
+    record_attempt(d, s->e.id, o->status, counts, s->answer, s->answer_len, o->wall,
+                   o->wall + (int64_t)delay);
+    seqmap_put(&d->retry, s->e.id, o->now + (int64_t)delay);
+    if (counts && policy_give_up(at->counted + 1, at->first_failed_ms, o->wall, d->cfg.max_attempts,
+                                 d->cfg.retry_window_ms))
+        give_up(d, o);
+    src->failures++;
+    uint64_t gate = policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms,
+                                          d->cfg.retry_after_max_ms, src->failures, uniform(d),
+                                          o->retry_after_s);
+    if (o->now + (int64_t)gate > src->gate_ms)
+        src->gate_ms = o->now + (int64_t)gate;
+    src->probe_seq = s->e.id;
+    source_set(d, src, DELIVERY_BACKOFF, o->status, s->answer, s->answer_len);
+    d->rescan_head = true;
+}
+
+/* Applies the policy to one finished transfer: policy_classify decides the
+ * action, one handler per action carries it out. */
 static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t now)
 {
     long status = 0;
@@ -984,124 +1123,41 @@ static void complete(struct delivery *d, struct slot *s, CURLcode code, int64_t 
     enum policy_action act = policy_classify((int)code, status, atomic_load(&d->stop));
     if (act == POLICY_ABORTED)
         return;
-    struct source *src = s->src;
-    int st = act == POLICY_NETWORK ? 0 : (int)status;
-    int64_t wall = clock_wall_ms();
-    metrics_count_code(d->m->delivery_requests, st);
-    metrics_count_code(src->ms->requests, st);
-    const struct queue_attempts *at = &s->e.attempts;
-    uint64_t seq = s->e.id;
-    struct bisection *bis = bisection_of(d, seq);
-    if (bis)
-        bis->requests++;
-
+    struct outcome o = {.s = s,
+                        .src = s->src,
+                        .act = act,
+                        .status = act == POLICY_NETWORK ? 0 : (int)status,
+                        .retry_after_s = (int64_t)retry_after,
+                        .now = now,
+                        .wall = clock_wall_ms(),
+                        .bis = bisection_of(d, s->e.id)};
+    metrics_count_code(d->m->delivery_requests, o.status);
+    metrics_count_code(o.src->ms->requests, o.status);
+    if (o.bis)
+        o.bis->requests++;
     if (act == POLICY_NETWORK) {
         const char *msg = s->errbuf[0] ? s->errbuf : curl_easy_strerror(code);
         s->answer_len = strlen(msg) < sizeof(s->answer) ? strlen(msg) : sizeof(s->answer);
         memcpy(s->answer, msg, s->answer_len);
     }
-
-    if (gzip_refused(d, s, st))
+    if (gzip_refused(d, s, o.status))
         return;
-    if (act == POLICY_ACK && s->sent_gzip)
-        src->gzip_ok = true;
-    if (src->identity_trial == seq) {
-        /* The identity resend got an answer: if it was the same 400, the
-         * body is at fault, not gzip, and this source's 400s to gzip
-         * bodies are bisected from now on without a resend. */
-        src->identity_trial = 0;
-        if (st == 400)
-            src->gzip_ok = true;
-    }
-
+    gzip_learn(&o);
     switch (act) {
     case POLICY_ACK:
-        ack(d, seq);
-        seqmap_del(&d->retry, seq);
-        metrics_inc(&d->m->delivered_events, s->sent_events);
-        metrics_inc(&src->ms->delivered_events, s->sent_events);
-        if (s->dropped)
-            metrics_inc(&d->m->dropped_events, s->dropped);
-        bisection_settle(d, seq, s->sent_events + s->dropped, 0);
-        src->accepted_ms = wall;
-        src->failures = 0;
-        source_set(d, src, DELIVERY_OK, st, "", 0);
+        on_ack(d, &o);
         break;
     case POLICY_BISECT:
     case POLICY_SPLIT:
-        /* RudderStack read the body and judged it: it is up and the key works. */
-        src->failures = 0;
-        source_set(d, src, DELIVERY_OK, st, s->answer, s->answer_len);
-        if (s->e.rec.event_count < 2 ||
-            !split(d, seq, s->e.rec.event_count, bis == NULL,
-                   act == POLICY_SPLIT ? "413 too large" : "rejected: bisecting")) {
-            /* One event (or a body that cannot be split): it goes to the DLQ
-             * with this answer in its history. Should the move fail, the
-             * retry time keeps it from being resent at once. */
-            char reason[256], text[160];
-            set_error_text(text, sizeof(text), s->answer, s->answer_len);
-            snprintf(reason, sizeof(reason), "HTTP %d from RudderStack: %s", st, text);
-            record_attempt(d, seq, st, true, s->answer, s->answer_len, wall,
-                           wall + (int64_t)d->cfg.backoff_max_ms);
-            seqmap_put(&d->retry, seq, now + (int64_t)d->cfg.backoff_max_ms);
-            if (bury(d, src, seq, reason, bis != NULL))
-                bisection_settle(d, seq, 0, s->e.rec.event_count);
-        }
+        on_rejected(d, &o);
         break;
-    case POLICY_HOLD: {
-        /* The source's key or configuration is refused, not this batch: the
-         * batch stays ready (it is the next probe), nothing counts. */
-        uint64_t probe = policy_hold_probe_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms);
-        record_attempt(d, seq, st, false, s->answer, s->answer_len, wall, wall);
-        seqmap_del(&d->retry, seq);
-        src->gate_ms = now + (int64_t)probe;
-        src->probe_seq = seq;
-        source_set(d, src, DELIVERY_HELD, st, s->answer, s->answer_len);
+    case POLICY_HOLD:
+        on_hold(d, &o);
         break;
-    }
     case POLICY_RETRY:
-    case POLICY_NETWORK: {
-        /* The whole body went out and no 2xx came back: RudderStack may have
-         * stored it (a 504 after its commit, a cut connection), so the
-         * redelivery can be a duplicate. Count what can be known. */
-        curl_off_t up = 0;
-        curl_easy_getinfo(s->easy, CURLINFO_SIZE_UPLOAD_T, &up);
-        if (up >= (curl_off_t)s->sent_len)
-            metrics_inc(&d->m->possible_duplicates, 1);
-        bool counts = policy_attempt_counts(act, at->last_failed_ms, src->accepted_ms);
-        unsigned n = at->counted + at->uncounted + at->network + 1;
-        uint64_t delay =
-            policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms,
-                                  d->cfg.retry_after_max_ms, n, uniform(d), (int64_t)retry_after);
-        record_attempt(d, seq, st, counts, s->answer, s->answer_len, wall, wall + (int64_t)delay);
-        seqmap_put(&d->retry, seq, now + (int64_t)delay);
-        if (counts && policy_give_up(at->counted + 1, at->first_failed_ms, wall,
-                                     d->cfg.max_attempts, d->cfg.retry_window_ms)) {
-            char reason[256], text[96];
-            set_error_text(text, sizeof(text), s->answer, s->answer_len);
-            snprintf(
-                reason, sizeof(reason),
-                "gave up after %u counted HTTP failures over %llds (its source accepted "
-                "other batches meanwhile), last HTTP %d: %s",
-                at->counted + 1,
-                (long long)((wall - (at->first_failed_ms ? at->first_failed_ms : wall)) / 1000), st,
-                text);
-            if (bury(d, src, seq, reason, false))
-                bisection_settle(d, seq, 0, s->e.rec.event_count);
-        }
-        /* The source waits too (Retry-After is about the server, not the
-         * batch), then probes one batch at a time until a 2xx. */
-        src->failures++;
-        uint64_t gate = policy_retry_delay_ms(d->cfg.backoff_min_ms, d->cfg.backoff_max_ms,
-                                              d->cfg.retry_after_max_ms, src->failures, uniform(d),
-                                              (int64_t)retry_after);
-        if (now + (int64_t)gate > src->gate_ms)
-            src->gate_ms = now + (int64_t)gate;
-        src->probe_seq = seq;
-        source_set(d, src, DELIVERY_BACKOFF, st, s->answer, s->answer_len);
-        d->rescan_head = true;
+    case POLICY_NETWORK:
+        on_failure(d, &o);
         break;
-    }
     case POLICY_ABORTED:
         break;
     }
