@@ -1328,8 +1328,8 @@ static void acker_finish(struct delivery *d)
     d->acker_started = false;
 }
 
-int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, struct metrics *m,
-                   char *err, size_t errlen)
+int delivery_start(struct delivery **out, const struct delivery_options *o, char *err,
+                   size_t errlen)
 {
     struct delivery *d = calloc(1, sizeof(*d));
     *out = NULL;
@@ -1337,9 +1337,10 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
         snprintf(err, errlen, "delivery: out of memory");
         return -1;
     }
-    d->q = q;
+    const struct config *cfg = o->cfg;
+    d->q = o->queue;
     d->cfg = *cfg;
-    d->m = m;
+    d->m = o->metrics;
     unsigned nslots = cfg->concurrency ? cfg->concurrency : 1;
     d->rng = (unsigned)(clock_wall_ms() ^ (int64_t)getpid());
     d->rescan_head = true;
@@ -1373,11 +1374,11 @@ int delivery_start(struct delivery **out, queue_t *q, const struct config *cfg, 
         return -1;
     }
     set_max_wait(d);
-    if (queue_sources_prepare(q, cfg->write_key, strlen(cfg->write_key)) != QUEUE_OK)
+    if (queue_sources_prepare(d->q, cfg->write_key, strlen(cfg->write_key)) != QUEUE_OK)
         log_warn("delivery: cannot prepare the per-source counters: %s", queue_last_error());
     /* The sources are learnt from the batches; until then there is none. */
     state_write(d);
-    atomic_store(&m->delivery_state, (int)d->state);
+    atomic_store(&d->m->delivery_state, (int)d->state);
     int rc = pthread_create(&d->acker, NULL, acker_main, d);
     if (rc == 0)
         d->acker_started = true;

@@ -23,10 +23,15 @@ enum delivery_state {
 
 struct delivery;
 
-/* Starts the delivery thread. curl_global_init must have run. Returns 0 or -1
- * with the reason in err. */
-int delivery_start(struct delivery **d, queue_t *q, const struct config *cfg, struct metrics *m,
-                   char *err, size_t errlen);
+struct delivery_options {
+    queue_t *queue;
+    const struct config *cfg; /* copied: the [delivery] settings and write_key */
+    struct metrics *metrics;  /* the delivery and per-source series */
+};
+
+/* Starts the delivery threads (the sender and the acker). curl_global_init
+ * must have run. Returns 0 or -1 with the reason in err. */
+int delivery_start(struct delivery **d, const struct delivery_options *o, char *err, size_t errlen);
 
 /* From another thread (SIGHUP): the [delivery] settings that can change
  * while delivery runs (url, timeout, max_attempts, retry_window, backoff_min,

@@ -428,7 +428,8 @@ static int start_parts(struct parts *p, struct config *cfg, const struct flags *
         log_error("%s", err);
         return 1;
     }
-    if (delivery_start(&p->dlv, p->q, cfg, metrics, err, sizeof(err)) != 0) {
+    struct delivery_options dopt = {.queue = p->q, .cfg = cfg, .metrics = metrics};
+    if (delivery_start(&p->dlv, &dopt, err, sizeof(err)) != 0) {
         log_error("cannot start delivery: %s", err);
         return 1;
     }
