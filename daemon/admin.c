@@ -6,7 +6,7 @@
  *             not shutting down; 503 with the reason otherwise (readiness:
  *             a load balancer stops sending while eddy cannot store)
  *   /metrics  Prometheus text (metrics_render + queue_stats)
- *   /status   queue_status_json, the object `eddy status --json` prints
+ *   /status   status_json, the object `eddy status --json` prints
  *
  * The same thread refreshes eddyd's record in meta ("eddyd": when it last
  * ran, whether ingest accepts and why not) every ADMIN_RECORD_S seconds, so
@@ -30,6 +30,7 @@
 #include "acceptguard.h"
 #include "../storage/clock.h"
 #include "log.h"
+#include "status.h"
 
 #define ADMIN_RECORD_S 5
 
@@ -81,18 +82,10 @@ static void admin_on_record(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct admin *a = arg;
     const char *error = NULL, *why = admin_not_ready(a, &error);
-    json_t *ingest = why ? json_pack("{s:b,s:s,s:s}", "accepting", 0, "error", error, "reason", why)
-                         : json_pack("{s:b}", "accepting", 1);
-    json_t *o =
-        json_pack("{s:I,s:o?}", "updated_ms", (json_int_t)clock_wall_ms(), "ingest", ingest);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    bool ok = s && queue_meta_put(a->o.queue, "eddyd", s, strlen(s)) == QUEUE_OK;
-    if (!ok && !a->record_failed)
-        log_warn("cannot record eddyd's state for eddy status: %s",
-                 s ? queue_last_error() : "out of memory");
-    a->record_failed = !ok;
-    free(s);
-    json_decref(o);
+    const char *failed = status_put_eddyd(a->o.queue, clock_wall_ms(), why ? error : NULL, why);
+    if (failed && !a->record_failed)
+        log_warn("cannot record eddyd's state for eddy status: %s", failed);
+    a->record_failed = failed != NULL;
 }
 
 /* Admin thread, the loop turn after an admin connection closed: its
@@ -163,9 +156,8 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
         admin_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
         free(text);
     } else {
-        char *json = NULL;
-        if (queue_status_json(a->o.queue, clock_wall_ms(), &json) != QUEUE_OK || !json) {
-            free(json);
+        char *json = NULL, err[256];
+        if (status_json(a->o.queue, clock_wall_ms(), &json, err, sizeof(err)) != 0) {
             admin_send(req, 503, "application/json", "{\"error\":\"storage_error\"}\n");
             return;
         }

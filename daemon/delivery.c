@@ -45,8 +45,8 @@
  *   body. Splits recompress their halves in storage. A source whose
  *   destination refuses gzip (415, or a 400 that the identity resend of
  *   the same batch passes) is switched to identity, logged once.
- * - The states are mirrored in meta "delivery" for `eddy status` and
- *   /status, and in the per-source metrics.
+ * - The states are recorded for `eddy status` and /status through
+ *   status.h (meta "delivery"), and shown in the per-source metrics.
  */
 #include "delivery.h"
 
@@ -67,6 +67,7 @@
 #include "log.h"
 #include "policy.h"
 #include "seqmap.h"
+#include "status.h"
 
 #define DELIVERY_ACK_MAX 256         /* acks waiting for the acker before dispatch pauses */
 #define DELIVERY_ACK_GATHER 64       /* the acker waits for this many acks... */
@@ -263,36 +264,36 @@ static const char *state_name(enum delivery_state s)
                                    : "ok";
 }
 
-/* Writes the state blob to meta (eddy status, /status read it): the worst
- * state of all sources, the latest answer, and every source. */
+/* Records the state for eddy status and /status (status.h): the worst state
+ * of all sources, the latest answer, and every source. */
 static void state_write(struct delivery *d)
 {
-    json_t *srcs = json_array();
-    for (size_t i = 0; srcs && i < d->nsources; i++) {
+    struct status_source *srcs = calloc(d->nsources ? d->nsources : 1, sizeof(*srcs));
+    if (!srcs)
+        return; /* out of memory: still dirty, written on a later turn */
+    for (size_t i = 0; i < d->nsources; i++) {
         const struct source *s = d->sources[i];
-        char since[32];
-        time_t t = (time_t)(s->since_ms / 1000);
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm);
-        json_array_append_new(srcs,
-                              json_pack("{s:s,s:s,s:s,s:i,s:s,s:I,s:b}", "source", s->fp, "state",
-                                        state_name(s->state), "since", since, "last_status",
-                                        s->last_status, "last_error", s->last_error, "probing",
-                                        (json_int_t)s->probe_seq, "default", s->is_default));
+        srcs[i] = (struct status_source){.fp = s->fp,
+                                         .state = state_name(s->state),
+                                         .since_ms = s->since_ms,
+                                         .last_status = s->last_status,
+                                         .last_error = s->last_error,
+                                         .probing = s->probe_seq};
     }
-    json_t *o = json_pack("{s:s,s:i,s:s,s:I,s:o}", "state", state_name(d->state), "last_status",
-                          d->last_status, "last_error", d->last_error, "updated_ms",
-                          (json_int_t)clock_wall_ms(), "sources", srcs ? srcs : json_array());
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (s && queue_meta_put(d->q, "delivery", s, strlen(s)) == QUEUE_OK) {
+    struct status_delivery sd = {.state = state_name(d->state),
+                                 .last_status = d->last_status,
+                                 .last_error = d->last_error,
+                                 .updated_ms = clock_wall_ms(),
+                                 .sources = srcs,
+                                 .nsources = d->nsources};
+    const char *why = status_put_delivery(d->q, &sd);
+    free(srcs);
+    if (!why) {
         d->state_dirty = false;
         d->state_written_ms = clock_mono_ms();
-    } else if (s) {
-        log_warn("delivery: cannot record the delivery state: %s", queue_last_error());
+    } else {
+        log_warn("delivery: cannot record the delivery state: %s", why);
     }
-    free(s);
-    json_decref(o);
 }
 
 /* Keeps only printable bytes of an answer for the one-line last_error. */

@@ -308,19 +308,18 @@ struct queue_stats {
 };
 int queue_stats(queue_t *q, struct queue_stats *s);
 
-/* Small named blobs in meta (e.g. "delivery": eddyd's delivery state as a JSON
- * object, read by `eddy status`). Names starting with "q." are reserved. */
+/* Small named blobs in meta, opaque to storage (e.g. "delivery" and "eddyd",
+ * which daemon/status.c writes and reads back for `eddy status`). Names
+ * starting with "q." are reserved. */
 int queue_meta_put(queue_t *q, const char *name, const void *val, size_t len);
 /* Copies up to cap bytes into buf; *len gets the stored length. QUEUE_NOT_FOUND
  * when absent. */
 int queue_meta_get(queue_t *q, const char *name, void *buf, size_t cap, size_t *len);
 
-/* Writes the status object of DESIGN.md (`eddy status --json`, `/status`)
- * into a malloc'd NUL-terminated string, embedding the "delivery" meta blob
- * (or {"state":"ok","last_status":0,"last_error":""} when absent) and, as
- * "eddyd", whether eddyd runs (its daemon lock is held: running, pid) and
- * the fields of the "eddyd" meta blob eddyd refreshes while it runs. */
-int queue_status_json(queue_t *q, int64_t now_ms, char **json);
+/* The pid of the eddyd holding q's daemon lock in *pid, as queue_daemon_pid:
+ * this process's own when q holds the lock (even if the lock file's path is
+ * gone). */
+int queue_daemon_of(queue_t *q, long *pid);
 
 /* Consistent compacting hot copy into dest_dir (created 0700 if missing,
  * must be empty): mdb_env_copy2 with MDB_CP_COMPACT. */

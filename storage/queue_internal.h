@@ -125,10 +125,6 @@ void qi_src_name(const char *key, size_t keylen, char name[QI_SRC_NAME_SIZE]);
 int qi_src_count(queue_t *q, MDB_txn *txn, const char *name, int64_t batches, int64_t events,
                  int64_t bytes);
 
-/* The "sources" array of the status object: storage's counts and pause
- * flags with the per-source state in eddyd's delivery blob (may be NULL). */
-int qi_sources_json(queue_t *q, int64_t now_ms, const char *blob, char **out);
-
 /* ---- dead letters (dead.c) ---- */
 
 /* Dead-letter value: header (CRC-guarded), reason, attempts, record. */

@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <yajl/yajl_gen.h>
-#include <yajl/yajl_tree.h>
 
 void queue_fingerprint(const char *key, size_t len, char fp[QUEUE_FP_SIZE])
 {
@@ -467,103 +465,4 @@ void queue_source_of(const char *key, size_t keylen, const char *dflt, char fp[Q
         snprintf(fp, QUEUE_FP_SIZE, "%s", dflt && *dflt ? dflt : "-");
     else
         queue_fingerprint(key, keylen, fp);
-}
-
-/* ---- status ------------------------------------------------------------ */
-
-static void gen_str(yajl_gen g, const char *s)
-{
-    yajl_gen_string(g, (const unsigned char *)s, strlen(s));
-}
-
-/* The source entry of eddyd's delivery blob for fp, or NULL. */
-static yajl_val blob_source(yajl_val blob, const char *fp)
-{
-    static const char *path[] = {"sources", NULL};
-    yajl_val a = blob ? yajl_tree_get(blob, path, yajl_t_array) : NULL;
-    for (size_t i = 0; a && i < YAJL_GET_ARRAY(a)->len; i++) {
-        yajl_val e = YAJL_GET_ARRAY(a)->values[i];
-        static const char *sp[] = {"source", NULL};
-        yajl_val s = yajl_tree_get(e, sp, yajl_t_string);
-        const char *str = s ? YAJL_GET_STRING(s) : NULL;
-        if (str && !strcmp(str, fp))
-            return e;
-    }
-    return NULL;
-}
-
-static const char *blob_str(yajl_val e, const char *name, const char *dflt)
-{
-    const char *p[] = {name, NULL};
-    yajl_val v = e ? yajl_tree_get(e, p, yajl_t_string) : NULL;
-    const char *s = v ? YAJL_GET_STRING(v) : NULL;
-    return s ? s : dflt;
-}
-
-static long long blob_int(yajl_val e, const char *name)
-{
-    const char *p[] = {name, NULL};
-    yajl_val v = e ? yajl_tree_get(e, p, yajl_t_number) : NULL;
-    return v && YAJL_IS_INTEGER(v) ? YAJL_GET_INTEGER(v) : 0;
-}
-
-int qi_sources_json(queue_t *q, int64_t now_ms, const char *blob, char **out)
-{
-    *out = NULL;
-    struct queue_source *list;
-    size_t n;
-    int st = queue_sources(q, &list, &n);
-    if (st)
-        return st;
-    yajl_val tree = blob ? yajl_tree_parse(blob, NULL, 0) : NULL;
-    /* sources eddyd knows with nothing pending are listed too */
-    static const char *path[] = {"sources", NULL};
-    yajl_val a = tree ? yajl_tree_get(tree, path, yajl_t_array) : NULL;
-    for (size_t i = 0; a && i < YAJL_GET_ARRAY(a)->len; i++) {
-        const char *fp = blob_str(YAJL_GET_ARRAY(a)->values[i], "source", NULL);
-        size_t cap = n;
-        if (fp && strlen(fp) == FP_LEN && !list_entry(&list, &n, &cap, fp))
-            break;
-    }
-    yajl_gen g = yajl_gen_alloc(NULL);
-    yajl_gen_array_open(g);
-    for (size_t i = 0; g && i < n; i++) {
-        const struct queue_source *s = &list[i];
-        yajl_val e = blob_source(tree, s->fp);
-        yajl_gen_map_open(g);
-        gen_str(g, "source");
-        gen_str(g, s->fp);
-        gen_str(g, "state");
-        gen_str(g, s->paused ? "paused" : blob_str(e, "state", "ok"));
-        gen_str(g, "since");
-        gen_str(g, blob_str(e, "since", ""));
-        gen_str(g, "pending");
-        yajl_gen_map_open(g);
-        gen_str(g, "batches");
-        yajl_gen_integer(g, (long long)s->batches);
-        gen_str(g, "events");
-        yajl_gen_integer(g, (long long)s->events);
-        gen_str(g, "oldest_age_s");
-        yajl_gen_integer(g, s->batches && s->oldest_ms && now_ms > s->oldest_ms
-                                ? (long long)((now_ms - s->oldest_ms) / 1000)
-                                : 0);
-        yajl_gen_map_close(g);
-        gen_str(g, "last_status");
-        yajl_gen_integer(g, blob_int(e, "last_status"));
-        gen_str(g, "last_error");
-        gen_str(g, blob_str(e, "last_error", ""));
-        gen_str(g, "probing");
-        yajl_gen_integer(g, blob_int(e, "probing"));
-        yajl_gen_map_close(g);
-    }
-    yajl_gen_array_close(g);
-    const unsigned char *buf;
-    size_t len;
-    if (g && yajl_gen_get_buf(g, &buf, &len) == yajl_gen_status_ok)
-        *out = strndup((const char *)buf, len);
-    if (g)
-        yajl_gen_free(g);
-    yajl_tree_free(tree);
-    free(list);
-    return *out ? QUEUE_OK : qi_error(QUEUE_ERROR, "status json: out of memory");
 }

@@ -22,8 +22,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <yajl/yajl_parse.h>
-
 /* ---- errors ------------------------------------------------------------ */
 
 static _Thread_local char last_error[512];
@@ -623,119 +621,14 @@ int queue_stats(queue_t *q, struct queue_stats *s)
     return QUEUE_OK;
 }
 
-static bool is_json_object(const char *s, size_t len)
+int queue_daemon_of(queue_t *q, long *pid)
 {
-    size_t i = 0;
-    while (i < len && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r'))
-        i++;
-    if (i == len || s[i] != '{')
-        return false;
-    yajl_handle h = yajl_alloc(NULL, NULL, NULL);
-    if (!h)
-        return false;
-    bool ok = yajl_parse(h, (const unsigned char *)s, len) == yajl_status_ok &&
-              yajl_complete_parse(h) == yajl_status_ok;
-    yajl_free(h);
-    return ok;
-}
-
-/* The JSON object stored in meta blob name, NUL-terminated and malloc'd in
- * *out, or NULL when absent or not an object (it may change between the two
- * reads: then the shorter copy is simply refused by the check). */
-static int read_json_blob(queue_t *q, const char *name, char **out)
-{
-    *out = NULL;
-    size_t blen = 0;
-    int st = queue_meta_get(q, name, NULL, 0, &blen);
-    if (st == QUEUE_NOT_FOUND)
-        return QUEUE_OK;
-    if (st != QUEUE_OK)
-        return st;
-    char *blob = malloc(blen + 1);
-    if (!blob)
-        return qi_error(QUEUE_ERROR, "status json: out of memory");
-    size_t again = 0;
-    st = queue_meta_get(q, name, blob, blen, &again);
-    if (st != QUEUE_OK || again != blen || !is_json_object(blob, blen)) {
-        free(blob);
+    *pid = 0;
+    if (q->lock_fd >= 0) { /* eddyd itself: its lock, even if the path is gone */
+        *pid = (long)getpid();
         return QUEUE_OK;
     }
-    blob[blen] = '\0';
-    *out = blob;
-    return QUEUE_OK;
-}
-
-/* "eddyd":{"running":R,"pid":P, then the fields of eddyd's own record (meta
- * "eddyd", refreshed while it runs), or "updated_ms":0 when it never wrote
- * one. Returns a malloc'd string or NULL. */
-static char *eddyd_json(bool running, long pid, const char *blob)
-{
-    const char *rest = "\"updated_ms\":0}";
-    if (blob) {
-        rest = strchr(blob, '{') + 1;
-        rest += strspn(rest, " \t\r\n");
-    }
-    char *out = NULL;
-    if (asprintf(&out, "{\"running\":%s,\"pid\":%ld%s%s", running ? "true" : "false",
-                 running ? pid : 0, *rest == '}' ? "" : ",", rest) < 0)
-        return NULL;
-    return out;
-}
-
-int queue_status_json(queue_t *q, int64_t now_ms, char **json)
-{
-    *json = NULL;
-    struct queue_stats s;
-    int st = queue_stats(q, &s);
-    if (st)
-        return st;
-    /* eddyd's delivery state and its own record, embedded as stored. */
-    static const char fallback[] = "{\"state\":\"ok\",\"last_status\":0,\"last_error\":\"\"}";
-    char *blob = NULL, *eblob = NULL;
-    long pid = 0;
-    if ((st = read_json_blob(q, "delivery", &blob)) != QUEUE_OK ||
-        (st = read_json_blob(q, "eddyd", &eblob)) != QUEUE_OK ||
-        (q->lock_fd < 0 && (st = queue_daemon_pid(q->dir, &pid)) != QUEUE_OK)) {
-        free(blob);
-        free(eblob);
-        return st;
-    }
-    if (q->lock_fd >= 0) /* eddyd itself: its lock, even if the path is gone */
-        pid = (long)getpid();
-    char *eddyd = eddyd_json(pid != 0, pid, eblob);
-    free(eblob);
-    int64_t age = 0;
-    if (s.pending_batches && s.pending_oldest_ms && now_ms > s.pending_oldest_ms)
-        age = (now_ms - s.pending_oldest_ms) / 1000;
-    char *sources = NULL;
-    st = qi_sources_json(q, now_ms, blob, &sources);
-    if (st) {
-        free(blob);
-        free(eddyd);
-        return st;
-    }
-    char *out = NULL;
-    int n =
-        !eddyd || !sources
-            ? -1
-            : asprintf(&out,
-                       "{\"pending\":{\"batches\":%llu,\"events\":%llu,\"bytes\":%llu,"
-                       "\"oldest_age_s\":%lld},\"dead\":{\"batches\":%llu,\"events\":%llu},"
-                       "\"delivery\":%s,\"storage\":{\"used_bytes\":%llu,\"max_bytes\":%llu,"
-                       "\"file_bytes\":%llu},\"eddyd\":%s,\"sources\":%s}",
-                       (unsigned long long)s.pending_batches, (unsigned long long)s.pending_events,
-                       (unsigned long long)s.pending_bytes, (long long)age,
-                       (unsigned long long)s.dead_batches, (unsigned long long)s.dead_events,
-                       blob ? blob : fallback, (unsigned long long)s.used_bytes,
-                       (unsigned long long)s.max_bytes, (unsigned long long)s.file_bytes, eddyd,
-                       sources);
-    free(blob);
-    free(eddyd);
-    free(sources);
-    if (n < 0)
-        return qi_error(QUEUE_ERROR, "status json: out of memory");
-    *json = out;
-    return QUEUE_OK;
+    return queue_daemon_pid(q->dir, pid);
 }
 
 /* ---- backup ------------------------------------------------------------ */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../daemon/status.h"
 #include "cli.h"
 #include "filter.h"
 #include "help.h"
@@ -22,26 +23,7 @@
 void cli_lister_sources(struct cli_lister *l, queue_t *q)
 {
     queue_default_source(q, l->default_source);
-    size_t len = 0;
-    if (queue_meta_get(q, "delivery", NULL, 0, &len) != QUEUE_OK || len == 0)
-        return;
-    char *buf = malloc(len + 1);
-    if (!buf)
-        return;
-    size_t again = 0;
-    json_t *o = NULL;
-    if (queue_meta_get(q, "delivery", buf, len, &again) == QUEUE_OK && again == len)
-        o = json_loadb(buf, len, 0, NULL);
-    free(buf);
-    size_t i;
-    json_t *s;
-    json_array_foreach(json_object_get(o, "sources"), i, s)
-    {
-        json_int_t seq = json_integer_value(json_object_get(s, "probing"));
-        if (seq > 0 && l->nprobing < sizeof l->probing / sizeof l->probing[0])
-            l->probing[l->nprobing++] = (uint64_t)seq;
-    }
-    json_decref(o);
+    status_probing(q, l->probing, sizeof l->probing / sizeof l->probing[0], &l->nprobing);
 }
 
 bool cli_lister_probing(const struct cli_lister *l, uint64_t seq)

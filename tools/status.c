@@ -1,6 +1,6 @@
 /*
- * status.c - `eddy status [--json]`. Both forms come from storage's
- * queue_status_json, the same object eddyd serves at GET /status, so the
+ * status.c - `eddy status [--json]`. Both forms come from status_json
+ * (daemon/status.c), the same object eddyd serves at GET /status, so the
  * human view can never disagree with what scripts and monitoring read.
  */
 #include <getopt.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../daemon/status.h"
 #include "cli.h"
 #include "help.h"
 #include "output.h"
@@ -149,9 +150,9 @@ int cli_cmd_status(struct cli *c, int argc, char **argv)
         return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
     if (cli_open_store(c) != CLI_OK)
         return CLI_FAIL;
-    char *text = NULL;
-    if (queue_status_json(c->q, c->now_ms, &text) != QUEUE_OK) {
-        cli_error("reading the status failed: %s", queue_last_error());
+    char *text = NULL, err[256];
+    if (status_json(c->q, c->now_ms, &text, err, sizeof(err)) != 0) {
+        cli_error("reading the status failed: %s", err);
         return CLI_FAIL;
     }
     int rc = CLI_OK;

@@ -631,11 +631,12 @@ static void *mt_status(void *arg)
 {
     struct mt *m = arg;
     for (int i = 0; i < 200; i++) {
-        char *js;
-        if (queue_status_json(m->q, 0, &js) != QUEUE_OK)
+        struct queue_stats st;
+        struct queue_source *src = NULL;
+        size_t n = 0;
+        if (queue_stats(m->q, &st) != QUEUE_OK || queue_sources(m->q, &src, &n) != QUEUE_OK)
             m->errors++;
-        else
-            free(js);
+        free(src);
     }
     return NULL;
 }
