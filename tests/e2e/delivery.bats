@@ -16,15 +16,6 @@ teardown() {
     teardown_processes
 }
 
-# post_all FILE...: posts each body, fails unless every answer is 200.
-post_all() {
-    local f out
-    for f in "$@"; do
-        out=$(post "$f")
-        [ "${out%% *}" = 200 ] || { echo "post $f: $out" >&2; return 1; }
-    done
-}
-
 pending_is_zero() { status_is pending.batches 0; }
 
 @test "2,000 events delivered: the same event ids, bodies byte for byte" {

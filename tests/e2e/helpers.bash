@@ -87,6 +87,15 @@ post() {
     echo " $(cat "$BATS_TEST_TMPDIR/answer")"
 }
 
+# post_all FILE...: posts each body, fails unless every answer is 200.
+post_all() {
+    local f out
+    for f in "$@"; do
+        out=$(post "$f")
+        [ "${out%% *}" = 200 ] || { echo "post $f: $out" >&2; return 1; }
+    done
+}
+
 # Kills whatever a test left running.
 teardown_processes() {
     [ -z "${EDDYD_PID:-}" ] || { kill -9 "$EDDYD_PID" 2>/dev/null; wait "$EDDYD_PID" 2>/dev/null; }
