@@ -45,7 +45,7 @@ struct admin {
     bool running;
 };
 
-static void admin_send(struct evhttp_request *req, int code, const char *ctype, const char *body)
+static void send_reply(struct evhttp_request *req, int code, const char *ctype, const char *body)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Content-Type", ctype);
@@ -66,7 +66,7 @@ static void admin_send(struct evhttp_request *req, int code, const char *ctype, 
 
 /* Why eddy is not ready, or NULL when it is; *error gets the error code
  * ingest answers with then. */
-static const char *admin_not_ready(const struct admin *a, const char **error)
+static const char *not_ready(const struct admin *a, const char **error)
 {
     *error = "shutting_down";
     if (!a->o.ingest || !ingest_accepting(a->o.ingest))
@@ -77,11 +77,11 @@ static const char *admin_not_ready(const struct admin *a, const char **error)
 /* Rewrites meta "eddyd" (embedded in the status object): one small commit
  * every few seconds. Also once the store is lost: eddyd's own /status then
  * says why it refuses. */
-static void admin_on_record(evutil_socket_t fd, short what, void *arg)
+static void on_record(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct admin *a = arg;
-    const char *error = NULL, *why = admin_not_ready(a, &error);
+    const char *error = NULL, *why = not_ready(a, &error);
     const char *failed = status_put_eddyd(a->o.queue, clock_wall_ms(), why ? error : NULL, why);
     if (failed && !a->record_failed)
         log_warn("cannot record eddyd's state for eddy status: %s", failed);
@@ -90,27 +90,27 @@ static void admin_on_record(evutil_socket_t fd, short what, void *arg)
 
 /* Admin thread, the loop turn after an admin connection closed: its
  * descriptor is free, so the spare is taken back before ingest can take it. */
-static void admin_reclaim_spare(evutil_socket_t fd, short what, void *arg)
+static void reclaim_spare(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct admin *a = arg;
     accept_guard_reclaim(a->guard);
 }
 
-static void admin_on_conn_closed(struct evhttp_connection *evcon, void *arg)
+static void on_conn_closed(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     struct admin *a = arg;
     struct timeval now = {0, 0};
-    event_base_once(a->base, -1, EV_TIMEOUT, admin_reclaim_spare, a, &now);
+    event_base_once(a->base, -1, EV_TIMEOUT, reclaim_spare, a, &now);
 }
 
-static void admin_on_request(struct evhttp_request *req, void *arg)
+static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     if (evcon)
-        evhttp_connection_set_closecb(evcon, admin_on_conn_closed, a);
+        evhttp_connection_set_closecb(evcon, on_conn_closed, a);
     enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     if (!path)
@@ -118,25 +118,25 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
     bool known = strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 ||
                  strcmp(path, "/metrics") == 0 || strcmp(path, "/status") == 0;
     if (!known) {
-        admin_send(req, 404, "application/json", "{\"error\":\"not_found\"}\n");
+        send_reply(req, 404, "application/json", "{\"error\":\"not_found\"}\n");
         return;
     }
     if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-        admin_send(req, 405, "application/json", "{\"error\":\"method_not_allowed\"}\n");
+        send_reply(req, 405, "application/json", "{\"error\":\"method_not_allowed\"}\n");
         return;
     }
     if (strcmp(path, "/healthz") == 0) {
-        admin_send(req, 200, "application/json", "{\"status\":\"ok\"}\n");
+        send_reply(req, 200, "application/json", "{\"status\":\"ok\"}\n");
     } else if (strcmp(path, "/readyz") == 0) {
-        const char *error, *why = admin_not_ready(a, &error);
+        const char *error, *why = not_ready(a, &error);
         if (!why) {
-            admin_send(req, 200, "application/json", "{\"status\":\"ready\"}\n");
+            send_reply(req, 200, "application/json", "{\"status\":\"ready\"}\n");
         } else {
             /* The reason may name the data dir: encoded, not pasted. */
             json_t *o =
                 json_pack("{s:s,s:s,s:s}", "status", "not_ready", "error", error, "reason", why);
             char *body = o ? json_dumps(o, JSON_COMPACT) : NULL;
-            admin_send(req, 503, "application/json", body ? body : "{\"status\":\"not_ready\"}");
+            send_reply(req, 503, "application/json", body ? body : "{\"status\":\"not_ready\"}");
             free(body);
             json_decref(o);
         }
@@ -150,34 +150,34 @@ static void admin_on_request(struct evhttp_request *req, void *arg)
         char *text = metrics_render(a->o.metrics, have ? &st : NULL, src, nsrc, clock_wall_ms());
         free(src);
         if (!text) {
-            admin_send(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
+            send_reply(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
             return;
         }
-        admin_send(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
+        send_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text);
         free(text);
     } else {
         char *json = NULL, err[256];
         if (status_json(a->o.queue, clock_wall_ms(), &json, err, sizeof(err)) != 0) {
-            admin_send(req, 503, "application/json", "{\"error\":\"storage_error\"}\n");
+            send_reply(req, 503, "application/json", "{\"error\":\"storage_error\"}\n");
             return;
         }
         size_t n = strlen(json);
         char *body = malloc(n + 2);
         if (!body) {
             free(json);
-            admin_send(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
+            send_reply(req, 503, "application/json", "{\"error\":\"out_of_memory\"}\n");
             return;
         }
         memcpy(body, json, n);
         body[n] = '\n';
         body[n + 1] = '\0';
-        admin_send(req, 200, "application/json", body);
+        send_reply(req, 200, "application/json", body);
         free(body);
         free(json);
     }
 }
 
-static void *admin_main(void *arg)
+static void *thread_main(void *arg)
 {
     struct admin *a = arg;
     event_base_dispatch(a->base);
@@ -207,7 +207,7 @@ int admin_start(struct admin **out, const struct admin_options *o, char *err, si
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(a->http, admin_on_request, a);
+    evhttp_set_gencb(a->http, on_request, a);
     if (config_split_hostport(o->cfg->admin_listen, host, sizeof(host), &port) != 0) {
         snprintf(err, errlen, "admin: listen: \"%s\" is not HOST:PORT", o->cfg->admin_listen);
         goto fail;
@@ -226,14 +226,14 @@ int admin_start(struct admin **out, const struct admin_options *o, char *err, si
                                       .reserve = true};
     if (accept_guard_start(&a->guard, &go, err, errlen) != 0)
         goto fail;
-    a->record_ev = event_new(a->base, -1, EV_PERSIST, admin_on_record, a);
+    a->record_ev = event_new(a->base, -1, EV_PERSIST, on_record, a);
     struct timeval every = {ADMIN_RECORD_S, 0};
     if (!a->record_ev || event_add(a->record_ev, &every) != 0) {
         snprintf(err, errlen, "admin: cannot set up its timer");
         goto fail;
     }
-    admin_on_record(-1, 0, a);
-    int rc = pthread_create(&a->thread, NULL, admin_main, a);
+    on_record(-1, 0, a);
+    int rc = pthread_create(&a->thread, NULL, thread_main, a);
     if (rc != 0) {
         snprintf(err, errlen, "admin: cannot start thread: %s", strerror(rc));
         goto fail;

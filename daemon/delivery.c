@@ -1274,7 +1274,7 @@ static void *sender_main(void *arg)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-static void delivery_free(struct delivery *d)
+static void destroy(struct delivery *d)
 {
     if (!d)
         return;
@@ -1371,7 +1371,7 @@ int delivery_start(struct delivery **out, const struct delivery_options *o, char
         ok = slot_init(d, &d->slots[i]) == 0;
     if (!ok) {
         snprintf(err, errlen, "delivery: out of memory (curl handles)");
-        delivery_free(d);
+        destroy(d);
         return -1;
     }
     set_max_wait(d);
@@ -1389,7 +1389,7 @@ int delivery_start(struct delivery **out, const struct delivery_options *o, char
     if (rc != 0) {
         snprintf(err, errlen, "delivery: cannot start a thread: %s", strerror(rc));
         acker_finish(d);
-        delivery_free(d);
+        destroy(d);
         return -1;
     }
     log_info("delivery: forwarding to %s with %u connections", cfg->url, nslots);
@@ -1405,5 +1405,5 @@ void delivery_stop(struct delivery *d)
     if (d->state_dirty)
         state_write(d);
     acker_finish(d);
-    delivery_free(d);
+    destroy(d);
 }
