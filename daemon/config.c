@@ -75,6 +75,7 @@ struct key {
 
 static const char *const sync_choices[] = {"full", "none", NULL};
 static const char *const compress_choices[] = {"gzip", "none", NULL};
+static const char *const level_choices[] = {"small", "fast", NULL};
 static const char *const encoding_choices[] = {"gzip", "identity", NULL};
 
 /* CONFIG_LIVE_DELIVERY: what delivery_reconfigure takes while delivery
@@ -94,6 +95,7 @@ static const struct key keys[] = {
     {"storage", "high_water", T_FRACTION, F(high_water), 0, 0, NULL, CONFIG_RESTART},
     {"storage", "sync", T_ENUM, F(sync_full), 0, 0, sync_choices, CONFIG_RESTART},
     {"storage", "compress", T_ENUM, F(compress), 0, 0, compress_choices, CONFIG_RESTART},
+    {"storage", "compress_level", T_ENUM, F(compress_small), 0, 0, level_choices, CONFIG_RESTART},
     {"delivery", "url", T_URL, F(url), 0, 0, NULL, CONFIG_LIVE_DELIVERY},
     {"delivery", "write_key", T_WRITE_KEY, F(write_key), 0, 0, NULL, CONFIG_RESTART},
     {"delivery", "concurrency", T_UINT, F(concurrency), 1, 64, NULL, CONFIG_RESTART},
@@ -200,6 +202,7 @@ void config_defaults(struct config *c)
     c->high_water = 0.95;
     c->sync_full = true;
     c->compress = true;
+    c->compress_small = true;
     snprintf(c->url, sizeof(c->url), "http://127.0.0.1:8090/v1/webhook");
     c->concurrency = 4;
     c->timeout_ms = 30000;

@@ -35,10 +35,11 @@ struct config {
     char admin_listen[128];
     /* [storage] */
     char data_dir[1024];
-    uint64_t max_size; /* LMDB map size */
-    double high_water; /* 0 < x <= 1 */
-    bool sync_full;    /* sync = full | none */
-    bool compress;     /* compress = gzip | none: how batches are stored */
+    uint64_t max_size;   /* LMDB map size */
+    double high_water;   /* 0 < x <= 1 */
+    bool sync_full;      /* sync = full | none */
+    bool compress;       /* compress = gzip | none: how batches are stored */
+    bool compress_small; /* compress_level = small | fast: libdeflate 8 or igzip 1 */
     /* [delivery] */
     char url[1024];
     char write_key[1025];

@@ -445,7 +445,8 @@ static void work(void *arg, struct workq_item *item)
     b->body_len = len;
     /* Compressed here, once, on a validation thread: the committer only
      * copies the smaller bytes. Any failure just stores the body raw. */
-    if (in->cfg->compress && compress_gzip(body, len, &j->zbody, &b->zbody_len) == COMPRESS_OK) {
+    if (in->cfg->compress && (in->cfg->compress_small ? compress_gzip : compress_gzip_fast)(
+                                 body, len, &j->zbody, &b->zbody_len) == COMPRESS_OK) {
         b->zbody = j->zbody;
         atomic_fetch_add(&in->inflight_bytes, b->zbody_len);
         atomic_fetch_add(&in->m->ingest_queued_bytes, b->zbody_len);

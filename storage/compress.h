@@ -1,7 +1,8 @@
 /*
  * compress.h - gzip for stored bodies: one gzip member per body, written
- * with libdeflate at COMPRESS_LEVEL and inflated with ISA-L's igzip, whose
- * output is checked against the raw length and gzip's CRC32 of the raw bytes.
+ * with libdeflate at COMPRESS_LEVEL (or igzip level 1 where speed matters
+ * more than disk) and inflated with ISA-L's igzip, whose output is checked
+ * against the raw length and gzip's CRC32 of the raw bytes.
  */
 #ifndef EDDY_COMPRESS_H
 #define EDDY_COMPRESS_H
@@ -25,6 +26,10 @@ enum compress_status {
  * would not be smaller than len. Thread-safe: each thread keeps its own
  * compressor, freed when the thread ends. */
 int compress_gzip(const unsigned char *raw, size_t len, unsigned char **out, size_t *outlen);
+
+/* The same with ISA-L's igzip at level 1 ([storage] compress_level =
+ * fast): ~9x less CPU than compress_gzip, ~15% more pages on disk. */
+int compress_gzip_fast(const unsigned char *raw, size_t len, unsigned char **out, size_t *outlen);
 
 /* Inflates the gzip member z[0..zlen) into out, which holds raw_len bytes:
  * COMPRESS_OK only when it is exactly one member, inflates to exactly raw_len

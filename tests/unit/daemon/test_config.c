@@ -49,6 +49,7 @@ static void test_defaults(void **state)
     assert_true(c.high_water > 0.949 && c.high_water < 0.951);
     assert_true(c.sync_full);
     assert_true(c.compress);
+    assert_true(c.compress_small);
     assert_string_equal(c.url, "http://127.0.0.1:8090/v1/webhook");
     assert_string_equal(c.write_key, "");
     assert_int_equal(c.concurrency, 4);
@@ -126,6 +127,7 @@ static void test_load_every_key(void **state)
                               "high_water = 0.5\n"
                               "sync = none\n"
                               "compress = none\n"
+                              "compress_level = fast\n"
                               "[delivery]\n"
                               "url = https://rs.example/v1/webhook\n"
                               "write_key = wk\n"
@@ -157,6 +159,7 @@ static void test_load_every_key(void **state)
     assert_true(c.high_water == 0.5);
     assert_false(c.sync_full);
     assert_false(c.compress);
+    assert_false(c.compress_small);
     assert_string_equal(c.url, "https://rs.example/v1/webhook");
     assert_string_equal(c.write_key, "wk");
     assert_int_equal(c.concurrency, 8);
@@ -173,7 +176,7 @@ static void test_load_every_key(void **state)
     /* every key remembers its line */
     char where[600], want[600];
     config_where(&c, "delivery", "write_key", where, sizeof(where));
-    snprintf(want, sizeof(want), "%s:19", p);
+    snprintf(want, sizeof(want), "%s:20", p);
     assert_string_equal(where, want);
     config_free(&c);
     unlink(p);
@@ -210,6 +213,8 @@ static void test_load_errors(void **state)
     expect_load_error("[storage]\nsync = sometimes\n",
                       "2: sync: \"sometimes\" is not full or none");
     expect_load_error("[storage]\ncompress = zstd\n", "2: compress: \"zstd\" is not gzip or none");
+    expect_load_error("[storage]\ncompress_level = 9\n",
+                      "2: compress_level: \"9\" is not small or fast");
     expect_load_error("[ingest]\nallow_anonymous = maybe\n",
                       "2: allow_anonymous: \"maybe\" is not true or false");
     expect_load_error("[delivery]\nurl = ftp://x\n",
