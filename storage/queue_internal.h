@@ -1,7 +1,8 @@
 /*
  * queue_internal.h - what the storage sources share behind queue.h: the
- * queue struct, transaction helpers, key and counter encoding, the binary
- * formats of attempts and dead-letter values, and error reporting.
+ * queue struct, transaction helpers, key and counter encoding and error
+ * reporting (store.c), then what each file offers the others, a section
+ * per file: pending writes, reading, the attempts and dead-letter values.
  * Nothing outside storage/ includes this.
  */
 #ifndef EDDY_QUEUE_INTERNAL_H
@@ -55,16 +56,6 @@ int qi_counter_add(queue_t *q, MDB_txn *txn, const char *name, int64_t delta);
 /* Takes the next id from counter name (starting at 1) and advances it. */
 int qi_counter_next(queue_t *q, MDB_txn *txn, const char *name, uint64_t *id);
 
-/* Event count and body length from a stored record's header without CRC
- * checks (for the counters); false when the header is unusable. */
-bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *body_len);
-/* The write key of a stored record, a view into val (NULL, 0 for none);
- * false when the header is unusable. */
-bool qi_record_key(const void *val, size_t len, const char **key, size_t *keylen);
-/* The received time (Unix ms) in a stored record's header, unchecked like
- * qi_record_peek. */
-bool qi_record_received(const void *val, size_t len, int64_t *ms);
-
 /* An owned copy of an LMDB value (values are only valid until the txn's
  * next write); NULL when memory ran out (message set). */
 unsigned char *qi_val_copy(const MDB_val *v);
@@ -109,6 +100,18 @@ struct qi_scan {
 };
 int qi_scan_next(queue_t *q, struct qi_scan *s);
 
+/* ---- stored values and entries (entry.c) ---- */
+
+/* Event count and body length from a stored record's header without CRC
+ * checks (for the counters); false when the header is unusable. */
+bool qi_record_peek(const void *val, size_t len, uint32_t *events, uint64_t *body_len);
+/* The write key of a stored record, a view into val (NULL, 0 for none);
+ * false when the header is unusable. */
+bool qi_record_key(const void *val, size_t len, const char **key, size_t *keylen);
+/* The received time (Unix ms) in a stored record's header, unchecked like
+ * qi_record_peek. */
+bool qi_record_received(const void *val, size_t len, int64_t *ms);
+
 /* Attempts value: counters, capped history, and the replay count a replayed
  * record carries back to the dead-letter queue if it dies again. */
 size_t qi_attempts_size(const struct queue_attempts *a);
@@ -117,7 +120,18 @@ bool qi_attempts_decode(const void *buf, size_t len, struct queue_attempts *a, u
 /* Appends one attempt: history keeps the first 8 and the last 24. */
 void qi_attempts_add(struct queue_attempts *a, const struct queue_attempt *at);
 
-/* Per-source counters (source.c). A record's counter name is its key's
+/* Fills e from a stored value. With copy, e->mem owns a copy and every view
+ * points into it; without, views point into val (valid inside the txn only,
+ * used to filter before copying). A gzip body is left as stored (rec.body
+ * NULL) for queue_entry_inflate; filter.c inflates what it must look into.
+ * attempts may be NULL (pending only). */
+int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
+                     const MDB_val *attempts, bool copy);
+int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool copy);
+
+/* ---- sources (source.c) ---- */
+
+/* Per-source counters. A record's counter name is its key's
  * fingerprint, or "-" for a record stored without a key. qi_src_count adds
  * to the counters of name inside txn (nothing while they are not kept). */
 #define QI_SRC_NAME_SIZE QUEUE_FP_SIZE
@@ -143,14 +157,5 @@ struct qi_dead {
 size_t qi_dead_size(const struct qi_dead *d);
 void qi_dead_encode(const struct qi_dead *d, unsigned char *out);
 bool qi_dead_decode(const void *buf, size_t len, struct qi_dead *d);
-
-/* Fills e from a stored value. With copy, e->mem owns a copy and every view
- * points into it; without, views point into val (valid inside the txn only,
- * used to filter before copying). A gzip body is left as stored (rec.body
- * NULL) for queue_entry_inflate; filter.c inflates what it must look into.
- * attempts may be NULL (pending only). */
-int qi_entry_pending(struct queue_entry *e, uint64_t id, const MDB_val *val,
-                     const MDB_val *attempts, bool copy);
-int qi_entry_dead(struct queue_entry *e, uint64_t id, const MDB_val *val, bool copy);
 
 #endif
