@@ -54,8 +54,8 @@ def record_ids(value, db):
     tlen = struct.unpack_from("<I", h, 8)[0]
     blen = struct.unpack_from("<Q", h, 32)[0]
     off = at + HEADER + klen + tlen
-    if h[4] == 2 and h[5] & 8:
-        # version 2, gzip: the rest of the value is one gzip member of the
+    if h[4] >= 2 and h[5] & 8:
+        # version 2 or 3, gzip: the rest of the value is one gzip member of the
         # blen raw bytes (the record ends a pending or a dead value)
         body = zlib.decompress(value[off:], 31)
     else:
