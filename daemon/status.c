@@ -164,12 +164,11 @@ static json_t *sources_json(const struct queue_source *list, size_t n, json_t *k
     json_array_foreach(known, i, e)
     {
         const char *fp = json_string_value(json_object_get(e, "source"));
-        bool listed = !fp || strlen(fp) != QUEUE_FP_SIZE - 1;
-        for (size_t k = 0; k < n && !listed; k++)
-            listed = !strcmp(list[k].fp, fp);
-        for (size_t k = n; k < json_array_size(a) && !listed; k++)
-            listed = !strcmp(str_or(json_array_get(a, k), "source", ""), fp);
-        if (listed)
+        /* not a fingerprint, or listed already (by storage or earlier here) */
+        bool skip = !fp || strlen(fp) != QUEUE_FP_SIZE - 1;
+        for (size_t k = 0; k < json_array_size(a) && !skip; k++)
+            skip = !strcmp(str_or(json_array_get(a, k), "source", ""), fp);
+        if (skip)
             continue;
         struct queue_source none = {0};
         snprintf(none.fp, sizeof(none.fp), "%s", fp);
