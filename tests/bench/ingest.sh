@@ -11,10 +11,11 @@
 # p50/p99 latency, eddyd's mean requests per group commit
 # (eddy_commit_batches _sum/_count) and its CPU per request by thread.
 # Targets on the 2-core dev box: >= 0.6 of the http ceiling and >= 0.7 of
-# the storage ceiling. Each round also runs eddyd with [storage] compress =
-# none next to the default (gzip) run, which goes first in odd rounds and
-# second in even ones: ingest with compression >= 0.9 x without (the median
-# of the rounds' ratios).
+# the storage ceiling. Each round also runs eddyd with [storage]
+# compress_level = fast (igzip 1) and with compress = none next to the
+# default (gzip, compress_level = small), the three in an order that turns
+# by round: ingest with compression >= 0.9 x without (the median of the
+# rounds' ratios, for either level).
 # The data dirs live under the repo's var/ (a real disk, never tmpfs).
 set -u
 cd "$(dirname "$0")/../.."
@@ -42,27 +43,32 @@ cpu_snap() {
     done | awk '{a[$1] += $2} END {for (k in a) print k, a[k]}' | sort
 }
 
-# run_eddyd COMPRESS SUFFIX: eddyd on a fresh store under wrk; wrk's output in
-# $dir/eddyd.SUFFIX, CPU snapshots in cpu0/cpu1.SUFFIX, metrics.SUFFIX.
+# run_eddyd SUFFIX [KEY=VALUE...]: eddyd on a fresh store ([storage] settings
+# added) under wrk; wrk's output in $dir/eddyd.SUFFIX, CPU snapshots in
+# cpu0/cpu1.SUFFIX, metrics.SUFFIX.
 run_eddyd() {
-    local ip adp n
+    local ip adp n sfx=$1
+    shift
     ip=$(port) adp=$(port)
-    bench_conf "$dir/eddy.conf" "$ip" "$adp" "$dir/data" sync=full compress="$1"
+    bench_conf "$dir/eddy.conf" "$ip" "$adp" "$dir/data" sync=full "$@"
     "$BUILD/eddyd" -c "$dir/eddy.conf" 2>"$dir/eddyd.log" &
     pids+=($!)
     wait_port "http://127.0.0.1:$adp/healthz" || return 1
-    cpu_snap "${pids[-1]}" >"$dir/cpu0.$2"
-    run_wrk "http://127.0.0.1:$ip/v1/webhook?writeKey=bench" "$dir/eddyd.$2"
-    cpu_snap "${pids[-1]}" >"$dir/cpu1.$2"
-    curl -s "http://127.0.0.1:$adp/metrics" >"$dir/metrics.$2"
+    cpu_snap "${pids[-1]}" >"$dir/cpu0.$sfx"
+    run_wrk "http://127.0.0.1:$ip/v1/webhook?writeKey=bench" "$dir/eddyd.$sfx"
+    cpu_snap "${pids[-1]}" >"$dir/cpu1.$sfx"
+    curl -s "http://127.0.0.1:$adp/metrics" >"$dir/metrics.$sfx"
     kill "${pids[-1]}"
     wait "${pids[-1]}" 2>/dev/null
     rm -rf "$dir/data"
-    n=$(non2xx "$dir/eddyd.$2")
+    n=$(non2xx "$dir/eddyd.$sfx")
     [ -z "$n" ] || { echo "ingest bench: eddyd answered $n non-2xx"; cat "$dir/eddyd.log"; return 1; }
 }
 
-# One line per round into $dir/rounds: ack eddyd group commit_ms raw_g raw_32 eddyd_none
+# The eddyd runs of a round: suffix and settings ("$r" is the default).
+variants=(":" ".fast:compress_level=fast" ".raw:compress=none")
+# One line per round into $dir/rounds:
+#   ack eddyd group commit_ms raw_g raw_32 eddyd_none eddyd_fast
 for r in $(seq 1 "$ROUNDS"); do
     # 1. The HTTP ceiling.
     ap=$(port)
@@ -72,13 +78,14 @@ for r in $(seq 1 "$ROUNDS"); do
     run_wrk "http://127.0.0.1:$ap/v1/webhook" "$dir/ack.$r"
     kill "${pids[-1]}"
 
-    # 2. eddyd, sync = full, on a fresh store: compress = gzip (the default)
-    # and compress = none (suffix .raw), their order alternating by round.
-    if [ $((r % 2)) = 1 ]; then
-        run_eddyd gzip "$r" && run_eddyd none "$r.raw" || exit 1
-    else
-        run_eddyd none "$r.raw" && run_eddyd gzip "$r" || exit 1
-    fi
+    # 2. eddyd, sync = full, on a fresh store: the defaults (gzip, level
+    # small), compress_level = fast (.fast) and compress = none (.raw), the
+    # first to run turning by round.
+    for k in 0 1 2; do
+        v=${variants[$(((k + r - 1) % 3))]}
+        # shellcheck disable=SC2086
+        run_eddyd "$r${v%%:*}" ${v#*:} || exit 1
+    done
     group=$(awk '$1 == "eddy_commit_batches_sum" {s = $2} $1 == "eddy_commit_batches_count" {c = $2}
         END {if (c > 0) printf "%.1f", s / c; else print 1}' "$dir/metrics.$r")
     commit_ms=$(awk '$1 == "eddy_commit_seconds_sum" {s = $2} $1 == "eddy_commit_seconds_count" {c = $2}
@@ -91,9 +98,10 @@ for r in $(seq 1 "$ROUNDS"); do
     rm -rf "$dir/raw"
     read -r raw_32 _ < <("$BUILD/bench/lmdb_group" "$dir/raw" "$BODY" 32 "$SECONDS_PER_RUN")
     rm -rf "$dir/raw"
-    echo "$(rate "$dir/ack.$r") $(rate "$dir/eddyd.$r") $group $commit_ms $raw_g $raw_32 $(rate "$dir/eddyd.$r.raw")" >>"$dir/rounds"
-    printf 'round %d: ack-only %s req/s, eddyd %s req/s (%s per commit, %s ms each; %s req/s with compress = none), raw LMDB %s/s at %s, %s/s at 32\n' \
-        "$r" "$(rate "$dir/ack.$r")" "$(rate "$dir/eddyd.$r")" "$group" "$commit_ms" "$(rate "$dir/eddyd.$r.raw")" "$raw_g" "$g" "$raw_32"
+    echo "$(rate "$dir/ack.$r") $(rate "$dir/eddyd.$r") $group $commit_ms $raw_g $raw_32 $(rate "$dir/eddyd.$r.raw") $(rate "$dir/eddyd.$r.fast")" >>"$dir/rounds"
+    printf 'round %d (load %s): ack-only %s req/s, eddyd %s req/s (%s per commit, %s ms each; %s with compress_level = fast, %s with compress = none), raw LMDB %s/s at %s, %s/s at 32\n' \
+        "$r" "$(cut -d' ' -f1 /proc/loadavg)" "$(rate "$dir/ack.$r")" "$(rate "$dir/eddyd.$r")" "$group" "$commit_ms" \
+        "$(rate "$dir/eddyd.$r.fast")" "$(rate "$dir/eddyd.$r.raw")" "$raw_g" "$g" "$raw_32"
 done
 
 best=$(python3 - "$dir/rounds" <<'PY'
@@ -120,17 +128,23 @@ print("eddyd / raw LMDB at eddyd's group: %.2f  (target >= 0.7)" % med([r[1] / r
 print("eddyd / raw LMDB at 32 per commit: %.2f" % med([r[1] / r[5] for r in rows]))
 print("compress = gzip / none:            %.2f  (target >= 0.9; none: median %.0f req/s)" % (
     med([r[1] / r[6] for r in rows]), med([r[6] for r in rows])))
+print("compress_level = fast / none:      %.2f  (fast: median %.0f req/s)" % (
+    med([r[7] / r[6] for r in rows]), med([r[7] for r in rows])))
 PY
 printf '%-32s %9s %9s\n' "latency (median round $best)" p50 p99
 printf '%-32s %9s %9s\n' "ack-only libevent" "$(pct "$dir/ack.$best" 50%)" "$(pct "$dir/ack.$best" 99%)"
 printf '%-32s %9s %9s\n' "eddyd sync=full" "$(pct "$dir/eddyd.$best" 50%)" "$(pct "$dir/eddyd.$best" 99%)"
+printf '%-32s %9s %9s\n' "eddyd compress_level=fast" "$(pct "$dir/eddyd.$best.fast" 50%)" "$(pct "$dir/eddyd.$best.fast" 99%)"
 printf '%-32s %9s %9s\n' "eddyd sync=full compress=none" "$(pct "$dir/eddyd.$best.raw" 50%)" "$(pct "$dir/eddyd.$best.raw" 99%)"
-# Where eddyd's time went in that round: CPU per request by thread (with
-# compress = gzip and = none), and how much of the wall time the committer
-# spent inside commits (append + fsync).
-for sfx in "$best" "$best.raw"; do
-    mode=gzip
-    [ "$sfx" = "$best" ] || mode=none
+# Where eddyd's time went in that round: CPU per request by thread (each
+# variant), and how much of the wall time the committer spent inside commits
+# (append + fsync).
+for sfx in "$best" "$best.fast" "$best.raw"; do
+    case $sfx in
+    *.fast) mode="gzip, compress_level = fast" ;;
+    *.raw) mode=none ;;
+    *) mode="gzip (compress_level = small)" ;;
+    esac
     python3 - "$dir/cpu0.$sfx" "$dir/cpu1.$sfx" "$dir/eddyd.$sfx" "$dir/metrics.$sfx" \
         "$SECONDS_PER_RUN" "$(getconf CLK_TCK)" "$mode" <<'PY'
 import sys

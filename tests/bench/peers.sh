@@ -4,9 +4,11 @@
 # ~94 KB body (tests/fixtures/corpus/batch-00001.json), $CLIENTS clients
 # each waiting for its answer, $SECONDS_PER_RUN s each, $ROUNDS rounds
 # interleaved:
-#   eddyd        POST with wrk (sync = full, compress = gzip: the defaults)
+#   eddyd        POST with wrk (sync = full, compress = gzip, compress_level
+#                = small: the defaults)
+#   eddyd_fast   the same with compress_level = fast (igzip 1)
 #   eddyd_none   the same with compress = none (stores the raw bytes, as the
-#                peers do; shown beside the rest, the target is on eddyd)
+#                peers do; both shown beside the rest, the target is on eddyd)
 #   redis        Redis 7, appendonly yes, appendfsync always, RPUSH (peer_put)
 #   postgresql   PostgreSQL 15, one INSERT per request, synchronous_commit = on
 #                (pgbench -f with the body as a literal; p99 from its log)
@@ -37,14 +39,17 @@ pg_stop() { [ -d "$tmp/pg" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/
 trap 'pg_stop; cleanup' EXIT
 
 # ---- servers ----------------------------------------------------------------
-EP=$(port) EA=$(port) NP=$(port) NA=$(port)
-bench_conf "$tmp/eddy.conf" "$EP" "$EA" "$tmp/eddy"
-bench_conf "$tmp/eddy-none.conf" "$NP" "$NA" "$tmp/eddy-none" compress=none
-for c in eddy eddy-none; do
-    "$BUILD/eddyd" -c "$tmp/$c.conf" 2>"$tmp/$c.log" &
+# eddyd, eddyd_fast, eddyd_none: ingest port in EP[name]
+declare -A EP
+for e in eddyd: eddyd_fast:compress_level=fast eddyd_none:compress=none; do
+    name=${e%%:*} ea=$(port)
+    EP[$name]=$(port)
+    # shellcheck disable=SC2086
+    bench_conf "$tmp/$name.conf" "${EP[$name]}" "$ea" "$tmp/$name" ${e#*:}
+    "$BUILD/eddyd" -c "$tmp/$name.conf" 2>"$tmp/$name.log" &
     pids+=($!)
+    wait_port "http://127.0.0.1:$ea/healthz" || exit 1
 done
-wait_port "http://127.0.0.1:$EA/healthz" && wait_port "http://127.0.0.1:$NA/healthz" || exit 1
 
 RP=$(port)
 mkdir "$tmp/redis"
@@ -87,8 +92,9 @@ wrk_eddyd() {
                       p = (u == "us") ? v / 1000 : (u == "s") ? v * 1000 : v}
          END {if (bad) print "0 0"; else print r, p}' "$tmp/wrk.out"
 }
-run_eddyd() { wrk_eddyd "$EP"; }
-run_eddyd_none() { wrk_eddyd "$NP"; }
+run_eddyd() { wrk_eddyd "${EP[eddyd]}"; }
+run_eddyd_fast() { wrk_eddyd "${EP[eddyd_fast]}"; }
+run_eddyd_none() { wrk_eddyd "${EP[eddyd_none]}"; }
 run_redis() { "$BUILD/bench/peer_put" redis 127.0.0.1 "$RP" "$BODY" "$CLIENTS" "$SECONDS_PER_RUN" | awk '{print $1, $3}'; }
 run_beanstalkd() { "$BUILD/bench/peer_put" beanstalk 127.0.0.1 "$BP" "$BODY" "$CLIENTS" "$SECONDS_PER_RUN" | awk '{print $1, $3}'; }
 run_postgresql() {
@@ -109,10 +115,10 @@ print(tps[0].split()[2] if tps else 0, lat[int(len(lat) * 0.99)] if lat else 0)
 PY
 }
 
-systems="eddyd eddyd_none redis postgresql beanstalkd"
+systems="eddyd eddyd_fast eddyd_none redis postgresql beanstalkd"
 : >"$tmp/results"
 for r in $(seq 1 "$ROUNDS"); do
-    line="round $r:"
+    line="round $r (load $(cut -d" " -f1 /proc/loadavg)):"
     for s in $systems; do
         read -r rps p99 < <("run_$s")
         echo "$r $s $rps $p99" >>"$tmp/results"
@@ -130,10 +136,11 @@ med = {s: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v
 print("== peers: %s clients, %ss per run, %d rounds, body %d bytes, every answer after fsync" % (
     sys.argv[2], sys.argv[3], len(by["eddyd"]), os.path.getsize(sys.argv[4])))
 print("%-12s %10s %10s %12s" % ("system", "req/s", "p99 ms", "eddyd ratio"))
-for s in ("eddyd", "eddyd_none", "redis", "postgresql", "beanstalkd"):
+for s in ("eddyd", "eddyd_fast", "eddyd_none", "redis", "postgresql", "beanstalkd"):
     rps, p99 = med[s]
     print("%-12s %10.0f %10.1f %12s" % (s, rps, p99, "" if s.startswith("eddyd") else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
 best = max((med[s][0], s) for s in med if not s.startswith("eddyd"))
-print("eddyd / best peer (%s): %.2f  (target >= 2); with compress = none: %.2f" % (
-    best[1], med["eddyd"][0] / best[0] if best[0] else 0, med["eddyd_none"][0] / best[0] if best[0] else 0))
+ratio = lambda s: med[s][0] / best[0] if best[0] else 0
+print("eddyd / best peer (%s): %.2f  (target >= 2); compress_level = fast: %.2f; compress = none: %.2f" % (
+    best[1], ratio("eddyd"), ratio("eddyd_fast"), ratio("eddyd_none")))
 PY
