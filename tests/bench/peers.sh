@@ -15,8 +15,9 @@
 #   beanstalkd   beanstalkd -f 0 (fsync on every put), put (peer_put)
 # Every server listens on 127.0.0.1 only, keeps its data in a temp dir under
 # var/ (a real disk) and is stopped afterwards. Prints req/s and p99 per
-# system (medians over rounds) and eddyd's ratio to each (target >= 2 x the
-# best peer). Needs redis-server, postgresql and beanstalkd (make
+# system (medians over rounds), the server's CPU per request (its threads
+# and reaped children) and eddyd's ratio to each (target >= 2 x the best
+# peer). Needs redis-server, postgresql and beanstalkd (make
 # bench-peers installs them).
 set -u
 cd "$(dirname "$0")/../.."
@@ -39,8 +40,9 @@ pg_stop() { [ -d "$tmp/pg" ] && runuser -u postgres -- "$PGBIN/pg_ctl" -D "$tmp/
 trap 'pg_stop; cleanup' EXIT
 
 # ---- servers ----------------------------------------------------------------
-# eddyd, eddyd_fast, eddyd_none: ingest port in EP[name]
-declare -A EP
+# eddyd, eddyd_fast, eddyd_none: ingest port in EP[name]; each server's pid
+# in PID[system], for its CPU per request.
+declare -A EP PID
 for e in eddyd: eddyd_fast:compress_level=fast eddyd_none:compress=none; do
     name=${e%%:*} ea=$(port)
     EP[$name]=$(port)
@@ -48,6 +50,7 @@ for e in eddyd: eddyd_fast:compress_level=fast eddyd_none:compress=none; do
     bench_conf "$tmp/$name.conf" "${EP[$name]}" "$ea" "$tmp/$name" ${e#*:}
     "$BUILD/eddyd" -c "$tmp/$name.conf" 2>"$tmp/$name.log" &
     pids+=($!)
+    PID[$name]=$!
     wait_port "http://127.0.0.1:$ea/healthz" || exit 1
 done
 
@@ -57,11 +60,13 @@ redis-server --bind 127.0.0.1 --port "$RP" --dir "$tmp/redis" --appendonly yes \
     --appendfsync always --save "" --protected-mode yes --daemonize no \
     --logfile "$tmp/redis.log" &
 pids+=($!)
+PID[redis]=$!
 
 BP=$(port)
 mkdir "$tmp/beanstalkd"
 beanstalkd -l 127.0.0.1 -p "$BP" -b "$tmp/beanstalkd" -f 0 -z 4194304 2>"$tmp/beanstalkd.log" &
 pids+=($!)
+PID[beanstalkd]=$!
 
 PP=$(port)
 mkdir "$tmp/pg" && chown postgres "$tmp/pg"
@@ -115,14 +120,22 @@ print(tps[0].split()[2] if tps else 0, lat[int(len(lat) * 0.99)] if lat else 0)
 PY
 }
 
+# The postmaster's backends end with each run: their CPU is in its cutime.
+PID[postgresql]=$(head -1 "$tmp/pg/postmaster.pid")
+# ticks PID: CPU clock ticks of PID, its threads and its reaped children.
+ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
+
 systems="eddyd eddyd_fast eddyd_none redis postgresql beanstalkd"
 : >"$tmp/results"
 for r in $(seq 1 "$ROUNDS"); do
     line="round $r (load $(cut -d" " -f1 /proc/loadavg)):"
     for s in $systems; do
+        t0=$(ticks "${PID[$s]}")
         read -r rps p99 < <("run_$s")
-        echo "$r $s $rps $p99" >>"$tmp/results"
-        line="$line $s $rps req/s p99 ${p99} ms;"
+        t1=$(ticks "${PID[$s]}")
+        us=$(calc "round(1e6 * ($t1 - $t0) / $(getconf CLK_TCK) / max(1, $rps * $SECONDS_PER_RUN))")
+        echo "$r $s $rps $p99 $us" >>"$tmp/results"
+        line="$line $s $rps req/s p99 ${p99} ms ${us} us CPU;"
     done
     echo "$line"
 done
@@ -130,15 +143,15 @@ python3 - "$tmp/results" "$CLIENTS" "$SECONDS_PER_RUN" "$BODY" <<'PY'
 import os, statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 by = {}
-for r, s, rps, p99 in rows:
-    by.setdefault(s, []).append((float(rps), float(p99)))
-med = {s: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for s, v in by.items()}
+for r, s, rps, p99, us in rows:
+    by.setdefault(s, []).append((float(rps), float(p99), float(us)))
+med = {s: tuple(statistics.median(x[i] for x in v) for i in range(3)) for s, v in by.items()}
 print("== peers: %s clients, %ss per run, %d rounds, body %d bytes, every answer after fsync" % (
     sys.argv[2], sys.argv[3], len(by["eddyd"]), os.path.getsize(sys.argv[4])))
-print("%-12s %10s %10s %12s" % ("system", "req/s", "p99 ms", "eddyd ratio"))
+print("%-12s %10s %10s %14s %12s" % ("system", "req/s", "p99 ms", "server CPU/req", "eddyd ratio"))
 for s in ("eddyd", "eddyd_fast", "eddyd_none", "redis", "postgresql", "beanstalkd"):
-    rps, p99 = med[s]
-    print("%-12s %10.0f %10.1f %12s" % (s, rps, p99, "" if s.startswith("eddyd") else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
+    rps, p99, us = med[s]
+    print("%-12s %10.0f %10.1f %11.0f us %12s" % (s, rps, p99, us, "" if s.startswith("eddyd") else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
 best = max((med[s][0], s) for s in med if not s.startswith("eddyd"))
 ratio = lambda s: med[s][0] / best[0] if best[0] else 0
 print("eddyd / best peer (%s): %.2f  (target >= 2); compress_level = fast: %.2f; compress = none: %.2f" % (
