@@ -56,6 +56,20 @@ static struct libdeflate_compressor *compressor(void)
     return c;
 }
 
+/* Gives the caller the n bytes compressed into buf (0: no gain, buf is
+ * freed), shrunk to what they use (most of buf is not). */
+static int hand_over(unsigned char *buf, size_t n, unsigned char **out, size_t *outlen)
+{
+    if (n == 0) {
+        free(buf);
+        return COMPRESS_NO_GAIN;
+    }
+    unsigned char *fit = realloc(buf, n);
+    *out = fit ? fit : buf;
+    *outlen = n;
+    return COMPRESS_OK;
+}
+
 int compress_gzip(const unsigned char *raw, size_t len, unsigned char **out, size_t *outlen)
 {
     *out = NULL;
@@ -67,18 +81,7 @@ int compress_gzip(const unsigned char *raw, size_t len, unsigned char **out, siz
     unsigned char *buf = c ? malloc(len) : NULL;
     if (!buf)
         return COMPRESS_NOMEM;
-    size_t n = libdeflate_gzip_compress(c, raw, len, buf, len - 1);
-    if (n == 0) {
-        free(buf);
-        return COMPRESS_NO_GAIN;
-    }
-    /* Give back what the result did not use (most of buf). */
-    unsigned char *fit = realloc(buf, n);
-    if (fit)
-        buf = fit;
-    *out = buf;
-    *outlen = n;
-    return COMPRESS_OK;
+    return hand_over(buf, libdeflate_gzip_compress(c, raw, len, buf, len - 1), out, outlen);
 }
 
 int compress_gzip_fast(const unsigned char *raw, size_t len, unsigned char **out, size_t *outlen)
@@ -102,16 +105,8 @@ int compress_gzip_fast(const unsigned char *raw, size_t len, unsigned char **out
     zs.avail_out = (uint32_t)len;
     /* STATELESS_OVERFLOW (no gain) is the only failure expected; storing
      * the body raw is right whatever the reason. */
-    if (isal_deflate_stateless(&zs) != COMP_OK || zs.avail_in != 0 || zs.total_out >= len) {
-        free(buf);
-        return COMPRESS_NO_GAIN;
-    }
-    unsigned char *fit = realloc(buf, zs.total_out);
-    if (fit)
-        buf = fit;
-    *out = buf;
-    *outlen = zs.total_out;
-    return COMPRESS_OK;
+    bool ok = isal_deflate_stateless(&zs) == COMP_OK && zs.avail_in == 0 && zs.total_out < len;
+    return hand_over(buf, ok ? zs.total_out : 0, out, outlen);
 }
 
 int compress_gunzip(const unsigned char *z, size_t zlen, unsigned char *out, size_t raw_len)
