@@ -65,7 +65,9 @@ static int hand_over(unsigned char *buf, size_t n, unsigned char **out, size_t *
         return COMPRESS_NO_GAIN;
     }
     unsigned char *fit = realloc(buf, n);
-    *out = fit ? fit : buf;
+    if (fit)
+        buf = fit;
+    *out = buf;
     *outlen = n;
     return COMPRESS_OK;
 }
