@@ -24,41 +24,39 @@ namespace
 constexpr size_t KEEP = 256 << 10;
 thread_local simdjson::dom::parser parser{BATCH_FAST_MAX};
 
+/* The value of obj's last member named key, as in batch.c's yajl path
+ * (and JavaScript): false when there is none. */
+bool last_member(simdjson::dom::object obj, std::string_view key, simdjson::dom::element *value)
+{
+    bool found = false;
+    for (simdjson::dom::key_value_pair m : obj) {
+        if (m.key == key) {
+            *value = m.value;
+            found = true;
+        }
+    }
+    return found;
+}
+
 bool scan(const unsigned char *body, size_t len, uint32_t *events, batch_fast_type_fn type_fn,
           void *ctx)
 {
     simdjson::dom::object top;
     if (parser.parse(body, len).get_object().get(top) != simdjson::SUCCESS)
         return false;
-    /* The last "events" member counts, as in batch.c's yajl path. */
     simdjson::dom::element list;
-    bool found = false;
-    for (simdjson::dom::key_value_pair m : top) {
-        if (m.key == "events") {
-            list = m.value;
-            found = true;
-        }
-    }
     simdjson::dom::array arr;
-    if (!found || list.get_array().get(arr) != simdjson::SUCCESS)
+    if (!last_member(top, "events", &list) || list.get_array().get(arr) != simdjson::SUCCESS)
         return false;
     uint32_t count = 0;
     for (simdjson::dom::element ev : arr) {
         count++;
         simdjson::dom::object obj;
-        if (ev.get_object().get(obj) != simdjson::SUCCESS)
-            continue;
-        /* Likewise the last "event_type"; one that is not a string is none. */
         simdjson::dom::element type;
-        bool has = false;
-        for (simdjson::dom::key_value_pair m : obj) {
-            if (m.key == "event_type") {
-                type = m.value;
-                has = true;
-            }
-        }
         std::string_view s;
-        if (!has || type.get_string().get(s) != simdjson::SUCCESS)
+        /* An "event_type" that is not a string is none. */
+        if (ev.get_object().get(obj) != simdjson::SUCCESS ||
+            !last_member(obj, "event_type", &type) || type.get_string().get(s) != simdjson::SUCCESS)
             continue;
         if (!type_fn(ctx, s.data(), s.size()))
             return false;
