@@ -32,7 +32,12 @@ rm -rf "$dir" && mkdir -p "$dir"
 
 post_lua "$dir/post.lua" "$BODY"
 
-run_wrk() { wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency -s "$dir/post.lua" "$1" >"$2" 2>&1; }
+# Each run starts with no dirty pages left by the one before (gigabytes
+# after a raw LMDB run), whose writeback would slow its fsyncs.
+run_wrk() {
+    sync
+    wrk -t2 -c"$CONNS" -d"${SECONDS_PER_RUN}s" --latency -s "$dir/post.lua" "$1" >"$2" 2>&1
+}
 rate() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 pct() { awk -v p="$2" '$1 == p {print $2}' "$1"; }
 non2xx() { awk '/Non-2xx/ {print $NF}' "$1"; }
@@ -94,8 +99,10 @@ for r in $(seq 1 "$ROUNDS"); do
     # 3. The storage ceiling: raw LMDB at eddyd's mean group size, and at 32.
     g=$(printf '%.0f' "$group")
     [ "$g" -ge 1 ] 2>/dev/null || g=1
+    sync
     read -r raw_g _ < <("$BUILD/bench/lmdb_group" "$dir/raw" "$BODY" "$g" "$SECONDS_PER_RUN")
     rm -rf "$dir/raw"
+    sync
     read -r raw_32 _ < <("$BUILD/bench/lmdb_group" "$dir/raw" "$BODY" 32 "$SECONDS_PER_RUN")
     rm -rf "$dir/raw"
     echo "$(rate "$dir/ack.$r") $(rate "$dir/eddyd.$r") $group $commit_ms $raw_g $raw_32 $(rate "$dir/eddyd.$r.raw") $(rate "$dir/eddyd.$r.fast")" >>"$dir/rounds"

@@ -130,6 +130,7 @@ systems="eddyd eddyd_fast eddyd_none redis postgresql beanstalkd"
 for r in $(seq 1 "$ROUNDS"); do
     line="round $r (load $(cut -d" " -f1 /proc/loadavg)):"
     for s in $systems; do
+        sync # no writeback of the run before slows this one's fsyncs
         t0=$(ticks "${PID[$s]}")
         read -r rps p99 < <("run_$s")
         t1=$(ticks "${PID[$s]}")
