@@ -58,6 +58,7 @@ enum key_type {
     T_UINT,     /* unsigned in [lo, hi] */
     T_FRACTION, /* double in (0, 1] */
     T_ENUM,     /* one of two choices, in a bool: true for the first */
+    T_CHOICE,   /* one of several choices, in an int: its index in choices */
 };
 
 struct key {
@@ -66,7 +67,7 @@ struct key {
     size_t off;  /* the field (for lists: the char ** array) */
     size_t size; /* sizeof the field (for lists: offset of the count) */
     uint64_t lo, hi;
-    const char *const *choices; /* T_ENUM: {true's, false's, NULL} */
+    const char *const *choices; /* T_ENUM: {true's, false's, NULL}; T_CHOICE: {..., NULL} */
     enum config_live live;
 };
 
@@ -75,7 +76,8 @@ struct key {
 
 static const char *const sync_choices[] = {"full", "none", NULL};
 static const char *const compress_choices[] = {"gzip", "none", NULL};
-static const char *const level_choices[] = {"small", "fast", NULL};
+/* The order of enum config_level. */
+static const char *const level_choices[] = {"auto", "small", "fast", NULL};
 static const char *const encoding_choices[] = {"gzip", "identity", NULL};
 
 /* CONFIG_LIVE_DELIVERY: what delivery_reconfigure takes while delivery
@@ -95,7 +97,7 @@ static const struct key keys[] = {
     {"storage", "high_water", T_FRACTION, F(high_water), 0, 0, NULL, CONFIG_RESTART},
     {"storage", "sync", T_ENUM, F(sync_full), 0, 0, sync_choices, CONFIG_RESTART},
     {"storage", "compress", T_ENUM, F(compress), 0, 0, compress_choices, CONFIG_RESTART},
-    {"storage", "compress_level", T_ENUM, F(compress_small), 0, 0, level_choices, CONFIG_RESTART},
+    {"storage", "compress_level", T_CHOICE, F(compress_level), 0, 0, level_choices, CONFIG_RESTART},
     {"delivery", "url", T_URL, F(url), 0, 0, NULL, CONFIG_LIVE_DELIVERY},
     {"delivery", "write_key", T_WRITE_KEY, F(write_key), 0, 0, NULL, CONFIG_RESTART},
     {"delivery", "concurrency", T_UINT, F(concurrency), 1, 64, NULL, CONFIG_RESTART},
@@ -202,7 +204,7 @@ void config_defaults(struct config *c)
     c->high_water = 0.95;
     c->sync_full = true;
     c->compress = true;
-    c->compress_small = true;
+    c->compress_level = CONFIG_LEVEL_AUTO;
     snprintf(c->url, sizeof(c->url), "http://127.0.0.1:8090/v1/webhook");
     c->concurrency = 4;
     c->timeout_ms = 30000;
@@ -603,6 +605,22 @@ static int set_key(struct config *c, const struct key *k, const char *value, boo
         }
         return fail(err, errlen, "%s: \"%s\" is not %s or %s", name, value, k->choices[0],
                     k->choices[1]);
+    case T_CHOICE: {
+        char list[128] = "";
+        for (int i = 0; k->choices[i]; i++) {
+            if (strcmp(value, k->choices[i]) == 0) {
+                *(int *)f = i;
+                return 0;
+            }
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof(list) - used, "%s%s",
+                     !i                  ? ""
+                     : k->choices[i + 1] ? ", "
+                                         : " or ",
+                     k->choices[i]);
+        }
+        return fail(err, errlen, "%s: \"%s\" is not %s", name, value, list);
+    }
     default:
         return fail(err, errlen, "%s: unhandled type", name);
     }
@@ -1054,6 +1072,9 @@ static void key_text(const struct config *c, const struct key *k, char *buf, siz
         return;
     case T_ENUM:
         snprintf(buf, buflen, "%s", k->choices[*(const bool *)f ? 0 : 1]);
+        return;
+    case T_CHOICE:
+        snprintf(buf, buflen, "%s", k->choices[*(const int *)f]);
         return;
     default:
         return;

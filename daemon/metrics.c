@@ -175,6 +175,13 @@ char *metrics_render(const struct metrics *m, const struct queue_stats *st,
     put_scalar(f, "eddy_ingest_queued_bytes", "gauge",
                "Body bytes accepted by ingest and not answered yet.",
                (double)load_relaxed(&m->ingest_queued_bytes));
+    put_head(f, "eddy_ingest_compressed_total", "counter",
+             "Bodies stored gzip-compressed, by compress_level used (auto: fast when "
+             "bodies queue for validation).");
+    fprintf(f, "eddy_ingest_compressed_total{level=\"small\"} %llu\n",
+            (unsigned long long)load_relaxed(&m->ingest_compressed_small));
+    fprintf(f, "eddy_ingest_compressed_total{level=\"fast\"} %llu\n",
+            (unsigned long long)load_relaxed(&m->ingest_compressed_fast));
     put_histogram(f, "eddy_commit_seconds", "Time of one group commit (append and fsync).",
                   &m->commit_seconds);
     put_histogram(f, "eddy_commit_batches", "Requests stored per group commit.",

@@ -52,9 +52,11 @@ struct metrics {
     _Atomic unsigned nsources;
     _Atomic uint64_t reader_slots_cleared;
     /* ingest side, set by eddyd's committer and front end */
-    _Atomic uint64_t commit_failures;     /* group commits that returned an error */
-    _Atomic uint64_t ingest_queued_bytes; /* gauge: bytes accepted, not yet answered */
-    _Atomic int storage_above_high_water; /* gauge: 1 while ingest answers 503 */
+    _Atomic uint64_t commit_failures;         /* group commits that returned an error */
+    _Atomic uint64_t ingest_queued_bytes;     /* gauge: bytes accepted, not yet answered */
+    _Atomic uint64_t ingest_compressed_small; /* bodies stored at compress_level small */
+    _Atomic uint64_t ingest_compressed_fast;  /* ... and fast (auto under load, or fast) */
+    _Atomic int storage_above_high_water;     /* gauge: 1 while ingest answers 503 */
 };
 
 /* Sets up histogram bounds; counters start at zero. */

@@ -49,7 +49,7 @@ static void test_defaults(void **state)
     assert_true(c.high_water > 0.949 && c.high_water < 0.951);
     assert_true(c.sync_full);
     assert_true(c.compress);
-    assert_true(c.compress_small);
+    assert_int_equal(c.compress_level, CONFIG_LEVEL_AUTO);
     assert_string_equal(c.url, "http://127.0.0.1:8090/v1/webhook");
     assert_string_equal(c.write_key, "");
     assert_int_equal(c.concurrency, 4);
@@ -159,7 +159,7 @@ static void test_load_every_key(void **state)
     assert_true(c.high_water == 0.5);
     assert_false(c.sync_full);
     assert_false(c.compress);
-    assert_false(c.compress_small);
+    assert_int_equal(c.compress_level, CONFIG_LEVEL_FAST);
     assert_string_equal(c.url, "https://rs.example/v1/webhook");
     assert_string_equal(c.write_key, "wk");
     assert_int_equal(c.concurrency, 8);
@@ -214,7 +214,7 @@ static void test_load_errors(void **state)
                       "2: sync: \"sometimes\" is not full or none");
     expect_load_error("[storage]\ncompress = zstd\n", "2: compress: \"zstd\" is not gzip or none");
     expect_load_error("[storage]\ncompress_level = 9\n",
-                      "2: compress_level: \"9\" is not small or fast");
+                      "2: compress_level: \"9\" is not auto, small or fast");
     expect_load_error("[ingest]\nallow_anonymous = maybe\n",
                       "2: allow_anonymous: \"maybe\" is not true or false");
     expect_load_error("[delivery]\nurl = ftp://x\n",

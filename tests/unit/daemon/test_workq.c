@@ -1,7 +1,8 @@
 /*
  * test_workq.c - daemon/workq.c: every submitted item runs exactly once, on
  * the pool's threads, several at a time, at a lower priority than the
- * caller, and workq_stop runs what is still queued before it returns.
+ * caller, and workq_stop runs what is still queued before it returns;
+ * workq_queued counts what waits for a thread.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,12 +113,50 @@ static void test_stop_idle_pool(void **state)
     assert_int_equal(atomic_load(&c.done), 0);
 }
 
+static atomic_bool release;
+
+static void hold(void *arg, struct workq_item *wi)
+{
+    struct ctx *c = arg;
+    (void)wi;
+    atomic_fetch_add(&c->running, 1);
+    while (!atomic_load(&release))
+        usleep(1000);
+    atomic_fetch_add(&c->done, 1);
+}
+
+/* compress_level = auto reads this: items a thread has taken do not count. */
+static void test_queued_counts_waiting_items(void **state)
+{
+    (void)state;
+    static struct ctx c;
+    memset(&c, 0, sizeof(c));
+    atomic_store(&release, false);
+    static struct item items[4];
+    struct workq *w;
+    char err[128];
+    struct workq_options o = {.name = "queued", .nthreads = 1, .fn = hold, .arg = &c};
+    assert_int_equal(workq_start(&w, &o, err, sizeof(err)), 0);
+    assert_int_equal(workq_queued(w), 0);
+    workq_submit(w, &items[0].w);
+    while (atomic_load(&c.running) == 0) /* the one thread took it */
+        usleep(1000);
+    assert_int_equal(workq_queued(w), 0);
+    for (int i = 1; i < 4; i++)
+        workq_submit(w, &items[i].w);
+    assert_int_equal(workq_queued(w), 3);
+    atomic_store(&release, true);
+    workq_stop(w);
+    assert_int_equal(atomic_load(&c.done), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_each_item_once_and_drained_on_stop),
         cmocka_unit_test(test_threads_run_nicer),
         cmocka_unit_test(test_stop_idle_pool),
+        cmocka_unit_test(test_queued_counts_waiting_items),
     };
     return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
 }
