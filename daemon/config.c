@@ -514,6 +514,28 @@ static int copy_value(char *dst, size_t cap, const char *name, const char *value
 
 /* The one path every key takes. With append, value continues the key
  * (an indented line, or --write-key adding to write_keys). */
+/* T_ENUM keeps whether the first choice was named, T_CHOICE the index. */
+static int set_choice(void *f, const struct key *k, const char *value, char *err, size_t errlen)
+{
+    char list[128] = "";
+    for (int i = 0; k->choices[i]; i++) {
+        if (strcmp(value, k->choices[i]) == 0) {
+            if (k->type == T_ENUM)
+                *(bool *)f = i == 0;
+            else
+                *(int *)f = i;
+            return 0;
+        }
+        size_t used = strlen(list);
+        snprintf(list + used, sizeof(list) - used, "%s%s",
+                 !i                  ? ""
+                 : k->choices[i + 1] ? ", "
+                                     : " or ",
+                 k->choices[i]);
+    }
+    return fail(err, errlen, "%s: \"%s\" is not %s", k->name, value, list);
+}
+
 static int set_key(struct config *c, const struct key *k, const char *value, bool append, char *err,
                    size_t errlen)
 {
@@ -597,30 +619,8 @@ static int set_key(struct config *c, const struct key *k, const char *value, boo
         return 0;
     }
     case T_ENUM:
-        for (int i = 0; i < 2; i++) {
-            if (strcmp(value, k->choices[i]) == 0) {
-                *(bool *)f = i == 0;
-                return 0;
-            }
-        }
-        return fail(err, errlen, "%s: \"%s\" is not %s or %s", name, value, k->choices[0],
-                    k->choices[1]);
-    case T_CHOICE: {
-        char list[128] = "";
-        for (int i = 0; k->choices[i]; i++) {
-            if (strcmp(value, k->choices[i]) == 0) {
-                *(int *)f = i;
-                return 0;
-            }
-            size_t used = strlen(list);
-            snprintf(list + used, sizeof(list) - used, "%s%s",
-                     !i                  ? ""
-                     : k->choices[i + 1] ? ", "
-                                         : " or ",
-                     k->choices[i]);
-        }
-        return fail(err, errlen, "%s: \"%s\" is not %s", name, value, list);
-    }
+    case T_CHOICE:
+        return set_choice(f, k, value, err, errlen);
     default:
         return fail(err, errlen, "%s: unhandled type", name);
     }

@@ -156,15 +156,8 @@ static void put_source_pending(FILE *f, const struct queue_source *src, size_t n
     }
 }
 
-char *metrics_render(const struct metrics *m, const struct queue_stats *st,
-                     const struct queue_source *src, size_t nsrc, int64_t now_ms)
+static void put_ingest(FILE *f, const struct metrics *m)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    if (!f)
-        return NULL;
-
     put_codes(f, "eddy_ingest_requests_total", "Ingest requests answered, by HTTP status.",
               m->ingest_requests);
     put_scalar(f, "eddy_ingest_events_total", "counter", "Events stored by ingest.",
@@ -182,6 +175,18 @@ char *metrics_render(const struct metrics *m, const struct queue_stats *st,
             (unsigned long long)load_relaxed(&m->ingest_compressed_small));
     fprintf(f, "eddy_ingest_compressed_total{level=\"fast\"} %llu\n",
             (unsigned long long)load_relaxed(&m->ingest_compressed_fast));
+}
+
+char *metrics_render(const struct metrics *m, const struct queue_stats *st,
+                     const struct queue_source *src, size_t nsrc, int64_t now_ms)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+
+    put_ingest(f, m);
     put_histogram(f, "eddy_commit_seconds", "Time of one group commit (append and fsync).",
                   &m->commit_seconds);
     put_histogram(f, "eddy_commit_batches", "Requests stored per group commit.",
