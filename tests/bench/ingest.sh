@@ -13,7 +13,7 @@
 # Targets on the 2-core dev box: >= 0.6 of the http ceiling and >= 0.7 of
 # the storage ceiling. Each round also runs eddyd with [storage]
 # compress_level = fast (igzip 1) and with compress = none next to the
-# default (gzip, compress_level = small), the three in an order that turns
+# default (gzip, the default compress_level), the three in an order that turns
 # by round: ingest with compression >= 0.9 x without (the median of the
 # rounds' ratios, for either level).
 # The data dirs live under the repo's var/ (a real disk, never tmpfs).
@@ -83,8 +83,8 @@ for r in $(seq 1 "$ROUNDS"); do
     run_wrk "http://127.0.0.1:$ap/v1/webhook" "$dir/ack.$r"
     kill "${pids[-1]}"
 
-    # 2. eddyd, sync = full, on a fresh store: the defaults (gzip, level
-    # small), compress_level = fast (.fast) and compress = none (.raw), the
+    # 2. eddyd, sync = full, on a fresh store: the defaults (gzip, the default
+    # level), compress_level = fast (.fast) and compress = none (.raw), the
     # first to run turning by round.
     for k in 0 1 2; do
         v=${variants[$(((k + r - 1) % 3))]}
@@ -150,7 +150,7 @@ for sfx in "$best" "$best.fast" "$best.raw"; do
     case $sfx in
     *.fast) mode="gzip, compress_level = fast" ;;
     *.raw) mode=none ;;
-    *) mode="gzip (compress_level = small)" ;;
+    *) mode="gzip (the default compress_level)" ;;
     esac
     python3 - "$dir/cpu0.$sfx" "$dir/cpu1.$sfx" "$dir/eddyd.$sfx" "$dir/metrics.$sfx" \
         "$SECONDS_PER_RUN" "$(getconf CLK_TCK)" "$mode" <<'PY'

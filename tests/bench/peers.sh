@@ -4,8 +4,8 @@
 # ~94 KB body (tests/fixtures/corpus/batch-00001.json), $CLIENTS clients
 # each waiting for its answer, $SECONDS_PER_RUN s each, $ROUNDS rounds
 # interleaved:
-#   eddyd        POST with wrk (sync = full, compress = gzip, compress_level
-#                = small: the defaults)
+#   eddyd        POST with wrk (sync = full, compress = gzip and its default
+#                compress_level: the defaults)
 #   eddyd_fast   the same with compress_level = fast (igzip 1)
 #   eddyd_none   the same with compress = none (stores the raw bytes, as the
 #                peers do; both shown beside the rest, the target is on eddyd)
