@@ -29,7 +29,8 @@ abuse() {
     local mode=$1; shift
     run python3 "$REL/abuse.py" "$mode" --port "$INGEST_PORT" --max-body "$MAX_BODY" "$@"
     echo "$output"
-    kill -0 "$EDDYD_PID"
+    # eddyd gone: what it said last (a sanitizer's report lands there too)
+    kill -0 "$EDDYD_PID" || { tail -n 40 "$BATS_TEST_TMPDIR/eddyd.log"; return 1; }
     local rss hwm
     rss=$(rss_kb "$EDDYD_PID" VmRSS) hwm=$(rss_kb "$EDDYD_PID" VmHWM)
     rel_note "abuse $mode: eddyd VmRSS ${rss} KiB, peak VmHWM ${hwm} KiB (bound $RSS_BOUND_KB); $output"
