@@ -64,7 +64,10 @@ cp "$CONF" "$RUN_CONF"
 pids=()
 # cleanup [STATUS]: stops both, exits with STATUS (0 by default).
 cleanup() {
-    trap - INT TERM EXIT
+    # A second signal while stopping is ignored, not fatal: timeout(1) and
+    # a terminal both send TERM/INT to the whole group, so it comes twice.
+    trap '' INT TERM
+    trap - EXIT
     echo
     echo "demo: stopping"
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
