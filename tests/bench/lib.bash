@@ -33,14 +33,19 @@ wait_port() {
 # bench_conf FILE INGEST_PORT ADMIN_PORT DATA_DIR [KEY=VALUE...]: writes the
 # eddyd config the benches share: write key "bench", both listeners on
 # loopback, a delivery URL on a port nobody listens on (so all stays
-# pending), and [storage] data_dir plus max_size = 32G and each KEY=VALUE
-# given (max_size=4G replaces the default; compress=none, sync=full, ...).
+# pending), and [storage] data_dir plus max_size = 32G. Each KEY=VALUE given
+# goes to [storage] (max_size=4G replaces the default; compress=none,
+# sync=full, ...), or to [delivery] as delivery.KEY=VALUE (delivery.url=...
+# replaces the unreachable URL).
 bench_conf() {
-    local file=$1 ip=$2 adp=$3 data=$4 kv max=32G storage=""
+    local file=$1 ip=$2 adp=$3 data=$4 kv max=32G storage="" delivery="" url
+    url=http://127.0.0.1:$(port)/v1/webhook
     shift 4
     for kv in "$@"; do
         case $kv in
         max_size=*) max=${kv#*=} ;;
+        delivery.url=*) url=${kv#*=} ;;
+        delivery.*) kv=${kv#delivery.} delivery+="${kv%%=*} = ${kv#*=}"$'\n' ;;
         *) storage+="${kv%%=*} = ${kv#*=}"$'\n' ;;
         esac
     done
@@ -54,8 +59,9 @@ listen = 127.0.0.1:$adp
 data_dir = $data
 max_size = $max
 ${storage}[delivery]
-url = http://127.0.0.1:$(port)/v1/webhook
+url = $url
 CONF
+    printf %s "$delivery" >>"$file"
 }
 # post_lua FILE BODY: a wrk script that POSTs the file BODY as JSON.
 post_lua() {

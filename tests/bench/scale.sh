@@ -55,20 +55,9 @@ echo "delay = function() return $((8 * 1000 / PACED_RATE)) end" >>"$tmp/paced.lu
 start_eddyd() {
     local in admin
     in=$(port) admin=$(port)
-    cat >"$tmp/$1.conf" <<CONF
-[ingest]
-listen = 127.0.0.1:$in
-write_keys = bench
-[admin]
-listen = 127.0.0.1:$admin
-[storage]
-data_dir = $2
-max_size = 64G
-[delivery]
-url = http://127.0.0.1:$SINK/v1/webhook
-concurrency = 8
-backoff_max = 1s
-CONF
+    bench_conf "$tmp/$1.conf" "$in" "$admin" "$2" max_size=64G \
+        delivery.url="http://127.0.0.1:$SINK/v1/webhook" delivery.concurrency=8 \
+        delivery.backoff_max=1s
     "$BUILD/eddyd" -c "$tmp/$1.conf" 2>>"$tmp/$1.log" &
     pids+=($!)
     printf -v "${1}_PID" %s "$!"
