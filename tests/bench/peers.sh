@@ -16,8 +16,10 @@
 # Every server listens on 127.0.0.1 only, keeps its data in a temp dir under
 # var/ (a real disk) and is stopped afterwards. Prints req/s and p99 per
 # system (medians over rounds), the server's CPU per request (its threads
-# and reaped children) and eddyd's ratio to each (target >= 2 x the best
-# peer). Needs redis-server, postgresql and beanstalkd (make
+# and reaped children), the whole machine's (server, client and kernel: what
+# binds when the CPUs are busy), and eddyd's ratio to each (target >= 2 x
+# the best peer), with the machine CPU per request that 2 x the best peer
+# would leave on this machine's CPUs beside what eddyd took. Needs redis-server, postgresql and beanstalkd (make
 # bench-peers installs them).
 set -u
 cd "$(dirname "$0")/../.."
@@ -124,6 +126,9 @@ PY
 PID[postgresql]=$(head -1 "$tmp/pg/postmaster.pid")
 # ticks PID: CPU clock ticks of PID, its threads and its reaped children.
 ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
+# busy: clock ticks the whole machine spent busy (not idle, not waiting for
+# I/O; stolen time counts, as the guest had no CPU then), over all CPUs.
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 
 systems="eddyd eddyd_fast eddyd_none redis postgresql beanstalkd"
 : >"$tmp/results"
@@ -131,30 +136,44 @@ for r in $(seq 1 "$ROUNDS"); do
     line="round $r (load $(cut -d" " -f1 /proc/loadavg)):"
     for s in $systems; do
         sync # no writeback of the run before slows this one's fsyncs
-        t0=$(ticks "${PID[$s]}")
+        t0=$(ticks "${PID[$s]}") b0=$(busy)
         read -r rps p99 < <("run_$s")
-        t1=$(ticks "${PID[$s]}")
-        us=$(calc "round(1e6 * ($t1 - $t0) / $(getconf CLK_TCK) / max(1, $rps * $SECONDS_PER_RUN))")
-        echo "$r $s $rps $p99 $us" >>"$tmp/results"
-        line="$line $s $rps req/s p99 ${p99} ms ${us} us CPU;"
+        t1=$(ticks "${PID[$s]}") b1=$(busy)
+        per_req="$(getconf CLK_TCK) / max(1, $rps * $SECONDS_PER_RUN)"
+        us=$(calc "round(1e6 * ($t1 - $t0) / $per_req)")
+        mus=$(calc "round(1e6 * ($b1 - $b0) / $per_req)")
+        echo "$r $s $rps $p99 $us $mus" >>"$tmp/results"
+        line="$line $s $rps req/s p99 ${p99} ms ${us} us CPU (${mus} machine);"
     done
     echo "$line"
 done
-python3 - "$tmp/results" "$CLIENTS" "$SECONDS_PER_RUN" "$BODY" <<'PY'
+python3 - "$tmp/results" "$CLIENTS" "$SECONDS_PER_RUN" "$BODY" "$(nproc)" <<'PY'
 import os, statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 by = {}
-for r, s, rps, p99, us in rows:
-    by.setdefault(s, []).append((float(rps), float(p99), float(us)))
-med = {s: tuple(statistics.median(x[i] for x in v) for i in range(3)) for s, v in by.items()}
+for r, s, *v in rows:
+    by.setdefault(s, []).append(tuple(map(float, v)))
+med = {s: tuple(statistics.median(x[i] for x in v) for i in range(4)) for s, v in by.items()}
+cpus = int(sys.argv[5])
 print("== peers: %s clients, %ss per run, %d rounds, body %d bytes, every answer after fsync" % (
     sys.argv[2], sys.argv[3], len(by["eddyd"]), os.path.getsize(sys.argv[4])))
-print("%-12s %10s %10s %14s %12s" % ("system", "req/s", "p99 ms", "server CPU/req", "eddyd ratio"))
+print("%-12s %8s %8s %15s %16s %10s %12s" % ("system", "req/s", "p99 ms", "server CPU/req",
+                                              "machine CPU/req", "busy CPUs", "eddyd ratio"))
 for s in ("eddyd", "eddyd_fast", "eddyd_none", "redis", "postgresql", "beanstalkd"):
-    rps, p99, us = med[s]
-    print("%-12s %10.0f %10.1f %11.0f us %12s" % (s, rps, p99, us, "" if s.startswith("eddyd") else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
+    rps, p99, us, mus = med[s]
+    print("%-12s %8.0f %8.1f %12.0f us %13.0f us %10.2f %12s" % (
+        s, rps, p99, us, mus, mus * rps / 1e6,
+        "" if s.startswith("eddyd") else "%.2f" % (med["eddyd"][0] / rps if rps else 0)))
 best = max((med[s][0], s) for s in med if not s.startswith("eddyd"))
 ratio = lambda s: med[s][0] / best[0] if best[0] else 0
 print("eddyd / best peer (%s): %.2f  (target >= 2); compress_level = fast: %.2f; compress = none: %.2f" % (
     best[1], ratio("eddyd"), ratio("eddyd_fast"), ratio("eddyd_none")))
+# What CPU allows: 2x the best peer's rate on this machine's CPUs leaves each
+# request at most this much of the machine's CPU (server, client, kernel).
+if best[0]:
+    budget = cpus * 1e6 / (2 * best[0])
+    print("2 x %s is %.0f req/s: on %d CPUs at most %.0f us of machine CPU per request; "
+          "eddyd took %.0f (defaults), %.0f (fast), %.0f (compress = none)" % (
+              best[1], 2 * best[0], cpus, budget, med["eddyd"][3], med["eddyd_fast"][3],
+              med["eddyd_none"][3]))
 PY
