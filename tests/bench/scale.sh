@@ -126,6 +126,35 @@ dt=$(calc "$(now) - $t0")
 printf 'drained %s batches in %.0f s (%.0f batches/s net of ingest), file %d MB, %s\n' \
     "$start_batches" "$dt" "$(calc "$start_batches / $dt")" "$(file_mb "$tmp/a")" "$(rss "$A_PID")"
 
+# p99 OLD NEW: the commit time under which 99% of the commits between two
+# /metrics snapshots fell, interpolated linearly inside its histogram bucket
+# (as Prometheus's histogram_quantile does). The bucket bounds alone step by
+# 2-2.5x, so comparing upper bounds cannot tell a steady store from one
+# twice as slow.
+cat >"$tmp/p99.py" <<'PY'
+import sys
+def buckets(path):
+    b = {}
+    for l in open(path):
+        if l.startswith("eddy_commit_seconds_bucket"):
+            le = l.split('le="')[1].split('"')[0]
+            b[float("inf") if le == "+Inf" else float(le)] = float(l.split()[-1])
+    return b
+def p99(old, new):
+    a, b = buckets(old), buckets(new)
+    d = sorted((le, b[le] - a.get(le, 0)) for le in b)
+    n = d[-1][1] if d else 0
+    lo, below = 0.0, 0.0
+    for le, c in d:
+        if c >= 0.99 * n and n:
+            if le == float("inf"):
+                return lo
+            return lo + (le - lo) * (0.99 * n - below) / (c - below) if c > below else le
+        lo, below = le, c
+    return 0.0
+if __name__ == "__main__":
+    print("%.4f" % p99(sys.argv[1], sys.argv[2]))
+PY
 echo "== steady: $STEADY_MIN min of paced ingest + drain"
 curl -s "$A_ADMIN/metrics" >"$tmp/m.0"
 : >"$tmp/steady"
@@ -136,52 +165,28 @@ for i in $(seq 1 "$steps"); do
     fb=$(stat -c %s "$tmp/a/data.mdb")
     anon=$(awk '/^RssAnon/ {print $2}' "/proc/$A_PID/status")
     filek=$(awk '/^RssFile/ {print $2}' "/proc/$A_PID/status")
-    p99=$(python3 - "$tmp/m.$((i - 1))" "$tmp/m.$i" <<'PY'
-import sys
-def buckets(path):
-    b = {}
-    for l in open(path):
-        if l.startswith("eddy_commit_seconds_bucket"):
-            le = l.split('le="')[1].split('"')[0]
-            b[float("inf") if le == "+Inf" else float(le)] = float(l.split()[-1])
-    return b
-a, b = buckets(sys.argv[1]), buckets(sys.argv[2])
-d = sorted((le, b[le] - a.get(le, 0)) for le in b)
-n = d[-1][1] if d else 0
-print(next((le for le, c in d if c >= 0.99 * n), 0) if n else 0)
-PY
-)
+    p99=$(python3 "$tmp/p99.py" "$tmp/m.$((i - 1))" "$tmp/m.$i")
     pend=$(status "$A_ADMIN" | field '["pending"]["batches"]')
     echo "$i $fb $p99 $anon $filek $pend" >>"$tmp/steady"
-    printf 't=%4ds file %d MB pending %s commit p99 <= %ss RssAnon %d MB RssFile %d MB\n' \
+    printf 't=%4ds file %d MB pending %s commit p99 %ss RssAnon %d MB RssFile %d MB\n' \
         $((i * INTERVAL)) $((fb / 1048576)) "$pend" "$p99" $((anon / 1024)) $((filek / 1024))
 done
 kill "$WRK_PID" 2>/dev/null
 wait "$WRK_PID" 2>/dev/null
-python3 - "$tmp/steady" "$INTERVAL" "$tmp/m.0" "$tmp/m.$steps" <<'PY'
-import sys
+python3 - "$tmp/steady" "$INTERVAL" <<'PY'
+import os, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
 per_min = max(1, int(60 / float(sys.argv[2])))
-def p99(paths):
-    def buckets(path):
-        b = {}
-        for l in open(path):
-            if l.startswith("eddy_commit_seconds_bucket"):
-                le = l.split('le="')[1].split('"')[0]
-                b[float("inf") if le == "+Inf" else float(le)] = float(l.split()[-1])
-        return b
-    a, b = buckets(paths[0]), buckets(paths[1])
-    d = sorted((le, b[le] - a.get(le, 0)) for le in b)
-    n = d[-1][1] if d else 0
-    return next((le for le, c in d if c >= 0.99 * n), 0) if n else 0
-import os
 d = os.path.dirname(sys.argv[1])
+sys.path.insert(0, d)
+from p99 import p99
+m = lambda i: os.path.join(d, "m.%d" % i)
 steps = len(rows)
-first = p99([os.path.join(d, "m.0"), os.path.join(d, "m.%d" % min(per_min, steps))])
-last = p99([os.path.join(d, "m.%d" % max(0, steps - per_min)), os.path.join(d, "m.%d" % steps)])
+first = p99(m(0), m(min(per_min, steps)))
+last = p99(m(max(0, steps - per_min)), m(steps))
 growth = rows[-1][1] / rows[0][1] - 1
-print("steady: data file %.0f -> %.0f MB (%+.1f%%, target <= 5%%); commit p99 first minute <= %gs, "
-      "last minute <= %gs (ratio %.2f, target <= 1.5); RssAnon max %.0f MB (target <= 64), "
+print("steady: data file %.0f -> %.0f MB (%+.1f%%, target <= 5%%); commit p99 first minute %.4fs, "
+      "last minute %.4fs (ratio %.2f, target <= 1.5); RssAnon max %.0f MB (target <= 64), "
       "RssFile max %.0f MB" % (rows[0][1] / 2**20, rows[-1][1] / 2**20, 100 * growth, first, last,
                                last / first if first else 0, max(r[3] for r in rows) / 1024,
                                max(r[4] for r in rows) / 1024))
