@@ -9,8 +9,9 @@
 #      +-40%); the median of the per-round ratios A / B (target >= 0.9);
 #   3. the sink comes up: A drains the backlog while paced ingest goes on;
 #   4. $STEADY_MIN minutes of steady paced ingest + drain, one line per
-#      $INTERVAL s: data file size, pending, commit p99 of the interval,
-#      eddyd's RssAnon and RssFile (/proc/PID/status). Targets: data file
+#      $INTERVAL s: data file size, pending, LMDB's free pages, commit p99
+#      of the interval, eddyd's RssAnon and RssFile (/proc/PID/status), and
+#      how busy the machine was and how much the host stole. Targets: data file
 #      growth <= 5%, commit p99 of the last minute <= 1.5 x the first,
 #      RssAnon <= 64 MB throughout;
 #   5. eddyd stopped, eddy compact, the file size after it.
@@ -158,6 +159,7 @@ PY
 echo "== steady: $STEADY_MIN min of paced ingest + drain"
 curl -s "$A_ADMIN/metrics" >"$tmp/m.0"
 : >"$tmp/steady"
+cpu0=$(grep '^cpu ' /proc/stat)
 steps=$(calc "max(1, int($STEADY_MIN * 60 / $INTERVAL))")
 for i in $(seq 1 "$steps"); do
     sleep "$INTERVAL"
@@ -167,9 +169,17 @@ for i in $(seq 1 "$steps"); do
     filek=$(awk '/^RssFile/ {print $2}' "/proc/$A_PID/status")
     p99=$(python3 "$tmp/p99.py" "$tmp/m.$((i - 1))" "$tmp/m.$i")
     pend=$(status "$A_ADMIN" | field '["pending"]["batches"]')
+    free=$(awk '/^eddy_storage_free_pages / {print $2}' "$tmp/m.$i")
+    # The machine over the interval: CPU busy and stolen by the host (what a
+    # commit time that jumps with no change in the store comes from).
+    cpu1=$(grep '^cpu ' /proc/stat)
+    machine=$(echo "$cpu0 $cpu1" | awk '{n = NF / 2; for (i = 2; i <= n; i++) {d = $(i + n) - $i; t += d; v[i] = d}
+        printf "busy %.0f%% steal %.0f%%", 100 * (t - v[5] - v[6]) / t, 100 * v[9] / t}')
+    cpu0=$cpu1
     echo "$i $fb $p99 $anon $filek $pend" >>"$tmp/steady"
-    printf 't=%4ds file %d MB pending %s commit p99 %ss RssAnon %d MB RssFile %d MB\n' \
-        $((i * INTERVAL)) $((fb / 1048576)) "$pend" "$p99" $((anon / 1024)) $((filek / 1024))
+    printf 't=%4ds file %d MB pending %s free pages %s commit p99 %ss RssAnon %d MB RssFile %d MB, %s\n' \
+        $((i * INTERVAL)) $((fb / 1048576)) "$pend" "$free" "$p99" $((anon / 1024)) \
+        $((filek / 1024)) "$machine"
 done
 kill "$WRK_PID" 2>/dev/null
 wait "$WRK_PID" 2>/dev/null
