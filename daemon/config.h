@@ -20,8 +20,8 @@ enum config_live {
     CONFIG_LIVE_DELIVERY = 2, /* delivery settings that can change while it runs */
 };
 
-/* [storage] compress_level: auto picks small while no body waits for a
- * validation thread and fast once bodies queue, so compression never sets
+/* [storage] compress_level: auto picks small for a body that is the only
+ * one being validated and fast when others are, so compression never sets
  * the ingest rate. */
 enum config_level {
     CONFIG_LEVEL_AUTO = 0,

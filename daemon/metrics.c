@@ -170,7 +170,7 @@ static void put_ingest(FILE *f, const struct metrics *m)
                (double)load_relaxed(&m->ingest_queued_bytes));
     put_head(f, "eddy_ingest_compressed_total", "counter",
              "Bodies stored gzip-compressed, by compress_level used (auto: fast when "
-             "bodies queue for validation).");
+             "other bodies are being validated).");
     fprintf(f, "eddy_ingest_compressed_total{level=\"small\"} %llu\n",
             (unsigned long long)load_relaxed(&m->ingest_compressed_small));
     fprintf(f, "eddy_ingest_compressed_total{level=\"fast\"} %llu\n",

@@ -31,7 +31,7 @@ struct workq {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     struct workq_item *head, *tail;
-    _Atomic size_t queued; /* items submitted and not yet taken by a thread */
+    _Atomic size_t unfinished; /* items submitted whose fn has not returned */
     bool stopping;
     unsigned nthreads;
     pthread_t threads[WORKQ_MAX_THREADS];
@@ -68,12 +68,12 @@ static void *run(void *p)
         if (!it)
             break; /* stopping and drained */
         w->head = it->next;
-        atomic_fetch_sub_explicit(&w->queued, 1, memory_order_relaxed);
         if (!w->head)
             w->tail = NULL;
         pthread_mutex_unlock(&w->lock);
         it->next = NULL;
         w->fn(w->arg, it);
+        atomic_fetch_sub_explicit(&w->unfinished, 1, memory_order_relaxed);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
@@ -120,14 +120,14 @@ void workq_submit(struct workq *w, struct workq_item *item)
     else
         w->head = item;
     w->tail = item;
-    atomic_fetch_add_explicit(&w->queued, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->unfinished, 1, memory_order_relaxed);
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
 }
 
-size_t workq_queued(struct workq *w)
+size_t workq_unfinished(struct workq *w)
 {
-    return atomic_load_explicit(&w->queued, memory_order_relaxed);
+    return atomic_load_explicit(&w->unfinished, memory_order_relaxed);
 }
 
 void workq_stop(struct workq *w)

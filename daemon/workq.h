@@ -27,9 +27,10 @@ struct workq_options {
 /* Starts the threads. Returns 0 or -1 with the reason in err. */
 int workq_start(struct workq **w, const struct workq_options *o, char *err, size_t errlen);
 void workq_submit(struct workq *w, struct workq_item *item);
-/* Items waiting for a thread (not those being run): a relaxed reading, for
- * choices that only need to know whether work is queuing up. */
-size_t workq_queued(struct workq *w);
+/* Items submitted whose function has not yet returned, waiting or being
+ * run (a caller inside fn counts its own item): a relaxed reading, for
+ * choices that only need to know whether the threads have other work. */
+size_t workq_unfinished(struct workq *w);
 /* Runs everything still queued, joins the threads, frees w. */
 void workq_stop(struct workq *w);
 

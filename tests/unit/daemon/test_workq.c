@@ -2,7 +2,7 @@
  * test_workq.c - daemon/workq.c: every submitted item runs exactly once, on
  * the pool's threads, several at a time, at a lower priority than the
  * caller, and workq_stop runs what is still queued before it returns;
- * workq_queued counts what waits for a thread.
+ * workq_unfinished counts what waits for a thread or runs on one.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -125,8 +125,9 @@ static void hold(void *arg, struct workq_item *wi)
     atomic_fetch_add(&c->done, 1);
 }
 
-/* compress_level = auto reads this: items a thread has taken do not count. */
-static void test_queued_counts_waiting_items(void **state)
+/* compress_level = auto reads this: an item counts from its submission
+ * until its function has returned, whether it waits or runs. */
+static void test_unfinished_counts_waiting_and_running_items(void **state)
 {
     (void)state;
     static struct ctx c;
@@ -135,17 +136,22 @@ static void test_queued_counts_waiting_items(void **state)
     static struct item items[4];
     struct workq *w;
     char err[128];
-    struct workq_options o = {.name = "queued", .nthreads = 1, .fn = hold, .arg = &c};
+    struct workq_options o = {.name = "unfinished", .nthreads = 1, .fn = hold, .arg = &c};
     assert_int_equal(workq_start(&w, &o, err, sizeof(err)), 0);
-    assert_int_equal(workq_queued(w), 0);
+    assert_int_equal(workq_unfinished(w), 0);
     workq_submit(w, &items[0].w);
     while (atomic_load(&c.running) == 0) /* the one thread took it */
         usleep(1000);
-    assert_int_equal(workq_queued(w), 0);
+    assert_int_equal(workq_unfinished(w), 1);
     for (int i = 1; i < 4; i++)
         workq_submit(w, &items[i].w);
-    assert_int_equal(workq_queued(w), 3);
+    assert_int_equal(workq_unfinished(w), 4);
     atomic_store(&release, true);
+    while (atomic_load(&c.done) < 4)
+        usleep(1000);
+    for (int i = 0; i < 1000 && workq_unfinished(w) > 0; i++) /* counted after fn returns */
+        usleep(1000);
+    assert_int_equal(workq_unfinished(w), 0);
     workq_stop(w);
     assert_int_equal(atomic_load(&c.done), 4);
 }
@@ -156,7 +162,7 @@ int main(void)
         cmocka_unit_test(test_each_item_once_and_drained_on_stop),
         cmocka_unit_test(test_threads_run_nicer),
         cmocka_unit_test(test_stop_idle_pool),
-        cmocka_unit_test(test_queued_counts_waiting_items),
+        cmocka_unit_test(test_unfinished_counts_waiting_and_running_items),
     };
     return cmocka_run_group_tests_name("workq", tests, NULL, NULL);
 }
