@@ -21,6 +21,15 @@ need() {
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
+# cpu_snap: the machine's CPU clock ticks so far (/proc/stat's "cpu" line).
+cpu_snap() { grep '^cpu ' /proc/stat; }
+# cpu_delta OLD NEW: "BUSY TOTAL STEAL" clock ticks over all CPUs between two
+# cpu_snap lines. Busy is all but idle and I/O wait (user, nice, system, irq,
+# softirq and steal: stolen time counts, as the guest had no CPU then).
+cpu_delta() {
+    echo "$1 $2" | awk '{n = NF / 2; for (i = 2; i <= 9; i++) {d[i] = $(i + n) - $i; t += d[i]}
+        print t - d[5] - d[6], t, d[9]}'
+}
 # wait_port URL: until URL answers (10 s at most).
 wait_port() {
     for _ in $(seq 1 200); do

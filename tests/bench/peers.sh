@@ -126,9 +126,6 @@ PY
 PID[postgresql]=$(head -1 "$tmp/pg/postmaster.pid")
 # ticks PID: CPU clock ticks of PID, its threads and its reaped children.
 ticks() { awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"; }
-# busy: clock ticks the whole machine spent busy (not idle, not waiting for
-# I/O; stolen time counts, as the guest had no CPU then), over all CPUs.
-busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 
 systems="eddyd eddyd_fast eddyd_none redis postgresql beanstalkd"
 : >"$tmp/results"
@@ -136,12 +133,13 @@ for r in $(seq 1 "$ROUNDS"); do
     line="round $r (load $(cut -d" " -f1 /proc/loadavg)):"
     for s in $systems; do
         sync # no writeback of the run before slows this one's fsyncs
-        t0=$(ticks "${PID[$s]}") b0=$(busy)
+        t0=$(ticks "${PID[$s]}") c0=$(cpu_snap)
         read -r rps p99 < <("run_$s")
-        t1=$(ticks "${PID[$s]}") b1=$(busy)
+        t1=$(ticks "${PID[$s]}") c1=$(cpu_snap)
         per_req="$(getconf CLK_TCK) / max(1, $rps * $SECONDS_PER_RUN)"
         us=$(calc "round(1e6 * ($t1 - $t0) / $per_req)")
-        mus=$(calc "round(1e6 * ($b1 - $b0) / $per_req)")
+        read -r busy _ < <(cpu_delta "$c0" "$c1")
+        mus=$(calc "round(1e6 * $busy / $per_req)")
         echo "$r $s $rps $p99 $us $mus" >>"$tmp/results"
         line="$line $s $rps req/s p99 ${p99} ms ${us} us CPU (${mus} machine);"
     done

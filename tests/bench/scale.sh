@@ -159,7 +159,7 @@ PY
 echo "== steady: $STEADY_MIN min of paced ingest + drain"
 curl -s "$A_ADMIN/metrics" >"$tmp/m.0"
 : >"$tmp/steady"
-cpu0=$(grep '^cpu ' /proc/stat)
+cpu0=$(cpu_snap)
 steps=$(calc "max(1, int($STEADY_MIN * 60 / $INTERVAL))")
 for i in $(seq 1 "$steps"); do
     sleep "$INTERVAL"
@@ -172,9 +172,8 @@ for i in $(seq 1 "$steps"); do
     free=$(awk '/^eddy_storage_free_pages / {print $2}' "$tmp/m.$i")
     # The machine over the interval: CPU busy and stolen by the host (what a
     # commit time that jumps with no change in the store comes from).
-    cpu1=$(grep '^cpu ' /proc/stat)
-    machine=$(echo "$cpu0 $cpu1" | awk '{n = NF / 2; for (i = 2; i <= n; i++) {d = $(i + n) - $i; t += d; v[i] = d}
-        printf "busy %.0f%% steal %.0f%%", 100 * (t - v[5] - v[6]) / t, 100 * v[9] / t}')
+    cpu1=$(cpu_snap)
+    machine=$(cpu_delta "$cpu0" "$cpu1" | awk '{printf "busy %.0f%% steal %.0f%%", 100 * $1 / $2, 100 * $3 / $2}')
     cpu0=$cpu1
     echo "$i $fb $p99 $anon $filek $pend" >>"$tmp/steady"
     printf 't=%4ds file %d MB pending %s free pages %s commit p99 %ss RssAnon %d MB RssFile %d MB, %s\n' \
