@@ -13,7 +13,13 @@
 #      of the interval, eddyd's RssAnon and RssFile (/proc/PID/status), and
 #      how busy the machine was and how much the host stole. Targets: data file
 #      growth <= 5%, commit p99 of the last minute <= 1.5 x the first,
-#      RssAnon <= 64 MB throughout;
+#      RssAnon <= 64 MB throughout. Beside A runs a control: eddyd B on a
+#      fresh store, under the same paced load and drain (the load is split
+#      evenly, so the machine carries what A alone carried before), warmed
+#      up for a minute first. The host's drift over the ten minutes reaches
+#      both; A's ratio of last to first minute divided by B's is what is left
+#      of A's own, and A's last minute divided by B's compares the drained
+#      20 GB store with a fresh one at the same moment;
 #   5. eddyd stopped, eddy compact, the file size after it.
 # Data lives under var/ (a real disk); everything is deleted on exit.
 # Small smoke run: FILL_GB=0.2 STEADY_MIN=0.5 ROUNDS=1 bash tests/bench/scale.sh
@@ -49,6 +55,7 @@ request = function()
 end
 LUA
 done
+# Each of the 8 paced connections waits 8/PACED_RATE s between posts.
 echo "delay = function() return $((8 * 1000 / PACED_RATE)) end" >>"$tmp/paced.lua"
 
 # start_eddyd NAME DIR: eddyd with its data in DIR; sets ${NAME}_PID,
@@ -156,18 +163,32 @@ def p99(old, new):
 if __name__ == "__main__":
     print("%.4f" % p99(sys.argv[1], sys.argv[2]))
 PY
-echo "== steady: $STEADY_MIN min of paced ingest + drain"
+echo "== steady: $STEADY_MIN min of paced ingest + drain, A beside a control B on a fresh store"
+# The paced load split evenly between A and B: 4 connections each.
+kill "$WRK_PID" 2>/dev/null
+wait "$WRK_PID" 2>/dev/null
+start_eddyd B "$tmp/b" || exit 1
+for e in A B; do
+    target=${e}_IN
+    wrk -t1 -c4 -d3600s -s "$tmp/paced.lua" "${!target}" >"$tmp/paced.$e.wrk" 2>&1 &
+    pids+=($!)
+    printf -v "WRK_$e" %s "$!"
+done
+sleep 60 # warm-up: B's file grows to its working size
 curl -s "$A_ADMIN/metrics" >"$tmp/m.0"
+curl -s "$B_ADMIN/metrics" >"$tmp/mb.0"
 : >"$tmp/steady"
 cpu0=$(cpu_snap)
 steps=$(calc "max(1, int($STEADY_MIN * 60 / $INTERVAL))")
 for i in $(seq 1 "$steps"); do
     sleep "$INTERVAL"
     curl -s "$A_ADMIN/metrics" >"$tmp/m.$i"
+    curl -s "$B_ADMIN/metrics" >"$tmp/mb.$i"
     fb=$(stat -c %s "$tmp/a/data.mdb")
     anon=$(awk '/^RssAnon/ {print $2}' "/proc/$A_PID/status")
     filek=$(awk '/^RssFile/ {print $2}' "/proc/$A_PID/status")
     p99=$(python3 "$tmp/p99.py" "$tmp/m.$((i - 1))" "$tmp/m.$i")
+    p99b=$(python3 "$tmp/p99.py" "$tmp/mb.$((i - 1))" "$tmp/mb.$i")
     pend=$(status "$A_ADMIN" | field '["pending"]["batches"]')
     free=$(awk '/^eddy_storage_free_pages / {print $2}' "$tmp/m.$i")
     # The machine over the interval: CPU busy and stolen by the host (what a
@@ -176,12 +197,12 @@ for i in $(seq 1 "$steps"); do
     machine=$(cpu_delta "$cpu0" "$cpu1" | awk '{printf "busy %.0f%% steal %.0f%%", 100 * $1 / $2, 100 * $3 / $2}')
     cpu0=$cpu1
     echo "$i $fb $p99 $anon $filek $pend" >>"$tmp/steady"
-    printf 't=%4ds file %d MB pending %s free pages %s commit p99 %ss RssAnon %d MB RssFile %d MB, %s\n' \
-        $((i * INTERVAL)) $((fb / 1048576)) "$pend" "$free" "$p99" $((anon / 1024)) \
+    printf 't=%4ds file %d MB pending %s free pages %s commit p99 %ss (B %ss) RssAnon %d MB RssFile %d MB, %s\n' \
+        $((i * INTERVAL)) $((fb / 1048576)) "$pend" "$free" "$p99" "$p99b" $((anon / 1024)) \
         $((filek / 1024)) "$machine"
 done
-kill "$WRK_PID" 2>/dev/null
-wait "$WRK_PID" 2>/dev/null
+kill "$WRK_A" "$WRK_B" 2>/dev/null
+wait "$WRK_A" "$WRK_B" 2>/dev/null
 python3 - "$tmp/steady" "$INTERVAL" <<'PY'
 import os, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
@@ -189,16 +210,22 @@ per_min = max(1, int(60 / float(sys.argv[2])))
 d = os.path.dirname(sys.argv[1])
 sys.path.insert(0, d)
 from p99 import p99
-m = lambda i: os.path.join(d, "m.%d" % i)
 steps = len(rows)
-first = p99(m(0), m(min(per_min, steps)))
-last = p99(m(max(0, steps - per_min)), m(steps))
+def minutes(prefix):
+    m = lambda i: os.path.join(d, "%s.%d" % (prefix, i))
+    return p99(m(0), m(min(per_min, steps))), p99(m(max(0, steps - per_min)), m(steps))
+first, last = minutes("m")
+bfirst, blast = minutes("mb")
 growth = rows[-1][1] / rows[0][1] - 1
 print("steady: data file %.0f -> %.0f MB (%+.1f%%, target <= 5%%); commit p99 first minute %.4fs, "
       "last minute %.4fs (ratio %.2f, target <= 1.5); RssAnon max %.0f MB (target <= 64), "
       "RssFile max %.0f MB" % (rows[0][1] / 2**20, rows[-1][1] / 2**20, 100 * growth, first, last,
                                last / first if first else 0, max(r[3] for r in rows) / 1024,
                                max(r[4] for r in rows) / 1024))
+ra, rb = last / first if first else 0, blast / bfirst if bfirst else 0
+print("steady, control B on a fresh store: commit p99 first minute %.4fs, last minute %.4fs "
+      "(ratio %.2f); A's ratio / B's %.2f; A's last minute / B's %.2f" % (
+          bfirst, blast, rb, ra / rb if rb else 0, last / blast if blast else 0))
 PY
 python3 - "$tmp/m.0" "$tmp/m.$steps" "$(calc "$steps * $INTERVAL")" <<'PY'
 import sys
