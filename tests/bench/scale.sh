@@ -217,12 +217,12 @@ def minutes(prefix):
 first, last = minutes("m")
 bfirst, blast = minutes("mb")
 growth = rows[-1][1] / rows[0][1] - 1
+ra, rb = last / first if first else 0, blast / bfirst if bfirst else 0
 print("steady: data file %.0f -> %.0f MB (%+.1f%%, target <= 5%%); commit p99 first minute %.4fs, "
       "last minute %.4fs (ratio %.2f, target <= 1.5); RssAnon max %.0f MB (target <= 64), "
       "RssFile max %.0f MB" % (rows[0][1] / 2**20, rows[-1][1] / 2**20, 100 * growth, first, last,
-                               last / first if first else 0, max(r[3] for r in rows) / 1024,
+                               ra, max(r[3] for r in rows) / 1024,
                                max(r[4] for r in rows) / 1024))
-ra, rb = last / first if first else 0, blast / bfirst if bfirst else 0
 print("steady, control B on a fresh store: commit p99 first minute %.4fs, last minute %.4fs "
       "(ratio %.2f); A's ratio / B's %.2f; A's last minute / B's %.2f" % (
           bfirst, blast, rb, ra / rb if rb else 0, last / blast if blast else 0))
