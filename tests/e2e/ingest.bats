@@ -296,6 +296,38 @@ assert s["used_bytes"] <= 0.3 * s["max_bytes"], s'
     grep -q 'stopped cleanly' "$BATS_TEST_TMPDIR/eddyd.log"
 }
 
+# poll_admin: asks /readyz and /status over one keep-alive connection as fast
+# as eddyd answers, until the admin port closes.
+poll_admin() {
+    python3 - "$ADMIN_PORT" <<'PY'
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+try:
+    while True:
+        for path in ("/readyz", "/status"):
+            c.request("GET", path)
+            c.getresponse().read()
+except (OSError, http.client.HTTPException):
+    pass
+PY
+}
+
+@test "SIGTERM while /readyz and /status are polled: eddyd exits 0, ten times" {
+    # Admin's thread reads ingest and the committer: both must outlive it.
+    # The sanitizer builds (make tsan, make asan) are what see it when not.
+    for i in $(seq 1 10); do
+        start_eddyd
+        post "$FIXTURES/corpus/batch-00001.json" >/dev/null
+        poll_admin &
+        poller=$!
+        sleep 0.3
+        stop_eddyd TERM
+        wait "$poller"
+        [ "$EDDYD_STATUS" -eq 0 ] || { echo "round $i: exit $EDDYD_STATUS"; tail -40 "$BATS_TEST_TMPDIR/eddyd.log"; return 1; }
+    done
+    [ "$("$QTOOL" count "$DATA_DIR")" -eq 10 ]
+}
+
 @test "admin: healthz, readyz, metrics names, status shape" {
     start_eddyd
     post "$FIXTURES/corpus/batch-00001.json" >/dev/null
