@@ -449,13 +449,14 @@ static int start_parts(struct parts *p, struct config *cfg, const struct flags *
 }
 
 /* Everything accepted has been answered once the loop returns; stop the
- * producers before the store closes, the store last. */
+ * producers before the store closes, the store last. Admin goes first: its
+ * thread reads ingest and the committer until it is joined. */
 static void stop_parts(struct parts *p)
 {
+    admin_stop(p->adm);
     ingest_stop_workers(p->in);
     committer_stop(p->com);
     ingest_free(p->in);
-    admin_stop(p->adm);
     if (p->dlv)
         delivery_stop(p->dlv);
     struct event *evs[] = {p->ev_term, p->ev_int, p->ev_hup, p->ev_reader};
