@@ -66,13 +66,18 @@ start_eddyd() {
 }
 
 # stop_eddyd [SIGNAL]: signals eddyd (TERM by default) and waits for it;
-# sets EDDYD_STATUS to its exit status.
+# sets EDDYD_STATUS to its exit status. A TERM or INT that does not end in
+# 0 puts the log's tail on stderr, which bats shows if the test fails.
 stop_eddyd() {
     local sig=${1:-TERM}
     [ -n "${EDDYD_PID:-}" ] || return 0
     kill -s "$sig" "$EDDYD_PID" 2>/dev/null
     EDDYD_STATUS=0
     wait "$EDDYD_PID" || EDDYD_STATUS=$?
+    if [ "$EDDYD_STATUS" -ne 0 ] && [[ $sig == TERM || $sig == INT ]]; then
+        echo "eddyd exited $EDDYD_STATUS after SIG$sig; the end of its log:" >&2
+        tail -n 40 "$BATS_TEST_TMPDIR/eddyd.log" >&2
+    fi
     export EDDYD_STATUS
     unset EDDYD_PID
 }

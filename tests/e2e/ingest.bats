@@ -323,7 +323,7 @@ PY
         sleep 0.3
         stop_eddyd TERM
         wait "$poller"
-        [ "$EDDYD_STATUS" -eq 0 ] || { echo "round $i: exit $EDDYD_STATUS"; tail -40 "$BATS_TEST_TMPDIR/eddyd.log"; return 1; }
+        [ "$EDDYD_STATUS" -eq 0 ] || { echo "round $i: exit $EDDYD_STATUS"; return 1; }
     done
     [ "$("$QTOOL" count "$DATA_DIR")" -eq 10 ]
 }
