@@ -297,18 +297,21 @@ assert s["used_bytes"] <= 0.3 * s["max_bytes"], s'
 }
 
 # poll_admin: asks /readyz and /status over one keep-alive connection as fast
-# as eddyd answers, until the admin port closes.
+# as eddyd answers, until the admin port closes; prints how many it answered.
 poll_admin() {
     python3 - "$ADMIN_PORT" <<'PY'
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
+n = 0
 try:
     while True:
         for path in ("/readyz", "/status"):
             c.request("GET", path)
             c.getresponse().read()
+            n += 1
 except (OSError, http.client.HTTPException):
     pass
+print(n)
 PY
 }
 
@@ -318,12 +321,13 @@ PY
     for i in $(seq 1 10); do
         start_eddyd
         post "$FIXTURES/corpus/batch-00001.json" >/dev/null
-        poll_admin &
+        poll_admin >"$BATS_TEST_TMPDIR/polled" &
         poller=$!
         sleep 0.3
         stop_eddyd TERM
         wait "$poller"
         [ "$EDDYD_STATUS" -eq 0 ] || { echo "round $i: exit $EDDYD_STATUS"; return 1; }
+        [ "$(cat "$BATS_TEST_TMPDIR/polled")" -ge 10 ] # polled up to the stop
     done
     [ "$("$QTOOL" count "$DATA_DIR")" -eq 10 ]
 }
