@@ -8,7 +8,7 @@ load helpers
 REPO=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
 
 setup() {
-    INGEST_PORT=$(free_port) ADMIN_PORT=$(free_port) SINK_PORT=$(free_port)
+    read -r INGEST_PORT ADMIN_PORT SINK_PORT <<<"$(free_ports 3)"
     CONF=$BATS_TEST_TMPDIR/eddy.conf
     sed -e "s/127.0.0.1:8080/127.0.0.1:$INGEST_PORT/" -e "s/127.0.0.1:8081/127.0.0.1:$ADMIN_PORT/" \
         -e "s/127.0.0.1:8090/127.0.0.1:$SINK_PORT/" -e "s#^data_dir = .*#data_dir = $BATS_TEST_TMPDIR/var/eddy#" \

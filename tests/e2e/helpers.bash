@@ -8,9 +8,29 @@ EDDYD=$BUILD/eddyd
 EDDY=$BUILD/eddy
 FAKE=$BUILD/fake-rudderstack
 
-# A TCP port on 127.0.0.1 that nothing listens on right now.
+# free_ports N [TAKEN...]: N distinct TCP ports on 127.0.0.1 that nothing
+# listens on right now and that are none of TAKEN. They are bound all at
+# once: ports asked for one at a time can come back the same, and a test
+# picks its ports before anything listens on them.
+free_ports() {
+    python3 - "$@" <<'PY'
+import socket, sys
+n, taken = int(sys.argv[1]), set(sys.argv[2:])
+held, ports = [], []
+while len(ports) < n:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+    p = str(s.getsockname()[1])
+    if p not in taken:
+        ports.append(p)
+print(" ".join(ports))
+PY
+}
+
+# free_port: one such port, none of the ones write_config picked.
 free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+    free_ports 1 ${INGEST_PORT:-} ${ADMIN_PORT:-} ${SINK_PORT:-}
 }
 
 # wait_http URL [SECONDS]: until URL answers at all (any status).
@@ -27,7 +47,9 @@ wait_http() {
 # write_config [EXTRA_INI_LINES...]: writes $EDDY_CONF for a test. Extra
 # lines are "section.key=value" and override the defaults below.
 write_config() {
-    : "${INGEST_PORT:=$(free_port)}" "${ADMIN_PORT:=$(free_port)}" "${SINK_PORT:=$(free_port)}"
+    local p
+    read -ra p <<<"$(free_ports 3 ${INGEST_PORT:-} ${ADMIN_PORT:-} ${SINK_PORT:-})"
+    : "${INGEST_PORT:=${p[0]}}" "${ADMIN_PORT:=${p[1]}}" "${SINK_PORT:=${p[2]}}"
     export INGEST_PORT ADMIN_PORT SINK_PORT
     export DATA_DIR=${DATA_DIR:-$BATS_TEST_TMPDIR/data}
     export EDDY_CONF=$BATS_TEST_TMPDIR/eddy.conf

@@ -29,12 +29,16 @@ MARKER = "poison-pl"
 KEY = "pl-key"
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_ports(n):
+    """n distinct free ports on 127.0.0.1, bound all at once (asked for one
+    at a time, two can come back the same)."""
+    held = [socket.socket() for _ in range(n)]
+    for s in held:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in held]
+    for s in held:
+        s.close()
+    return ports
 
 
 def log_count(path, what):
@@ -155,7 +159,7 @@ def record(run_dir, trace, build, daemon_build, sync, clients, batches, seed, re
         os.makedirs(d)
     data = os.path.join(run_dir, "data")
     base = os.path.join(run_dir, "base")
-    ports = [free_port() for _ in range(3)]
+    ports = free_ports(3)
     conf = os.path.join(run_dir, "eddy.conf")
     write_config(conf, data, ports, sync)
     eddyd = os.path.join(daemon_build, "eddyd")

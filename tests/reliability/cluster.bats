@@ -14,16 +14,6 @@ load rel_helpers
 CFG=$BATS_TEST_DIRNAME/../../etc/haproxy-eddy.cfg
 HA=$BATS_TEST_TMPDIR/haproxy
 
-# free_ports N: N distinct free ports on 127.0.0.1 (all bound at once, so
-# no two are the same, as separate free_port calls could be).
-free_ports() {
-    python3 -c 'import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-
 setup() {
     NODE_IN=() NODE_AD=() NODE_PID=()
     local p
