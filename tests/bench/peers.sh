@@ -9,7 +9,9 @@
 #   eddyd_fast   the same with compress_level = fast (igzip 1)
 #   eddyd_none   the same with compress = none (stores the raw bytes, as the
 #                peers do; both shown beside the rest, the target is on eddyd)
-#   redis        Redis 7, appendonly yes, appendfsync always, RPUSH (peer_put)
+#   redis        Redis 7, appendonly yes, appendfsync always, RPUSH (peer_put);
+#                automatic AOF rewrites off: nothing is popped here, so each
+#                would fork to rewrite the whole growing list for nothing
 #   postgresql   PostgreSQL 15, one INSERT per request, synchronous_commit = on
 #                (pgbench -f with the body as a literal; p99 from its log)
 #   beanstalkd   beanstalkd -f 0 (fsync on every put), put (peer_put)
@@ -59,8 +61,8 @@ done
 RP=$(port)
 mkdir "$tmp/redis"
 redis-server --bind 127.0.0.1 --port "$RP" --dir "$tmp/redis" --appendonly yes \
-    --appendfsync always --save "" --protected-mode yes --daemonize no \
-    --logfile "$tmp/redis.log" &
+    --appendfsync always --auto-aof-rewrite-percentage 0 --save "" --protected-mode yes \
+    --daemonize no --logfile "$tmp/redis.log" &
 pids+=($!)
 PID[redis]=$!
 
