@@ -5,6 +5,7 @@
 # Delivery points at a port where nothing listens, so batches stay pending.
 
 load helpers
+load fake # wait_until
 
 QTOOL=$BUILD/tests/tools/qtool
 CLIENT=$BATS_TEST_DIRNAME/ingest_client.py
@@ -296,10 +297,11 @@ assert s["used_bytes"] <= 0.3 * s["max_bytes"], s'
     grep -q 'stopped cleanly' "$BATS_TEST_TMPDIR/eddyd.log"
 }
 
-# poll_admin: asks /readyz and /status over one keep-alive connection as fast
-# as eddyd answers, until the admin port closes; prints how many it answered.
+# poll_admin FILE: asks /readyz and /status over one keep-alive connection as
+# fast as eddyd answers, until the admin port closes; creates FILE once 10
+# have been answered, and prints how many were.
 poll_admin() {
-    python3 - "$ADMIN_PORT" <<'PY'
+    python3 - "$ADMIN_PORT" "$1" <<'PY'
 import http.client, sys
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=5)
 n = 0
@@ -309,6 +311,8 @@ try:
             c.request("GET", path)
             c.getresponse().read()
             n += 1
+            if n == 10:
+                open(sys.argv[2], "w").close()
 except (OSError, http.client.HTTPException):
     pass
 print(n)
@@ -318,18 +322,20 @@ PY
 @test "SIGTERM while /readyz and /status are polled: eddyd exits 0, ten times" {
     # Admin's thread reads ingest and the committer: both must outlive it.
     # The sanitizer builds (make tsan, make asan) are what see it when not.
+    local polling=$BATS_TEST_TMPDIR/polling
     for i in $(seq 1 10); do
         start_eddyd
         post "$FIXTURES/corpus/batch-00001.json" >/dev/null
-        poll_admin >"$BATS_TEST_TMPDIR/polled" &
+        rm -f "$polling"
+        poll_admin "$polling" >"$BATS_TEST_TMPDIR/polled" &
         poller=$!
-        sleep 0.3
+        wait_until 10 test -e "$polling"
         stop_eddyd TERM
         wait "$poller"
         [ "$EDDYD_STATUS" -eq 0 ] || { echo "round $i: exit $EDDYD_STATUS"; return 1; }
         [ "$(cat "$BATS_TEST_TMPDIR/polled")" -ge 10 ] # polled up to the stop
     done
-    [ "$("$QTOOL" count "$DATA_DIR")" -eq 10 ]
+    [ "$(pending_count)" -eq 10 ]
 }
 
 @test "admin: healthz, readyz, metrics names, status shape" {
