@@ -15,7 +15,11 @@
 # compress_level = fast (igzip 1) and with compress = none next to the
 # default (gzip, the default compress_level), the three in an order that turns
 # by round: ingest with compression >= 0.9 x without (the median of the
-# rounds' ratios, for either level).
+# rounds' ratios, for either level). Then the defaults and compress = none
+# post again into one store each, kept for $GROW_RUNS runs that alternate,
+# as an outage's store grows: per run, req/s, the ratio, and CPU per request
+# split into user and kernel time (on this VM, kernel time is what a growing
+# raw store pays for; see step 4).
 # The data dirs live under the repo's var/ (a real disk, never tmpfs).
 set -u
 cd "$(dirname "$0")/../.."
@@ -170,3 +174,58 @@ busy = float(m.get("eddy_commit_seconds_sum", 0)) / float(sys.argv[5])
 print("  committer inside group commits %.0f%% of the run" % (100 * busy))
 PY
 done
+
+# 4. Growing stores. Each run above starts on a fresh store, and on this VM
+# that flatters compress = none: a page of memory the guest has not used
+# lately costs ~15 us of kernel CPU when first written (the host backs the
+# guest's memory lazily and takes back what it frees; README "Why the
+# ingest and peers ratios flip"), and a 5 s run writes less than the few GB
+# the deleted store before it left in use. An outage's store grows past
+# that. So the defaults and compress = none post again, each into one store
+# kept for $GROW_RUNS runs, the two alternating; each run's ratio and CPU
+# per request split into user and kernel time.
+GROW_RUNS=${GROW_RUNS:-4}
+declare -A gport gpid
+for v in gzip none; do
+    ip=$(port) adp=$(port)
+    bench_conf "$dir/grow.$v.conf" "$ip" "$adp" "$dir/grow.$v" sync=full compress=$v
+    "$BUILD/eddyd" -c "$dir/grow.$v.conf" 2>"$dir/grow.$v.log" &
+    pids+=($!)
+    gpid[$v]=$! gport[$v]=$ip
+    wait_port "http://127.0.0.1:$adp/healthz" || exit 1
+done
+: >"$dir/grow"
+for i in $(seq 1 "$GROW_RUNS"); do
+    order="gzip none"
+    [ $((i % 2)) -eq 0 ] && order="none gzip"
+    for v in $order; do
+        read -r u0 s0 < <(awk '{print $14, $15}' "/proc/${gpid[$v]}/stat")
+        run_wrk "http://127.0.0.1:${gport[$v]}/v1/webhook?writeKey=bench" "$dir/grow.$v.$i"
+        read -r u1 s1 < <(awk '{print $14, $15}' "/proc/${gpid[$v]}/stat")
+        n=$(non2xx "$dir/grow.$v.$i")
+        [ -z "$n" ] || { echo "ingest bench: eddyd ($v) answered $n non-2xx"; cat "$dir/grow.$v.log"; exit 1; }
+        reqs=$(awk '/requests in/ {print $1}' "$dir/grow.$v.$i")
+        echo "$i $v $(rate "$dir/grow.$v.$i") $reqs $((u1 - u0)) $((s1 - s0)) $(stat -c %s "$dir/grow.$v/data.mdb")" >>"$dir/grow"
+    done
+done
+for v in gzip none; do kill "${gpid[$v]}" && wait "${gpid[$v]}" 2>/dev/null; done
+rm -rf "$dir/grow.gzip" "$dir/grow.none"
+python3 - "$dir/grow" "$SECONDS_PER_RUN" "$(getconf CLK_TCK)" <<'PY'
+import statistics, sys
+runs = {}
+for l in open(sys.argv[1]):
+    i, v, rps, n, ut, st, size = l.split()
+    per = 1e6 / float(sys.argv[3]) / max(1, int(n))
+    runs.setdefault(int(i), {})[v] = (float(rps), int(ut) * per, int(st) * per, int(size) >> 20)
+print("== growing stores: the defaults and compress = none, one store each, %d runs of %s s, alternating"
+      % (len(runs), sys.argv[2]))
+print("%-4s %25s %25s %9s %14s" % ("run", "gzip: req/s, user+kernel", "none: req/s, user+kernel",
+                                   "gzip/none", "files MB"))
+for i, r in sorted(runs.items()):
+    g, n = r["gzip"], r["none"]
+    print("%-4d %9.0f %6.0f+%4.0f us %9.0f %6.0f+%4.0f us %9.2f %6d %7d" % (
+        i, g[0], g[1], g[2], n[0], n[1], n[2], g[0] / n[0], g[3], n[3]))
+print("compress = gzip / none, growing:   %.2f  (median of the runs; the same target on stores"
+      " that grow as an outage's does)" % statistics.median(r["gzip"][0] / r["none"][0]
+                                                           for r in runs.values()))
+PY
