@@ -9,11 +9,11 @@ EDDY=$BUILD/eddy
 FAKE=$BUILD/fake-rudderstack
 
 # free_ports N [TAKEN...]: N distinct TCP ports on 127.0.0.1 that nothing
-# listens on right now and that are none of TAKEN. They are bound all at
-# once: ports asked for one at a time can come back the same, and a test
-# picks its ports before anything listens on them.
+# listens on right now and that are none of TAKEN nor the ports write_config
+# picked. They are bound all at once: ports asked for one at a time can come
+# back the same, and a test picks its ports before anything listens on them.
 free_ports() {
-    python3 - "$@" <<'PY'
+    python3 - "$@" ${INGEST_PORT:-} ${ADMIN_PORT:-} ${SINK_PORT:-} <<'PY'
 import socket, sys
 n, taken = int(sys.argv[1]), set(sys.argv[2:])
 held, ports = [], []
@@ -28,9 +28,9 @@ print(" ".join(ports))
 PY
 }
 
-# free_port: one such port, none of the ones write_config picked.
+# free_port: one such port.
 free_port() {
-    free_ports 1 ${INGEST_PORT:-} ${ADMIN_PORT:-} ${SINK_PORT:-}
+    free_ports 1
 }
 
 # wait_http URL [SECONDS]: until URL answers at all (any status).
@@ -48,7 +48,7 @@ wait_http() {
 # lines are "section.key=value" and override the defaults below.
 write_config() {
     local p
-    read -ra p <<<"$(free_ports 3 ${INGEST_PORT:-} ${ADMIN_PORT:-} ${SINK_PORT:-})"
+    read -ra p <<<"$(free_ports 3)"
     : "${INGEST_PORT:=${p[0]}}" "${ADMIN_PORT:=${p[1]}}" "${SINK_PORT:=${p[2]}}"
     export INGEST_PORT ADMIN_PORT SINK_PORT
     export DATA_DIR=${DATA_DIR:-$BATS_TEST_TMPDIR/data}
