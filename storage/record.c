@@ -256,7 +256,7 @@ static const char types_dict[] =
  * list (RECORD_TYPES_MAX) both stay in reach; small state, set up per call.
  * Level 6 with memLevel 2 packs the corpus lists to the same bytes as
  * level 9 with memLevel 8 did (157 a record on average) in ~15 us instead
- * of ~35-45 (build/bench/compress_ratio, and a loop over one list): the
+ * of ~35-45 (build/bench/compress_ratio prints both figures): the
  * lists are ~2 KB, so a bigger hash only costs its setup. Neither setting
  * is in the stream; any inflater reads it. */
 #define TYPES_WBITS (-13)
