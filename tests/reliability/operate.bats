@@ -40,7 +40,7 @@ refused_with_storage_error() {
     start_fake
     start_eddyd
     # same data dir, other ports
-    read -ra p <<<"$(free_ports 2 "$SINK_PORT")"
+    read -ra p <<<"$(free_ports 2)"
     sed -e "s/127.0.0.1:$INGEST_PORT/127.0.0.1:${p[0]}/" \
         -e "s/127.0.0.1:$ADMIN_PORT/127.0.0.1:${p[1]}/" "$EDDY_CONF" >"$BATS_TEST_TMPDIR/second.conf"
     run timeout 20 "$EDDYD" -c "$BATS_TEST_TMPDIR/second.conf"
