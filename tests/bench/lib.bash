@@ -5,9 +5,11 @@
 # delete on exit).
 BUILD=${BUILD:-$PWD/build}
 pids=()
+# The ports port has handed out in this run, so none comes back twice.
+ports_given=$(mktemp "${TMPDIR:-/tmp}/eddy-bench-ports.XXXXXX")
 cleanup() {
     for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
-    rm -rf "$scratch"
+    rm -rf "$scratch" "$ports_given"
 }
 trap cleanup EXIT
 
@@ -18,7 +20,26 @@ need() {
     done
     command -v wrk >/dev/null || { echo "$BENCH: wrk missing (make deps)"; exit 1; }
 }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# port: a TCP port on 127.0.0.1 that nothing listens on right now and that
+# no earlier port call of this run returned (the kernel can hand the same
+# free port to two binds in a row, and a bench picks all its ports before
+# anything listens on them).
+port() {
+    python3 - "$ports_given" <<'PY'
+import socket, sys
+given = set(open(sys.argv[1]).read().split())
+held = []
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    held.append(s)
+    p = str(s.getsockname()[1])
+    if p not in given:
+        break
+open(sys.argv[1], "a").write(p + "\n")
+print(p)
+PY
+}
 now() { date +%s.%N; }
 calc() { python3 -c "print($1)"; }
 # cpu_snap: the machine's CPU clock ticks so far (/proc/stat's "cpu" line).
