@@ -70,17 +70,45 @@ abuse() {
     abuse gzipbomb
 }
 
-@test "abuse: out of descriptors (ulimit -n 64, 80 connections): no spin, /healthz answers" {
+# start_eddyd_nofile N: restarts eddyd with at most N descriptors (ulimit -n).
+start_eddyd_nofile() {
     stop_eddyd
     (
-        ulimit -n 64
+        ulimit -n "$1"
         exec "$EDDYD" -c "$EDDY_CONF" >>"$BATS_TEST_TMPDIR/eddyd.log" 2>&1
     ) &
     EDDYD_PID=$!
     wait_http "$ADMIN_URL/healthz" 15
-    abuse fds --connections 80 --seconds 3 --pid "$EDDYD_PID" \
+}
+
+# /healthz is asked every 20 ms: each question is a chance for ingest's
+# retries to take the descriptor admin frees for it.
+@test "abuse: out of descriptors (ulimit -n 64, 80 connections): no spin, /healthz answers" {
+    start_eddyd_nofile 64
+    abuse fds --connections 80 --seconds 3 --pid "$EDDYD_PID" --probe-every 0.02 \
         --log "$BATS_TEST_TMPDIR/eddyd.log" --admin-port "$ADMIN_PORT"
     grep -q 'out of file descriptors' "$BATS_TEST_TMPDIR/eddyd.log"
+}
+
+# Idle connections must not take the descriptors delivery needs: batches
+# stored before the flood reach RudderStack while it goes on.
+@test "abuse: out of descriptors (ulimit -n 64, 80 connections): delivery goes on" {
+    stop_fake
+    start_eddyd_nofile 64
+    post_all "$FIXTURES"/corpus/batch-0000{1,2,3}.json
+    python3 "$REL/abuse.py" fds --port "$INGEST_PORT" --connections 80 --seconds 8 \
+        --pid "$EDDYD_PID" --log "$BATS_TEST_TMPDIR/eddyd.log" --admin-port "$ADMIN_PORT" \
+        --ready "$BATS_TEST_TMPDIR/flooded" >"$BATS_TEST_TMPDIR/flood.out" 2>&1 &
+    local flood=$!
+    wait_until 10 test -e "$BATS_TEST_TMPDIR/flooded"
+    start_fake
+    local delivered=0
+    while kill -0 "$flood" 2>/dev/null; do
+        if fake_events_at_least 300; then delivered=1 && break; fi
+        sleep 0.1
+    done
+    wait "$flood" || { cat "$BATS_TEST_TMPDIR/flood.out"; return 1; }
+    [ "$delivered" = 1 ]
 }
 
 @test "abuse: 16 bodies of 30 MiB with a wrong key at once: bounded memory, returned after" {

@@ -283,6 +283,8 @@ def mode_fds(a, fig):
     once the connections are gone."""
     socks = connect_many(a.port, a.connections or 80)
     time.sleep(0.5)
+    if a.ready:
+        open(a.ready, "w").close()
     cpu0, lines0, t0 = cpu_seconds(a.pid), log_lines(a.log), time.time()
     health = {}
     while time.time() - t0 < a.seconds:
@@ -294,7 +296,7 @@ def mode_fds(a, fig):
         except (OSError, http.client.HTTPException) as e:
             k = "error:" + type(e).__name__
         health[k] = health.get(k, 0) + 1
-        time.sleep(0.5)
+        time.sleep(a.probe_every)
     dt = time.time() - t0
     fig["cpu_percent"] = round(100 * (cpu_seconds(a.pid) - cpu0) / dt, 1)
     fig["log_lines"] = log_lines(a.log) - lines0
@@ -329,6 +331,8 @@ def main():
     p.add_argument("--pid", type=int)
     p.add_argument("--log")
     p.add_argument("--admin-port", type=int)
+    p.add_argument("--probe-every", type=float, default=0.5)
+    p.add_argument("--ready", help="fds: a file created once the connections are open")
     a = p.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
