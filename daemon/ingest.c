@@ -53,6 +53,9 @@
 #define INGEST_RETRY_BUSY 1
 #define INGEST_RETRY_STOP 5
 #define INGEST_FLUSH_WAIT_S 5 /* longest wait for answers to leave at shutdown */
+/* Descriptors ingest leaves free: a socket (and a resolver's pair) per
+ * delivery connection, admin's, a reopened log or config. */
+#define INGEST_FD_HEADROOM(cfg) (2 * (cfg)->concurrency + 8)
 /* Bodies this large (and every gzip body, which may inflate to max_body)
  * are validated by a separate pool, so however many of them arrive at once
  * the workers for ordinary batches stay free. */
@@ -753,6 +756,7 @@ static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 static struct bufferevent *new_bev(struct event_base *base, void *arg)
 {
     struct ingest *in = arg;
+    accept_guard_admit(in->guard); /* a connection was just accepted */
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         return NULL;
@@ -1032,8 +1036,10 @@ int ingest_start(struct ingest **out, const struct ingest_options *o, char *err,
         goto fail;
     }
     loop_ingest = in;
-    struct accept_guard_options go = {
-        .base = base, .listener = evhttp_bound_socket_get_listener(in->bound), .name = "ingest"};
+    struct accept_guard_options go = {.base = base,
+                                      .listener = evhttp_bound_socket_get_listener(in->bound),
+                                      .name = "ingest",
+                                      .headroom = INGEST_FD_HEADROOM(cfg)};
     if (accept_guard_start(&in->guard, &go, err, errlen) != 0)
         goto fail;
     unsigned nworkers = worker_count();
